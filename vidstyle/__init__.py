@@ -1,0 +1,52 @@
+"""vidstyle: stylize videos with neural style transfer, keeping their sound and timing.
+
+Public API:
+
+* `stylize_video(src, dst=None, settings=None, **overrides)`: one video file.
+* `Stylizer(settings)`: a loaded engine for many files (`.video(...)`).
+* `Settings`, `load_config(path)`: what a job does.
+* `probe(path)`: describe a video file.
+* `VidstyleError` and subclasses: the errors a user can see.
+"""
+
+from vidstyle.api import (
+    Stylizer,
+    VideoResult,
+    default_output_path,
+    expand_inputs,
+    stylize_video,
+)
+from vidstyle.config import GatysSettings, OutputSettings, Settings, load_config
+from vidstyle.errors import (
+    Cancelled,
+    InputError,
+    OutputError,
+    SettingsError,
+    StyleError,
+    VidstyleError,
+    WeightsError,
+)
+from vidstyle.media.probe import MediaInfo, probe
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Cancelled",
+    "GatysSettings",
+    "InputError",
+    "MediaInfo",
+    "OutputError",
+    "OutputSettings",
+    "Settings",
+    "SettingsError",
+    "StyleError",
+    "Stylizer",
+    "VideoResult",
+    "VidstyleError",
+    "WeightsError",
+    "default_output_path",
+    "expand_inputs",
+    "load_config",
+    "probe",
+    "stylize_video",
+]

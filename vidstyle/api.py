@@ -1,0 +1,301 @@
+"""The Python API: everything the CLI does is one call here.
+
+    import vidstyle
+    vidstyle.stylize_video("clip.mp4", style="scream")          # -> clip.scream.mp4
+    stylizer = vidstyle.Stylizer(vidstyle.Settings(style="wave", temporal="flow"))
+    for path in paths:
+        stylizer.video(path, out_dir="styled/")                   # network loaded once
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vidstyle.config import Settings
+from vidstyle.device import precision_name, resolve_device, resolve_precision
+from vidstyle.engines.base import Engine
+from vidstyle.engines.fast import FastEngine
+from vidstyle.errors import OutputError, SettingsError
+from vidstyle.media.decode import Demuxer
+from vidstyle.media.encode import VideoWriter
+from vidstyle.media.probe import MediaInfo, probe
+from vidstyle.pipeline import Pipeline
+from vidstyle.progress import ProgressCallback, ProgressEvent, Throttle
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".mts")
+TEMP_MARKER = ".vidstyle-tmp-"
+
+
+@dataclass
+class VideoResult:
+    """What one finished job produced."""
+
+    src: Path
+    dst: Path
+    frames: int
+    seconds: float
+    device: str
+    precision: str
+    copied_streams: list[int] = field(default_factory=list)
+    transcoded_streams: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "src": str(self.src),
+            "dst": str(self.dst),
+            "frames": self.frames,
+            "seconds": round(self.seconds, 3),
+            "fps": round(self.fps, 2),
+            "device": self.device,
+            "precision": self.precision,
+            "copied_streams": self.copied_streams,
+            "transcoded_streams": self.transcoded_streams,
+            "warnings": self.warnings,
+        }
+
+
+def style_slug(style: str) -> str:
+    """A filename-safe short name for a style spec (scream, wave0.4-scream0.6, ...)."""
+    try:
+        from vidstyle.styles import style_slug as catalogue_slug
+    except ImportError:  # the catalogue is optional for custom networks
+        catalogue_slug = None
+    if catalogue_slug is not None:
+        return catalogue_slug(style)
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in Path(style).stem)
+
+
+def default_output_path(src: str | Path, style: str, out_dir: str | Path | None = None) -> Path:
+    """clip.mp4 -> clip.<style>.mp4, beside the input or in `out_dir`."""
+    src = Path(src)
+    folder = Path(out_dir) if out_dir is not None else src.parent
+    return folder / f"{src.stem}.{style_slug(style)}{src.suffix or '.mp4'}"
+
+
+def temp_path_for(dst: Path) -> Path:
+    """A hidden temporary name beside `dst`, same extension (so the format is guessed).
+
+    The marker and pid let a watcher sweep leftovers of processes that died.
+    """
+    token = secrets.token_hex(4)
+    return dst.with_name(f".{dst.name}{TEMP_MARKER}{os.getpid()}-{token}{dst.suffix}")
+
+
+@contextlib.contextmanager
+def atomic_output(dst: Path, overwrite: bool) -> Iterator[Path]:
+    """Yield a temp path; on success rename it to `dst`, on any failure delete it."""
+    check_output_path(dst, overwrite)
+    tmp = temp_path_for(dst)
+    try:
+        yield tmp
+        if not overwrite and dst.exists():
+            raise OutputError(dst, "already exists (use --overwrite to replace it)")
+        os.replace(tmp, dst)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def check_output_path(dst: Path, overwrite: bool) -> None:
+    folder = dst.parent
+    if not folder.exists():
+        raise OutputError(folder, "output folder does not exist")
+    if not folder.is_dir():
+        raise OutputError(folder, "output folder is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(folder, "output folder is not writable")
+    if dst.exists() and not overwrite:
+        raise OutputError(dst, "already exists (use --overwrite to replace it)")
+
+
+class Stylizer:
+    """Holds a loaded engine so that many files reuse one network (and one device)."""
+
+    def __init__(self, settings: Settings | None = None, *, network: nn.Module | None = None):
+        self.settings = (settings or Settings()).validate()
+        self.device = resolve_device(self.settings.device)
+        self.dtype = resolve_precision(self.settings.precision, self.device)
+        self._network = network
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = build_engine(self.settings, self.device, self.dtype, self._network)
+        return self._engine
+
+    def video(
+        self,
+        src: str | Path,
+        dst: str | Path | None = None,
+        *,
+        out_dir: str | Path | None = None,
+        on_progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+    ) -> VideoResult:
+        """Stylize one video file; see `stylize_video`."""
+        src = Path(src)
+        settings = self.settings
+        dst = Path(dst) if dst is not None else default_output_path(src, settings.style, out_dir)
+        if dst.resolve() == src.resolve():
+            raise OutputError(dst, "output would overwrite the input")
+        info = probe(src)
+        check_output_path(dst, settings.output.overwrite)
+        engine = self.engine  # load before timing starts and before creating any file
+        engine.reset()
+        started = time.monotonic()
+        report = _ProgressReporter(src, info, settings, on_progress, started)
+        report.emit(0, kind="start")
+        with atomic_output(dst, settings.output.overwrite) as tmp:
+            frames, writer = self._run(info, tmp, engine, report, cancel)
+        seconds = time.monotonic() - started
+        report.emit(frames, kind="done", force=True)
+        return VideoResult(
+            src=src,
+            dst=dst,
+            frames=frames,
+            seconds=seconds,
+            device=str(self.device),
+            precision=precision_name(self.dtype),
+            copied_streams=writer.report.copied,
+            transcoded_streams=writer.report.transcoded,
+            warnings=writer.report.warnings,
+        )
+
+    def _run(self, info: MediaInfo, tmp: Path, engine: Engine, report, cancel):
+        settings = self.settings
+        segment = settings.start is not None or settings.duration is not None
+        with Demuxer(info, start=settings.start, duration=settings.duration) as demuxer:
+            writer = VideoWriter(tmp, info, demuxer, settings.output, rebase=segment)
+            demuxer.copy_streams = writer.copied_stream_indices
+            pipeline = Pipeline(
+                demuxer, engine, writer,
+                batch=settings.batch, on_frames=report.emit, cancel=cancel,
+            )
+            try:
+                frames = pipeline.run()
+            except BaseException:
+                writer.abort()
+                raise
+        return frames, writer
+
+
+class _ProgressReporter:
+    """Turns frame counts from the pipeline into throttled `ProgressEvent`s."""
+
+    def __init__(self, src, info: MediaInfo, settings: Settings, callback, started) -> None:
+        self.src = src
+        self.total = info.estimated_frames(settings.start, settings.duration)
+        self.callback = callback
+        self.started = started
+        self.throttle = Throttle()
+
+    def emit(self, done: int, kind: str = "frames", force: bool = False) -> None:
+        if self.callback is None or not (force or kind != "frames" or self.throttle.ready()):
+            return
+        total = max(self.total, done) if kind != "done" else done
+        self.callback(
+            ProgressEvent(
+                path=self.src,
+                frames_done=done,
+                frames_total=total,
+                elapsed=time.monotonic() - self.started,
+                kind=kind,
+            )
+        )
+
+
+def build_engine(
+    settings: Settings, device: torch.device, dtype: torch.dtype, network: nn.Module | None = None
+) -> Engine:
+    """The engine `settings.engine` names, with its network and temporal filter."""
+    if settings.engine == "fast":
+        network = network or load_network(settings, device)
+        return FastEngine(
+            network, device, dtype,
+            max_size=settings.max_size,
+            temporal_filter=make_temporal_filter(settings),
+        )
+    from vidstyle.engines.gatys import build_gatys_engine
+
+    init_network = None
+    if settings.engine == "fast+gatys":
+        init_network = network or load_network(settings, device)
+    return build_gatys_engine(settings, device, dtype, init_network=init_network)
+
+
+def load_network(settings: Settings, device: torch.device) -> nn.Module:
+    from vidstyle.styles import load_style
+
+    return load_style(
+        settings.style,
+        strength=settings.strength,
+        preserve_color=settings.preserve_color,
+        device=device,
+    )
+
+
+def make_temporal_filter(settings: Settings):
+    if settings.temporal == "off":
+        return None
+    from vidstyle.temporal.blend import make_temporal_filter as make
+
+    return make(settings.temporal, settings.temporal_strength)
+
+
+def stylize_video(
+    src: str | Path,
+    dst: str | Path | None = None,
+    settings: Settings | None = None,
+    *,
+    on_progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    network: nn.Module | None = None,
+    **overrides,
+) -> VideoResult:
+    """Stylize `src` into `dst` (default: ``<src stem>.<style><ext>`` beside it).
+
+    Every frame keeps its timestamp; audio, subtitles, chapters and metadata are carried
+    over. The output appears atomically (temp file + rename); on any error or when
+    `cancel` is set, nothing is left behind. `overrides` change `settings` fields
+    (``style="wave"``, ``batch=8``, ``output={"crf": 20}``...).
+
+    Raises `InputError`, `OutputError`, `StyleError`, `SettingsError` or `Cancelled`.
+    """
+    settings = (settings or Settings()).replace(**overrides) if overrides else settings
+    return Stylizer(settings, network=network).video(
+        src, dst, on_progress=on_progress, cancel=cancel
+    )
+
+
+def expand_inputs(paths: list[str | Path]) -> list[Path]:
+    """Files as given; folders expand to the videos inside them (recursively, sorted)."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(
+                p for p in sorted(path.rglob("*"))
+                if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
+                and not p.name.startswith(".")
+            )
+        else:
+            found.append(path)
+    if not found:
+        raise SettingsError("no input videos found")
+    return found

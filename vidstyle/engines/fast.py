@@ -1,0 +1,110 @@
+"""The feed-forward engine: a style network over batches of frames.
+
+Per batch: host -> device (pinned, non-blocking on CUDA), uint8 -> float in [0, 1],
+channels_last, optional downscale (`max_size`), reflect-pad to the network's multiple,
+the network under autocast, crop, upscale back, optional temporal filter, -> uint8 -> host.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# Reflect padding is the least visible at the border (no dark frame edge, no smear); it
+# needs the pad to be smaller than the side, so tiny frames fall back to replicate.
+
+
+class FastEngine:
+    """Implements `vidstyle.engines.base.Engine` for any style network."""
+
+    def __init__(
+        self,
+        network: nn.Module,
+        device: torch.device,
+        dtype: torch.dtype = torch.float32,
+        *,
+        max_size: int | None = None,
+        temporal_filter=None,
+    ) -> None:
+        self.device = device
+        self.dtype = dtype
+        self.max_size = max_size
+        self.temporal_filter = temporal_filter
+        self.multiple = int(getattr(network, "size_multiple", 1))
+        self.network = network.to(device).eval()
+        if device.type in ("cpu", "cuda"):
+            # NHWC lets oneDNN/cuDNN pick their fastest convolution kernels.
+            self.network = self.network.to(memory_format=torch.channels_last)
+        self.pin = device.type == "cuda"
+
+    def reset(self) -> None:
+        if self.temporal_filter is not None:
+            self.temporal_filter.reset()
+
+    @torch.inference_mode()
+    def stylize(self, frames: torch.Tensor) -> torch.Tensor:
+        if self.pin:
+            frames = frames.pin_memory()
+        x = frames.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+        styled = self.stylize_float(x)
+        if self.temporal_filter is not None:
+            styled = self._apply_temporal(frames, styled)
+        out = styled.clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
+        out = out.permute(0, 2, 3, 1)
+        if out.device.type != "cpu":
+            out = out.to("cpu", non_blocking=self.pin)
+            if self.pin:
+                torch.cuda.current_stream(self.device).synchronize()
+        return out.contiguous()
+
+    def stylize_float(self, x: torch.Tensor) -> torch.Tensor:
+        """The network on a float ``N x 3 x H x W`` batch in [0, 1], at the input's size."""
+        height, width = x.shape[-2:]
+        x = downscale_to_fit(x, self.max_size)
+        padded, pads = pad_to_multiple(x, self.multiple)
+        padded = padded.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self._autocast):
+            y = self.network(padded)
+        y = crop(y.float(), pads, x.shape[-2:])
+        if y.shape[-2:] != (height, width):
+            y = F.interpolate(y, size=(height, width), mode="bicubic", align_corners=False)
+        return y
+
+    @property
+    def _autocast(self) -> bool:
+        return self.dtype != torch.float32
+
+    def _apply_temporal(self, frames: torch.Tensor, styled: torch.Tensor) -> torch.Tensor:
+        contents = frames.numpy()
+        return torch.stack(
+            [self.temporal_filter(content, image) for content, image in zip(contents, styled)]
+        )
+
+
+def downscale_to_fit(x: torch.Tensor, max_size: int | None) -> torch.Tensor:
+    """Shrink so the long side is at most `max_size` (antialiased); never enlarge."""
+    height, width = x.shape[-2:]
+    if not max_size or max(height, width) <= max_size:
+        return x
+    scale = max_size / max(height, width)
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad bottom/right so H and W divide by `multiple`; return the pads for `crop`."""
+    height, width = x.shape[-2:]
+    pad_h = (math.ceil(height / multiple) * multiple - height) if multiple > 1 else 0
+    pad_w = (math.ceil(width / multiple) * multiple - width) if multiple > 1 else 0
+    if not pad_h and not pad_w:
+        return x, (0, 0)
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode), (pad_h, pad_w)
+
+
+def crop(y: torch.Tensor, pads: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
+    """Undo `pad_to_multiple` (the network may return the padded size)."""
+    return y[..., : size[0], : size[1]]

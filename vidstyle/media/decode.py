@@ -1,0 +1,215 @@
+"""Demux an input: decoded video frames (RGB, with timestamps) and untouched packets of
+the streams we copy (audio, subtitles), in file order."""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vidstyle.errors import InputError
+from vidstyle.media.probe import MediaInfo, open_input
+
+# Colour range / matrix values that mean "not stated in the file".
+_UNSPECIFIED = 0
+_UNSPECIFIED_MATRIX = 2
+
+
+@dataclass
+class DecodedFrame:
+    """One video frame as RGB pixels, with what is needed to re-encode it in place."""
+
+    image: np.ndarray  # H x W x 3 uint8, RGB
+    pts: int | None
+    time_base: Fraction
+    duration: int | None
+    index: int  # position in the output, 0-based
+
+    @property
+    def time(self) -> float | None:
+        return None if self.pts is None else float(self.pts * self.time_base)
+
+
+def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """YUV -> RGB with the matrix and range the file declares (full-range stays full)."""
+    colorspace = frame.colorspace if frame.colorspace != _UNSPECIFIED_MATRIX else None
+    color_range = frame.color_range if frame.color_range != _UNSPECIFIED else None
+    return frame.to_ndarray(
+        format="rgb24", src_colorspace=colorspace, src_color_range=color_range
+    )
+
+
+# Frames held back to put timestamps in order when a stream has B-frames. Some muxers
+# (seen: VLC-written MP4 in OpenCV's samples) store pts == dts, so the decoder hands out
+# display-order frames carrying decode-order timestamps; the right timestamps are the same
+# values sorted within the reorder depth. H.264 streams seldom reorder deeper than 4.
+REORDER_WINDOW = 8
+
+
+def in_display_order(frames: Iterable[av.VideoFrame], window: int) -> Iterator[av.VideoFrame]:
+    """Yield frames (already in display order) with their timestamps sorted and strictly
+    increasing. A no-op for well-formed streams, whose timestamps are already sorted."""
+    pending: deque[av.VideoFrame] = deque()
+    stamps: list[tuple[int, int]] = []
+    last = None
+
+    def release() -> av.VideoFrame:
+        nonlocal last
+        frame = pending.popleft()
+        pts, duration = heapq.heappop(stamps)
+        if last is not None and pts <= last:
+            pts = last + 1  # duplicated stamps: encoders and muxers need strict order
+        frame.pts, frame.duration, last = pts, duration, pts
+        return frame
+
+    for frame in frames:
+        if frame.pts is None:
+            yield frame
+            continue
+        pending.append(frame)
+        heapq.heappush(stamps, (frame.pts, frame.duration or 0))
+        if len(pending) > window:
+            yield release()
+    while pending:
+        yield release()
+
+
+class Demuxer:
+    """Iterate a file's video frames and copied packets, within an optional time window.
+
+    `start`/`duration` (seconds) select a segment; `rebase` then shifts every timestamp so
+    the segment starts at zero, keeping audio and video in sync.
+    """
+
+    def __init__(
+        self,
+        info: MediaInfo,
+        copy_streams: frozenset[int] = frozenset(),
+        start: float | None = None,
+        duration: float | None = None,
+    ) -> None:
+        self.info = info
+        self.copy_streams = copy_streams
+        self.start = start
+        self.end = None if duration is None else (start or 0.0) + duration
+        self.container = open_input(info.path)
+        self.video = self.container.streams.video[0]
+        # Let FFmpeg decode with its own threads: frame threading keeps a 2-core CPU busy
+        # while our Python thread converts to RGB.
+        self.video.thread_type = "AUTO"
+        self.first_time: float | None = None
+
+    def __enter__(self) -> Demuxer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.container.close()
+
+    @property
+    def path(self) -> Path:
+        return self.info.path
+
+    def input_stream(self, index: int) -> av.stream.Stream:
+        return self.container.streams[index]
+
+    def items(self) -> Iterator[DecodedFrame | av.Packet]:
+        """Frames of the video stream and packets of the copied streams, in demux order."""
+        if self.start:
+            self._seek(self.start)
+        window = REORDER_WINDOW if self.video.codec_context.has_b_frames else 0
+        index = 0
+        try:
+            for item in in_display_order_mixed(self._demux(), window):
+                if isinstance(item, av.Packet):
+                    yield item
+                    continue
+                decoded = self._keep(item, index)
+                if decoded is _PAST_END:
+                    return
+                if decoded is not None:
+                    index += 1
+                    yield decoded
+        except (av.error.InvalidDataError, av.error.FFmpegError) as exc:
+            raise InputError(
+                self.path, f"corrupt video data after frame {index} ({exc})"
+            ) from None
+
+    def _demux(self) -> Iterator[av.VideoFrame | av.Packet]:
+        """Decoded video frames and copied packets, in file order."""
+        streams = [self.video] + [self.container.streams[i] for i in sorted(self.copy_streams)]
+        for packet in self.container.demux(streams):
+            if packet.stream.index != self.video.index:
+                if packet.dts is not None and self._packet_in_window(packet):
+                    yield packet
+                continue
+            yield from packet.decode()
+
+    def _seek(self, seconds: float) -> None:
+        target = int(seconds / self.video.time_base)
+        self.container.seek(target, stream=self.video, backward=True, any_frame=False)
+
+    def _keep(self, frame: av.VideoFrame, index: int) -> DecodedFrame | None | object:
+        time = frame.time
+        if time is not None:
+            # Half a frame of tolerance: timestamps are rounded to the stream's time base.
+            slack = 0.5 / float(self.info.frame_rate) if self.info.frame_rate else 1e-3
+            if self.start is not None and time < self.start - slack:
+                return None
+            if self.end is not None and time >= self.end - slack:
+                return _PAST_END
+            if self.first_time is None:
+                self.first_time = time
+        return DecodedFrame(
+            image=frame_to_rgb(frame),
+            pts=frame.pts,
+            time_base=frame.time_base or self.video.time_base,
+            duration=frame.duration or None,
+            index=index,
+        )
+
+    def _packet_in_window(self, packet: av.Packet) -> bool:
+        if self.start is None and self.end is None:
+            return True
+        if packet.pts is None:
+            return False
+        time = float(packet.pts * packet.time_base)
+        if self.start is not None and time < self.start:
+            return False
+        return self.end is None or time < self.end
+
+
+_PAST_END = object()
+
+
+def in_display_order_mixed(
+    items: Iterable[av.VideoFrame | av.Packet], window: int
+) -> Iterator[av.VideoFrame | av.Packet]:
+    """`in_display_order` for the video frames of a mixed stream; packets pass straight
+    through (they are muxed by their own timestamps, so a small lead does not matter)."""
+    if window <= 0:
+        yield from items
+        return
+    side: deque[av.Packet] = deque()
+
+    def frames_only() -> Iterator[av.VideoFrame]:
+        for item in items:
+            if isinstance(item, av.Packet):
+                side.append(item)
+            else:
+                yield item
+
+    for frame in in_display_order(frames_only(), window):
+        while side:
+            yield side.popleft()
+        yield frame
+    while side:
+        yield side.popleft()

@@ -1,0 +1,1 @@
+"""Optical flow, warping, occlusion masks and temporal filtering of stylized frames."""
