@@ -25,11 +25,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
 from vidstyle.errors import InputError, MissingExtraError, OutputError
+from vidstyle.temporal.blend import fit_long_side, resize_image
 from vidstyle.temporal.flow import FlowEstimator, reliability_mask, warp_backward
 
 # VGG is the slow part on a CPU (about 1 s a frame at 384 px on 2 cores): the distances
@@ -61,9 +61,18 @@ class EvalReport:
     per_frame_content: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data; NaN (a pair across a scene cut) becomes None."""
         data = asdict(self)
         data["size"] = list(self.size) if self.size else None
-        return data
+        return {key: json_safe(value) for key, value in data.items()}
+
+
+def json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [json_safe(item) for item in value]
+    return value
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -91,23 +100,6 @@ def read_frames(path: str | Path, max_frames: int | None = None) -> Iterator[np.
         raise InputError(path, "has no decodable video frames")
 
 
-def fit_long_side(height: int, width: int, size: int | None) -> tuple[int, int]:
-    """(height, width) shrunk so the long side is at most `size`; never enlarged."""
-    if not size or max(height, width) <= size:
-        return height, width
-    scale = size / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
-
-
-def resize_to(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Resize an RGB array to (height, width); area filter when shrinking (no aliasing)."""
-    if image.shape[:2] == shape:
-        return image
-    shrinking = shape[0] * shape[1] < image.shape[0] * image.shape[1]
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
-    return cv2.resize(image, (shape[1], shape[0]), interpolation=interpolation)
-
-
 def paired_frames(
     original: str | Path,
     stylized: str | Path,
@@ -124,7 +116,7 @@ def paired_frames(
     for frame_in, frame_out in pairs:
         if shape is None:
             shape = fit_long_side(*frame_in.shape[:2], size)
-        yield resize_to(frame_in, shape), resize_to(frame_out, shape)
+        yield resize_image(frame_in, shape), resize_image(frame_out, shape)
 
 
 # ------------------------------------------------------------------------ warping error
@@ -225,7 +217,6 @@ class PerceptualMeter:
 
     def __init__(self, style: str | None, device: torch.device | str, size: int) -> None:
         from vidstyle.config import GatysSettings
-        from vidstyle.engines.gatys import resolve_style_target
         from vidstyle.networks.vgg import load_vgg19
 
         knobs = GatysSettings()
@@ -234,9 +225,11 @@ class PerceptualMeter:
         self.style_layers = knobs.style_layers
         self.content_layer = knobs.content_layer
         self.vgg = load_vgg19(source=knobs.loss_net, device=str(device))
-        self.style_target = (
-            resolve_style_target(style, self.vgg, self.style_layers, size) if style else None
-        )
+        self.style_target = None
+        if style:
+            from vidstyle.engines.gatys import resolve_style_target
+
+            self.style_target = resolve_style_target(style, self.vgg, self.style_layers, size)
 
     @torch.no_grad()
     def measure(self, original: np.ndarray, stylized: np.ndarray) -> tuple[float | None, float]:
@@ -244,8 +237,8 @@ class PerceptualMeter:
         from vidstyle.losses import content_distance, style_distance
 
         shape = fit_long_side(*original.shape[:2], self.size)
-        content = image_tensor(resize_to(original, shape), self.device)
-        image = image_tensor(resize_to(stylized, shape), self.device)
+        content = image_tensor(resize_image(original, shape), self.device)
+        image = image_tensor(resize_image(stylized, shape), self.device)
         style = None
         if self.style_target is not None:
             style = float(

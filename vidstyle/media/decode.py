@@ -50,6 +50,8 @@ def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
 # display-order frames carrying decode-order timestamps; the right timestamps are the same
 # values sorted within the reorder depth. H.264 streams seldom reorder deeper than 4.
 REORDER_WINDOW = 8
+TRUNCATION_TOLERANCE_FRAMES = 2
+TIMESTAMP_TOLERANCE = 1e-4  # seconds
 
 
 def in_display_order(frames: Iterable[av.VideoFrame], window: int) -> Iterator[av.VideoFrame]:
@@ -142,6 +144,22 @@ class Demuxer:
             raise InputError(
                 self.path, f"corrupt video data after frame {index} ({exc})"
             ) from None
+        self._check_complete(index)
+
+    def _check_complete(self, decoded: int) -> None:
+        """A file cut short keeps its index: fewer frames decode than the index lists.
+
+        Threaded decoding conceals the damage instead of raising, so count. A frame or
+        two may legitimately not decode (seen: box.mp4, 455 of 456).
+        """
+        if self.start is not None or self.end is not None or not self.info.frames:
+            return
+        missing = self.info.frames - decoded
+        if missing > max(TRUNCATION_TOLERANCE_FRAMES, 0.01 * self.info.frames):
+            raise InputError(
+                self.path,
+                f"truncated or corrupt: only {decoded} of {self.info.frames} frames decode",
+            )
 
     def _demux(self) -> Iterator[av.VideoFrame | av.Packet]:
         """Decoded video frames and copied packets, in file order."""
@@ -160,11 +178,10 @@ class Demuxer:
     def _keep(self, frame: av.VideoFrame, index: int) -> DecodedFrame | None | object:
         time = frame.time
         if time is not None:
-            # Half a frame of tolerance: timestamps are rounded to the stream's time base.
-            slack = 0.5 / float(self.info.frame_rate) if self.info.frame_rate else 1e-3
-            if self.start is not None and time < self.start - slack:
+            # The window is [start, end); stamps are rounded to the stream's time base.
+            if self.start is not None and time < self.start - TIMESTAMP_TOLERANCE:
                 return None
-            if self.end is not None and time >= self.end - slack:
+            if self.end is not None and time >= self.end - TIMESTAMP_TOLERANCE:
                 return _PAST_END
             if self.first_time is None:
                 self.first_time = time

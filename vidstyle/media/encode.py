@@ -72,15 +72,31 @@ def encoder_options(codec: str, crf: int, preset: str) -> dict[str, str]:
     return {}
 
 
-def output_pix_fmt(codec: av.Codec, wanted: str | None, input_pix_fmt: str) -> str:
+def output_pix_fmt(
+    codec: av.Codec, wanted: str | None, input_pix_fmt: str, size: tuple[int, int]
+) -> str:
+    """The encoder's pixel format: asked for, else preferred, else the input's.
+
+    Odd sizes cannot be chroma-subsampled (x264 refuses 641x337 in 4:2:0), so those
+    fall back to 4:4:4 rather than changing the picture size.
+    """
     supported = [f.name for f in (codec.video_formats or ())]
+    odd = any(side % 2 for side in size)
     candidates = [wanted] if wanted else []
     candidates += list(_PREFERRED_PIX_FMTS.get(codec.name, ()))
-    candidates += [input_pix_fmt.replace("yuvj", "yuv"), "yuv420p"]
+    candidates += [input_pix_fmt.replace("yuvj", "yuv"), "yuv420p", "yuv444p"]
     for name in candidates:
-        if name and (not supported or name in supported):
-            return name
+        if not name or (supported and name not in supported):
+            continue
+        if odd and _subsampled(name):
+            continue
+        return name
     return supported[0]
+
+
+def _subsampled(pix_fmt: str) -> bool:
+    probe_format = av.VideoFormat(pix_fmt, 16, 16)
+    return any(c.width != 16 or c.height != 16 for c in probe_format.components)
 
 
 class VideoWriter:
@@ -110,12 +126,14 @@ class VideoWriter:
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             raise OutputError(path, f"cannot create output ({_reason(exc)})") from None
         self._durations: dict[int, int] = {}
-        self.video = self._add_video_stream(settings)
-        self.copies = {
-            s.index: c
-            for s in info.others
-            if (c := self._add_copied_stream(demuxer.input_stream(s.index), settings))
-        }
+        self.copies: dict[int, CopiedStream] = {}
+        # Add the output streams in the input's order, so stream #N stays stream #N.
+        video_index = demuxer.video.index
+        for stream in demuxer.container.streams:
+            if stream.index == video_index:
+                self.video = self._add_video_stream(settings)
+            elif copy := self._add_copied_stream(stream, settings):
+                self.copies[stream.index] = copy
         self._copy_metadata(demuxer.container)
 
     @property
@@ -144,7 +162,9 @@ class VideoWriter:
         )
         ctx = stream.codec_context
         ctx.width, ctx.height = info.width, info.height
-        ctx.pix_fmt = output_pix_fmt(codec, settings.pix_fmt, info.pix_fmt)
+        ctx.pix_fmt = output_pix_fmt(
+            codec, settings.pix_fmt, info.pix_fmt, (info.width, info.height)
+        )
         # Keep the input's clock: every frame keeps its own timestamp (VFR stays VFR).
         ctx.time_base = info.time_base
         stream.time_base = info.time_base
@@ -181,13 +201,14 @@ class VideoWriter:
         if codec not in supported:
             codec = self.container.default_audio_codec
         ctx = source.codec_context
-        output = self.container.add_stream(codec, rate=ctx.sample_rate)
+        rate = _encoder_rate(av.Codec(codec, "w"), ctx.sample_rate)
+        output = self.container.add_stream(codec, rate=rate)
         output.codec_context.layout = ctx.layout
         output.codec_context.bit_rate = settings.audio_bitrate
         output.metadata.update(source.metadata)
         encoder = output.codec_context.codec
         sample_format = encoder.audio_formats[0].name if encoder.audio_formats else "fltp"
-        resampler = av.AudioResampler(format=sample_format, layout=ctx.layout, rate=ctx.sample_rate)
+        resampler = av.AudioResampler(format=sample_format, layout=ctx.layout, rate=rate)
         self.report.transcoded.append(source.index)
         return CopiedStream(source, output, transcode=True, resampler=resampler)
 
@@ -298,6 +319,14 @@ class VideoWriter:
             self.container.close()
         except Exception:  # noqa: BLE001 - the file is being discarded anyway
             pass
+
+
+def _encoder_rate(codec: av.Codec, rate: int) -> int:
+    """The input's sample rate if the encoder takes it (Opus takes 48 kHz, not 44.1)."""
+    rates = codec.audio_rates
+    if not rates or rate in rates:
+        return rate
+    return 48000 if 48000 in rates else max(rates)
 
 
 def _reason(exc: BaseException) -> str:

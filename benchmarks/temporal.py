@@ -1,0 +1,149 @@
+"""How much flicker each `--temporal` mode removes, and what it costs in content fidelity.
+
+Runs a style network over the frames of a real clip once, then applies the temporal filters
+(off / blend / flow at several strengths) to the network's output, frame by frame as the
+fast engine does, and scores each result with `vidstyle.evaluate`: warping-error ratio to
+the original (1 = no flicker added), content and style distance (VGG-19), and the filter's
+cost per frame. Results go to docs/temporal.md.
+
+    python benchmarks/temporal.py --clip samples/cup.mp4 --style candy --frames 60
+
+Without `vidstyle.styles.load_style` (or with `--style standin`) a randomly initialised
+conv net fed per-frame noise stands in: deterministic, and it flickers like a real one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from vidstyle.engines.fast import FastEngine  # noqa: E402
+from vidstyle.evaluate import evaluate_frames, read_frames  # noqa: E402
+from vidstyle.temporal.blend import (  # noqa: E402
+    fit_long_side,
+    make_temporal_filter,
+    resize_image,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class FlickeringStandIn(nn.Module):
+    """A fixed random conv net whose input gets fresh noise every frame (seeded by index)."""
+
+    size_multiple = 1
+
+    def __init__(self, noise: float = 0.03, seed: int = 0) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        self.body = nn.Sequential(
+            nn.Conv2d(3, 16, 5, padding=2), nn.Tanh(), nn.Conv2d(16, 3, 5, padding=2)
+        )
+        for parameter in self.body.parameters():
+            parameter.data = torch.randn(parameter.shape, generator=generator) * 0.3
+        self.noise = noise
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(1000 + self.calls)
+        self.calls += 1
+        noise = torch.randn(x.shape, generator=generator).to(x.device) * self.noise
+        return torch.sigmoid(self.body(x + noise) + (x - 0.5) * 4)
+
+
+def load_network(style: str, device: torch.device) -> tuple[nn.Module, str]:
+    has_styles = importlib.util.find_spec("vidstyle.styles") is not None
+    if style != "standin" and has_styles:
+        from vidstyle import styles
+
+        if hasattr(styles, "load_style"):
+            return styles.load_style(style, device=device), style
+    return FlickeringStandIn(), "standin"
+
+
+def stylize_per_frame(network: nn.Module, frames: list[np.ndarray], device) -> list[torch.Tensor]:
+    """The network's float output for each frame, one frame per call (no temporal filter)."""
+    engine = FastEngine(network, device)
+    with torch.inference_mode():
+        return [
+            engine.stylize_float(
+                torch.from_numpy(frame).permute(2, 0, 1).unsqueeze(0).float().div(255).to(device)
+            )[0]
+            for frame in frames
+        ]
+
+
+def apply_filter(mode: str, strength: float, frames, styled) -> tuple[list[np.ndarray], float]:
+    """Filtered uint8 frames and the filter's mean milliseconds per frame."""
+    temporal = make_temporal_filter(mode, strength)
+    outputs = []
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for content, image in zip(frames, styled, strict=True):
+            out = temporal(content, image) if temporal else image
+            outputs.append(out.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy())
+    return outputs, (time.perf_counter() - start) * 1000 / len(frames)
+
+
+def vgg_available() -> bool:
+    return all(
+        importlib.util.find_spec(name) is not None
+        for name in ("vidstyle.networks.vgg", "vidstyle.losses", "vidstyle.engines.gatys")
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clip", default=str(ROOT / "samples" / "cup.mp4"))
+    parser.add_argument("--style", default="candy", help="style name, or 'standin'")
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--size", type=int, default=320, help="long side, pixels")
+    parser.add_argument("--strengths", default="0.3,0.6,0.8")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+
+    device = torch.device(args.device)
+    shape = None
+    frames = []
+    for frame in read_frames(args.clip, args.frames):
+        shape = shape or fit_long_side(*frame.shape[:2], args.size)
+        frames.append(resize_image(frame, shape))
+    network, style_name = load_network(args.style, device)
+    styled = stylize_per_frame(network, frames, device)
+    perceptual = vgg_available()
+    style_for_distance = style_name if perceptual and style_name != "standin" else None
+
+    configs = [("off", 0.0)]
+    for strength in (float(s) for s in args.strengths.split(",")):
+        configs += [("blend", strength), ("flow", strength)]
+
+    print(f"clip {args.clip}, {len(frames)} frames at {shape[1]}x{shape[0]}, style {style_name}")
+    print("| mode | strength | warping error | ratio | content dist. | style dist. | ms/frame |")
+    print("|---|---|---|---|---|---|---|")
+    for mode, strength in configs:
+        outputs, ms = apply_filter(mode, strength, frames, styled)
+        report = evaluate_frames(
+            frames, outputs, style=style_for_distance, device=device, perceptual=perceptual,
+            vgg_size=args.size,
+        )
+        content = f"{report.content_distance:.4g}" if report.content_distance else "-"
+        style = f"{report.style_distance:.4g}" if report.style_distance else "-"
+        print(
+            f"| {mode} | {strength:.2f} | {report.warping_error:.5f} | "
+            f"{report.warping_ratio:.2f} | {content} | {style} | {ms:.1f} |"
+        )
+    print(f"original (floor) warping error: {report.warping_error_original:.5f}")
+    print("command: python " + " ".join(sys.argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""`vidstyle.evaluate`: warping error tells steady from flickering output; `vidstyle eval`
+reports it (and VGG distances) for real videos; bad inputs are one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from vidstyle.errors import InputError, MissingExtraError
+from vidstyle.evaluate import (
+    EvalReport,
+    evaluate_video,
+    plot_warping_errors,
+    read_frames,
+    warping_errors,
+)
+
+SAMPLES = Path(__file__).parent.parent / "samples"
+CLIP = SAMPLES / "cup.mp4"  # 640 x 480, real camera motion
+SIZE = 128
+FRAMES = 6
+
+
+def photo(name: str = "fruits.jpg") -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(SAMPLES / "photos" / name)), cv2.COLOR_BGR2RGB)
+
+
+def panning_frames(count: int = 8, step: tuple[int, int] = (3, 2)) -> list[np.ndarray]:
+    """A window sliding over a real photo: a pure translation."""
+    image = photo()
+    return [
+        image[
+            40 + i * step[1] : 40 + i * step[1] + SIZE, 60 + i * step[0] : 60 + i * step[0] + SIZE
+        ]
+        for i in range(count)
+    ]
+
+
+def per_pixel_style(frame: np.ndarray) -> np.ndarray:
+    """A consistent 'stylization': channel swap + gamma, the same for every frame."""
+    unit = frame[..., ::-1].astype(np.float32) / 255.0
+    return np.round(255 * unit**0.6).astype(np.uint8)
+
+
+def test_consistent_stylization_of_a_translation_scores_near_the_floor():
+    frames = panning_frames()
+    stylized = [per_pixel_style(f) for f in frames]
+    errors = warping_errors(stylized, frames)
+    floor = warping_errors(frames, frames)
+    assert len(errors) == len(frames) - 1
+    assert np.mean(errors) < 2.0 * np.mean(floor)
+    assert np.mean(errors) < 2e-3  # RGB in [0, 1], squared and summed over channels
+
+
+def test_independent_per_frame_noise_scores_high():
+    frames = panning_frames()
+    rng = np.random.default_rng(0)
+    noisy = [
+        np.clip(per_pixel_style(f) + rng.normal(0, 12, f.shape), 0, 255).astype(np.uint8)
+        for f in frames
+    ]
+    steady = np.mean(warping_errors([per_pixel_style(f) for f in frames], frames))
+    flickering = np.mean(warping_errors(noisy, frames))
+    # Two independent N(0, 12/255) draws differ by 2 * 3 * (12/255)^2 ~ 0.013 per pixel.
+    assert flickering > 0.01
+    assert flickering > 10 * steady
+
+
+def test_warping_errors_wants_frames_of_the_same_size():
+    frames = panning_frames(2)
+    with pytest.raises(ValueError, match="differ in size"):
+        warping_errors([cv2.resize(f, (64, 64)) for f in frames], frames)
+
+
+# ---------------------------------------------------------------- videos, CLI, errors
+
+
+def write_video(path: Path, frames: list[np.ndarray]) -> Path:
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25, options={"crf": "10"})
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path
+
+
+@pytest.fixture(scope="module")
+def stylized_clip(tmp_path_factory) -> Path:
+    """The first frames of cup.mp4 styled per pixel, at HALF the resolution."""
+    frames = [
+        per_pixel_style(cv2.resize(f, (320, 240), interpolation=cv2.INTER_AREA))
+        for f in read_frames(CLIP, FRAMES)
+    ]
+    return write_video(tmp_path_factory.mktemp("eval") / "cup.styled.mp4", frames)
+
+
+@pytest.fixture(scope="module")
+def report(stylized_clip) -> EvalReport:
+    return evaluate_video(CLIP, stylized_clip, max_frames=FRAMES, size=SIZE)
+
+
+def test_evaluate_video_pairs_frames_and_resizes_the_stylized_one(report):
+    assert report.frames == FRAMES
+    assert report.size == (96, SIZE)
+    assert len(report.per_frame_warping) == FRAMES - 1
+    assert 0 < report.warping_error_original < report.warping_error
+    assert report.warping_ratio < 3.0  # per-pixel styling adds no flicker of its own
+    assert report.content_distance is not None and report.content_distance > 0
+    assert report.style_distance is None
+
+
+def test_eval_json_has_the_fields(stylized_clip):
+    from vidstyle.cli import eval as eval_cli
+
+    app = typer.Typer()
+    eval_cli.register(app)
+    app.command("noop")(lambda: None)  # a second command keeps `eval` a subcommand
+    result = CliRunner().invoke(
+        app,
+        ["eval", str(CLIP), str(stylized_clip), "--json", "--max-frames", "4", "--size", "96"],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    for key in (
+        "warping_error",
+        "warping_error_original",
+        "warping_ratio",
+        "frames",
+        "content_distance",
+        "per_frame_warping",
+    ):
+        assert key in data
+    assert data["frames"] == 4
+    assert data["warping_ratio"] == pytest.approx(
+        data["warping_error"] / data["warping_error_original"]
+    )
+
+
+@pytest.mark.parametrize("kind", ["missing", "text", "photo", "empty"])
+def test_bad_inputs_are_input_errors(tmp_path, kind):
+    path = {
+        "missing": tmp_path / "nothere.mp4",
+        "photo": SAMPLES / "photos" / "baboon.jpg",
+    }.get(kind, tmp_path / f"{kind}.avi")
+    if kind == "text":
+        path.write_text("not a video\n" * 50)
+    if kind == "empty":  # a video stream with not a single frame in it
+        with av.open(str(path), "w") as container:
+            stream = container.add_stream("mpeg4", rate=25)
+            stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+            container.start_encoding()
+    with pytest.raises(InputError) as caught:
+        evaluate_video(path, CLIP, max_frames=2)
+    assert caught.value.path == path
+
+
+def test_cli_reports_a_bad_input_in_one_line(tmp_path):
+    from vidstyle.cli import eval as eval_cli
+
+    app = typer.Typer()
+    eval_cli.register(app)
+    app.command("noop")(lambda: None)
+    result = CliRunner().invoke(app, ["eval", str(tmp_path / "nothere.mp4"), str(CLIP)])
+    assert result.exit_code == 1
+    assert "file not found" in result.output
+
+
+def test_plot_is_a_png(report, tmp_path):
+    pytest.importorskip("matplotlib")
+    path = plot_warping_errors(report, tmp_path / "warp.png")
+    with path.open("rb") as png:
+        assert png.read(8) == b"\x89PNG\r\n\x1a\n"
+    image = cv2.imread(str(path))
+    assert image is not None and image.shape[0] > 100 and image.shape[1] > 100
+
+
+def test_plot_without_matplotlib_names_the_extra(report, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(MissingExtraError, match=r"vidstyle\[plot\]"):
+        plot_warping_errors(report, tmp_path / "warp.png")

@@ -1,0 +1,107 @@
+"""Probing, decoding and muxing on real and generated clips."""
+
+from __future__ import annotations
+
+import shutil
+
+import av
+import numpy as np
+import pytest
+
+from conftest import make_clip
+from vidstyle.errors import InputError
+from vidstyle.media.decode import Demuxer, in_display_order
+from vidstyle.media.probe import probe
+
+
+def test_probe_real_clip_describes_streams(samples):
+    info = probe(samples / "bigbuckbunny.mp4")
+    assert (info.width, info.height) == (1280, 720)
+    assert info.frames == 132
+    assert abs(info.duration - 5.28) < 0.05
+    assert [s.codec for s in info.audio_streams] == ["aac"]
+
+
+def test_probe_reads_display_rotation(tmp_path):
+    clip = make_clip(tmp_path / "phone.mp4", rotation=90)
+    assert probe(clip).rotation == 90
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("empty.mp4", b"", "empty"),
+        ("notes.mp4", b"this is a text file, not a video\n" * 20, "not a video"),
+    ],
+)
+def test_probe_rejects_non_videos(tmp_path, name, content, reason):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=reason) as err:
+        probe(path)
+    assert str(path) in str(err.value)
+
+
+def test_probe_rejects_missing_file(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        probe(tmp_path / "missing.mp4")
+
+
+def test_probe_rejects_audio_only(tmp_path):
+    container = av.open(str(tmp_path / "tone.m4a"), "w")
+    stream = container.add_stream("aac", rate=44100)
+    frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp",
+                                       layout="mono")
+    frame.sample_rate, frame.pts = 44100, 0
+    container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))
+    container.close()
+    with pytest.raises(InputError, match="no video stream"):
+        probe(tmp_path / "tone.m4a")
+
+
+def test_probe_rejects_still_image(tmp_path, samples):
+    photo = tmp_path / "photo.jpg"
+    shutil.copy(samples / "photos" / "fruits.jpg", photo)
+    with pytest.raises(InputError, match="still image"):
+        probe(photo)
+
+
+def test_truncated_video_fails_while_decoding(tmp_path, samples):
+    data = (samples / "cup.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 3])  # index intact, media data cut short
+    with Demuxer(probe(cut)) as demuxer, pytest.raises(InputError, match="truncated or corrupt") as err:
+        for _ in demuxer.items():
+            pass
+    assert str(cut) in str(err.value)
+
+
+def test_decoded_timestamps_are_repaired_to_display_order(samples):
+    # box.mp4 (VLC-muxed) stores pts == dts, so the decoder pairs display-order frames
+    # with decode-order stamps; the demuxer must hand out increasing timestamps.
+    info = probe(samples / "box.mp4")
+    with Demuxer(info) as demuxer:
+        times = [f.time for f in demuxer.items() if hasattr(f, "image")]
+    assert len(times) == 455
+    assert all(b > a for a, b in zip(times, times[1:]))
+    assert abs(times[1] - times[0] - 0.034) < 0.002
+
+
+def test_in_display_order_keeps_sorted_stamps_untouched():
+    class Frame:
+        def __init__(self, pts):
+            self.pts, self.duration = pts, 1
+
+    frames = [Frame(p) for p in (0, 3, 7, 8, 20)]
+    assert [f.pts for f in in_display_order(iter(frames), 4)] == [0, 3, 7, 8, 20]
+    shuffled = [Frame(p) for p in (0, 2, 1, 4, 3, 4)]
+    assert [f.pts for f in in_display_order(iter(shuffled), 4)] == [0, 1, 2, 3, 4, 5]
+
+
+def test_segment_window_selects_frames_by_time(samples):
+    info = probe(samples / "bigbuckbunny.mp4")
+    with Demuxer(info, start=2.0, duration=1.0) as demuxer:
+        frames = [f for f in demuxer.items() if hasattr(f, "image")]
+    assert len(frames) == 25  # 1 s at 25 fps
+    assert abs(frames[0].time - 2.0) < 0.02

