@@ -3,6 +3,7 @@
 Public API:
 
 * `stylize_video(src, dst=None, settings=None, **overrides)`: one video file.
+* `stylize_image(src, dst=None, settings=None, **overrides)`: one picture.
 * `Stylizer(settings)`: a loaded engine for many files (`.video(...)`).
 * `Settings`, `load_config(path)`: what a job does.
 * `probe(path)`: describe a video file.
@@ -14,6 +15,7 @@ from vidstyle.api import (
     VideoResult,
     default_output_path,
     expand_inputs,
+    stylize_image,
     stylize_video,
 )
 from vidstyle.config import GatysSettings, OutputSettings, Settings, load_config
@@ -48,5 +50,6 @@ __all__ = [
     "expand_inputs",
     "load_config",
     "probe",
+    "stylize_image",
     "stylize_video",
 ]

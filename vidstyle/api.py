@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
+import numpy as np
 import torch
 from torch import nn
 
@@ -25,7 +27,7 @@ from vidstyle.config import Settings
 from vidstyle.device import precision_name, resolve_device, resolve_precision
 from vidstyle.engines.base import Engine
 from vidstyle.engines.fast import FastEngine
-from vidstyle.errors import OutputError, SettingsError
+from vidstyle.errors import InputError, OutputError, SettingsError
 from vidstyle.media.decode import Demuxer
 from vidstyle.media.encode import VideoWriter
 from vidstyle.media.probe import MediaInfo, probe
@@ -177,6 +179,20 @@ class Stylizer:
             warnings=writer.report.warnings,
         )
 
+    def image(self, src: str | Path, dst: str | Path | None = None) -> Path:
+        """Stylize one still image (any format OpenCV reads); returns the output path."""
+        src = Path(src)
+        dst = Path(dst) if dst is not None else default_output_path(src, self.settings.style)
+        if dst.suffix.lower() not in IMAGE_SUFFIXES:
+            raise OutputError(dst, f"unknown image type {dst.suffix!r} (use .png or .jpg)")
+        pixels = read_image(src)
+        engine = self.engine
+        engine.reset()
+        styled = engine.stylize(torch.from_numpy(pixels)[None])[0].numpy()
+        with atomic_output(dst, self.settings.output.overwrite) as tmp:
+            write_image(tmp, styled)
+        return dst
+
     def _run(self, info: MediaInfo, tmp: Path, engine: Engine, report, cancel):
         settings = self.settings
         segment = settings.start is not None or settings.duration is not None
@@ -193,6 +209,32 @@ class Stylizer:
                 writer.abort()
                 raise
         return frames, writer
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def read_image(path: Path) -> np.ndarray:
+    """RGB uint8 pixels of an image file, or InputError naming the file and reason."""
+    if not path.exists():
+        raise InputError(path, "file not found")
+    data = np.fromfile(path, dtype=np.uint8)
+    if data.size == 0:
+        raise InputError(path, "file is empty (0 bytes)")
+    pixels = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if pixels is None:
+        raise InputError(path, "not an image OpenCV can read, or the file is corrupt")
+    return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
+
+
+def write_image(path: Path, pixels: np.ndarray) -> None:
+    ok, encoded = cv2.imencode(path.suffix, cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OutputError(path, "could not encode the image")
+    try:
+        encoded.tofile(path)
+    except OSError as exc:
+        raise OutputError(path, f"write failed ({exc.strerror or exc})") from None
 
 
 class _ProgressReporter:
@@ -281,6 +323,19 @@ def stylize_video(
     return Stylizer(settings, network=network).video(
         src, dst, on_progress=on_progress, cancel=cancel
     )
+
+
+def stylize_image(
+    src: str | Path,
+    dst: str | Path | None = None,
+    settings: Settings | None = None,
+    *,
+    network: nn.Module | None = None,
+    **overrides,
+) -> Path:
+    """Stylize one image with the engine `settings` names (fast, gatys, fast+gatys)."""
+    settings = (settings or Settings()).replace(**overrides) if overrides else settings
+    return Stylizer(settings, network=network).image(src, dst)
 
 
 def expand_inputs(paths: list[str | Path]) -> list[Path]:

@@ -1,0 +1,102 @@
+"""End-to-end fps against model-only fps: does the pipeline hide decode and encode?
+
+    python benchmarks/pipeline.py [--clip samples/bigbuckbunny.mp4] [--style scream]
+        [--device auto] [--precision auto] [--batch 4] [--max-size PX] [--seconds S]
+
+Model-only: the engine's `stylize` on frames decoded in advance (the same work the
+inference thread does, uint8 in and out). End-to-end: `vidstyle.stylize_video` on the same
+frames of the same clip, decode + inference + encode + mux. Targets (issue 3): end-to-end
+at least 80% of model-only on CPU, 95% on CUDA. The matmul ceiling of the same machine is
+measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import torch
+
+from benchmarks.ceiling import ceilings, synchronize
+from vidstyle import Settings, Stylizer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def decode_frames(clip: Path, limit: int) -> list[torch.Tensor]:
+    with av.open(str(clip)) as container:
+        frames = []
+        for frame in container.decode(video=0):
+            frames.append(torch.from_numpy(frame.to_ndarray(format="rgb24")))
+            if len(frames) == limit:
+                break
+    return frames
+
+
+def model_only_fps(stylizer: Stylizer, frames: list[torch.Tensor], batch: int) -> float:
+    engine = stylizer.engine
+    batches = [torch.stack(frames[i : i + batch]) for i in range(0, len(frames), batch)]
+    engine.stylize(batches[0])  # warm-up: kernel selection, allocator
+    synchronize(stylizer.device)
+    started = time.perf_counter()
+    for chunk in batches:
+        engine.stylize(chunk)
+    synchronize(stylizer.device)
+    return len(frames) / (time.perf_counter() - started)
+
+
+def end_to_end_fps(stylizer: Stylizer, clip: Path) -> tuple[float, int]:
+    with tempfile.TemporaryDirectory() as folder:
+        result = stylizer.video(clip, Path(folder) / f"bench{clip.suffix}")
+    return result.fps, result.frames
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clip", type=Path, default=ROOT / "samples" / "bigbuckbunny.mp4")
+    parser.add_argument("--style", default="scream")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--max-size", type=int, default=None)
+    parser.add_argument("--seconds", type=float, default=None, help="only the first S seconds")
+    parser.add_argument("--preset", default="veryfast", help="x264 preset")
+    args = parser.parse_args()
+
+    settings = Settings(
+        style=args.style, device=args.device, precision=args.precision, batch=args.batch,
+        max_size=args.max_size, duration=args.seconds,
+    ).replace(output={"preset": args.preset})
+    stylizer = Stylizer(settings)
+    with av.open(str(args.clip)) as container:
+        total = container.streams.video[0].frames
+        rate = float(container.streams.video[0].average_rate)
+    limit = int(args.seconds * rate) if args.seconds else total
+    frames = decode_frames(args.clip, limit)
+    height, width = frames[0].shape[:2]
+
+    model = model_only_fps(stylizer, frames, args.batch)
+    e2e, written = end_to_end_fps(stylizer, args.clip)
+    limits = ceilings(stylizer.device)
+
+    print(f"clip {args.clip.name} {width}x{height}, {written} frames, style {args.style}, "
+          f"device {stylizer.device}, precision {settings.precision}->{stylizer.dtype}, "
+          f"batch {args.batch}, x264 preset {args.preset}")
+    print("| measure | value |")
+    print("|---|---|")
+    print(f"| model-only fps | {model:.2f} |")
+    print(f"| end-to-end fps | {e2e:.2f} |")
+    print(f"| end-to-end / model-only | {e2e / model:.1%} |")
+    for name, gflops in limits.items():
+        print(f"| matmul ceiling {name} | {gflops:.0f} GFLOP/s |")
+    print(f"command: python benchmarks/pipeline.py --clip {args.clip} --style {args.style} "
+          f"--device {args.device} --precision {args.precision} --batch {args.batch}"
+          + (f" --max-size {args.max_size}" if args.max_size else "")
+          + (f" --seconds {args.seconds}" if args.seconds else ""))
+
+
+if __name__ == "__main__":
+    main()

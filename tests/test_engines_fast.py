@@ -1,0 +1,50 @@
+"""The feed-forward engine: geometry, precision and the network interface."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import InvertNetwork
+from vidstyle.engines.fast import FastEngine, downscale_to_fit, pad_to_multiple
+
+
+@pytest.mark.parametrize("size", [(338, 640), (37, 53), (2, 3)])
+def test_pad_then_crop_restores_any_size(size):
+    x = torch.rand(2, 3, *size)
+    padded, pads = pad_to_multiple(x, 8)
+    assert padded.shape[-2] % 8 == 0 and padded.shape[-1] % 8 == 0
+    assert torch.equal(padded[..., : size[0], : size[1]], x)
+
+
+def test_downscale_never_enlarges():
+    x = torch.rand(1, 3, 100, 60)
+    assert downscale_to_fit(x, 200).shape == x.shape
+    assert downscale_to_fit(x, 50).shape[-2:] == (50, 30)
+
+
+def test_engine_maps_uint8_frames_through_the_network(samples):
+    import cv2
+
+    photo = cv2.cvtColor(cv2.imread(str(samples / "photos" / "butterfly.jpg")), cv2.COLOR_BGR2RGB)
+    frames = torch.from_numpy(np.stack([photo, photo[::-1].copy()]))
+    engine = FastEngine(InvertNetwork(), torch.device("cpu"), torch.float32)
+    out = engine.stylize(frames)
+    assert out.dtype == torch.uint8 and out.shape == frames.shape
+    assert torch.equal(out, 255 - frames)
+
+
+class ShapeCheckingNetwork(torch.nn.Module):
+    size_multiple = 4
+
+    def forward(self, x):
+        assert x.shape[-1] % 4 == 0 and x.shape[-2] % 4 == 0
+        return x
+
+
+def test_engine_respects_size_multiple_and_max_size():
+    frames = torch.randint(0, 255, (1, 101, 203, 3), dtype=torch.uint8)
+    engine = FastEngine(ShapeCheckingNetwork(), torch.device("cpu"), max_size=64)
+    out = engine.stylize(frames)
+    assert out.shape == frames.shape
