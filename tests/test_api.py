@@ -11,6 +11,7 @@ import threading
 import av
 import numpy as np
 import pytest
+import torch
 
 from conftest import audio_packets, decoded_frames, make_clip, video_timestamps
 from vidstyle import Settings, stylize_video
@@ -244,3 +245,26 @@ def test_unknown_device_is_a_settings_error(tmp_path, samples, invert):
         if __import__("torch").cuda.is_available():
             pytest.skip("a GPU is present")
         run(samples / "cup.mp4", tmp_path / "x.mp4", invert, device="cuda")
+
+
+def test_warmup_frames_run_through_the_engine_but_are_not_written(tmp_path, samples):
+    seen = []
+
+    class Recording(torch.nn.Module):
+        size_multiple = 1
+
+        def forward(self, x):
+            seen.append(x.shape[0])
+            return x
+
+    from vidstyle import Stylizer
+
+    settings = Settings(style="x", batch=1, start=2.0, duration=0.4).replace(**FAST)
+    result = Stylizer(settings, network=Recording()).video(
+        samples / "bigbuckbunny.mp4", tmp_path / "seg.mp4", warmup=0.2, video_only=True
+    )
+    assert result.frames == 10
+    assert sum(seen) == 15  # 5 warm-up frames (0.2 s at 25 fps) + 10 written
+    with av.open(str(result.dst)) as c:
+        assert [s.type for s in c.streams] == ["video"]
+    assert video_timestamps(result.dst)[0] == pytest.approx(0.0, abs=1e-3)

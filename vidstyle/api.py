@@ -149,8 +149,16 @@ class Stylizer:
         out_dir: str | Path | None = None,
         on_progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
+        warmup: float = 0.0,
+        video_only: bool = False,
     ) -> VideoResult:
-        """Stylize one video file; see `stylize_video`."""
+        """Stylize one video file; see `stylize_video`.
+
+        For executors that cut a video into segments: `warmup` seconds before
+        `settings.start` run through the engine (priming temporal state) but are not
+        written, and `video_only` leaves the other streams out (they are muxed once over
+        the joined whole).
+        """
         src = Path(src)
         settings = self.settings
         dst = Path(dst) if dst is not None else default_output_path(src, settings.style, out_dir)
@@ -164,7 +172,7 @@ class Stylizer:
         report = _ProgressReporter(src, info, settings, on_progress, started)
         report.emit(0, kind="start")
         with atomic_output(dst, settings.output.overwrite) as tmp:
-            frames, writer = self._run(info, tmp, engine, report, cancel)
+            frames, writer = self._run(info, tmp, engine, report, cancel, warmup, video_only)
         seconds = time.monotonic() - started
         report.emit(frames, kind="done", force=True)
         return VideoResult(
@@ -193,11 +201,15 @@ class Stylizer:
             write_image(tmp, styled)
         return dst
 
-    def _run(self, info: MediaInfo, tmp: Path, engine: Engine, report, cancel):
+    def _run(self, info: MediaInfo, tmp: Path, engine: Engine, report, cancel,
+             warmup: float, video_only: bool):
         settings = self.settings
         segment = settings.start is not None or settings.duration is not None
-        with Demuxer(info, start=settings.start, duration=settings.duration) as demuxer:
-            writer = VideoWriter(tmp, info, demuxer, settings.output, rebase=segment)
+        window = {"start": settings.start, "duration": settings.duration, "warmup": warmup}
+        with Demuxer(info, **window) as demuxer:
+            writer = VideoWriter(
+                tmp, info, demuxer, settings.output, rebase=segment, video_only=video_only
+            )
             demuxer.copy_streams = writer.copied_stream_indices
             pipeline = Pipeline(
                 demuxer, engine, writer,

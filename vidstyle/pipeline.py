@@ -168,6 +168,8 @@ class Pipeline:
             if item is _END:
                 break
             for frame, image in zip(item.frames, item.images):
+                if frame.warmup:
+                    continue
                 time = self.writer.write_frame(frame, image)
                 self.frames_written += 1
                 self._mux_side_packets(until=time)

@@ -6,6 +6,7 @@ Commands parse flags, call the Python API, and print. No logic of their own.
 from __future__ import annotations
 
 import logging
+import signal
 
 import typer
 
@@ -40,6 +41,13 @@ def _register_optional() -> None:
 _register_optional()
 
 
+def _terminate_like_interrupt(signum, frame) -> None:
+    # SIGTERM (kill, systemd, docker stop) would end the process on the spot and leave
+    # the temporary output behind; as KeyboardInterrupt it unwinds and cleans up.
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    signal.signal(signal.SIGTERM, _terminate_like_interrupt)
     app()

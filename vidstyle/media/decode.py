@@ -30,6 +30,8 @@ class DecodedFrame:
     time_base: Fraction
     duration: int | None
     index: int  # position in the output, 0-based
+    # Decoded before the window starts only to prime temporal state: stylized, not written.
+    warmup: bool = False
 
     @property
     def time(self) -> float | None:
@@ -95,17 +97,19 @@ class Demuxer:
         copy_streams: frozenset[int] = frozenset(),
         start: float | None = None,
         duration: float | None = None,
+        warmup: float = 0.0,
     ) -> None:
         self.info = info
         self.copy_streams = copy_streams
         self.start = start
         self.end = None if duration is None else (start or 0.0) + duration
+        # Frames in [start - warmup, start) are decoded and flagged `warmup`.
+        self.decode_from = None if start is None else max(start - warmup, 0.0)
         self.container = open_input(info.path)
         self.video = self.container.streams.video[0]
         # Let FFmpeg decode with its own threads: frame threading keeps a 2-core CPU busy
         # while our Python thread converts to RGB.
         self.video.thread_type = "AUTO"
-        self.first_time: float | None = None
 
     def __enter__(self) -> Demuxer:
         return self
@@ -125,8 +129,8 @@ class Demuxer:
 
     def items(self) -> Iterator[DecodedFrame | av.Packet]:
         """Frames of the video stream and packets of the copied streams, in demux order."""
-        if self.start:
-            self._seek(self.start)
+        if self.decode_from:
+            self._seek(self.decode_from)
         window = REORDER_WINDOW if self.video.codec_context.has_b_frames else 0
         index = 0
         try:
@@ -136,9 +140,9 @@ class Demuxer:
                     continue
                 decoded = self._keep(item, index)
                 if decoded is _PAST_END:
-                    return
+                    break
                 if decoded is not None:
-                    index += 1
+                    index += 0 if decoded.warmup else 1
                     yield decoded
         except (av.error.InvalidDataError, av.error.FFmpegError) as exc:
             raise InputError(
@@ -179,18 +183,21 @@ class Demuxer:
         time = frame.time
         if time is not None:
             # The window is [start, end); stamps are rounded to the stream's time base.
-            if self.start is not None and time < self.start - TIMESTAMP_TOLERANCE:
+            if self.decode_from is not None and time < self.decode_from - TIMESTAMP_TOLERANCE:
                 return None
             if self.end is not None and time >= self.end - TIMESTAMP_TOLERANCE:
                 return _PAST_END
-            if self.first_time is None:
-                self.first_time = time
+        warmup = (
+            time is not None and self.start is not None
+            and time < self.start - TIMESTAMP_TOLERANCE
+        )
         return DecodedFrame(
             image=frame_to_rgb(frame),
             pts=frame.pts,
             time_base=frame.time_base or self.video.time_base,
             duration=frame.duration or None,
-            index=index,
+            index=-1 if warmup else index,
+            warmup=warmup,
         )
 
     def _packet_in_window(self, packet: av.Packet) -> bool:

@@ -115,6 +115,7 @@ class VideoWriter:
         *,
         format_name: str | None = None,
         rebase: bool = False,
+        video_only: bool = False,
     ) -> None:
         self.path = path
         self.info = info
@@ -132,6 +133,8 @@ class VideoWriter:
         for stream in demuxer.container.streams:
             if stream.index == video_index:
                 self.video = self._add_video_stream(settings)
+            elif video_only:
+                continue
             elif copy := self._add_copied_stream(stream, settings):
                 self.copies[stream.index] = copy
         self._copy_metadata(demuxer.container)
