@@ -12,8 +12,8 @@ import av
 import numpy as np
 import pytest
 import torch
-
 from conftest import audio_packets, decoded_frames, make_clip, video_timestamps
+
 from vidstyle import Settings, stylize_video
 from vidstyle.errors import Cancelled, InputError, OutputError, SettingsError
 
@@ -56,7 +56,7 @@ def test_real_clip_pixels_are_the_networks_output(tmp_path, samples, invert):
     original = [f.to_ndarray(format="rgb24") for f in decoded_frames(src)[:25]]
     styled = [f.to_ndarray(format="rgb24") for f in decoded_frames(result.dst)]
     assert len(styled) == 25
-    for a, b in zip(original, styled):
+    for a, b in zip(original, styled, strict=True):
         assert mean_abs_diff(255 - a, b) < 4.0  # codec noise only
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import InvertNetwork
+
 from vidstyle.engines.fast import FastEngine, downscale_to_fit, pad_to_multiple
 
 

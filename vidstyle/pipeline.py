@@ -37,6 +37,11 @@ POLL_SECONDS = 0.1
 _END = object()
 
 
+def packet_time(packet: av.Packet) -> float:
+    """Seconds; packets without a timestamp go out at once."""
+    return float("-inf") if packet.pts is None else float(packet.pts * packet.time_base)
+
+
 @dataclass
 class StyledBatch:
     frames: list[DecodedFrame]
@@ -167,7 +172,7 @@ class Pipeline:
                 return
             if item is _END:
                 break
-            for frame, image in zip(item.frames, item.images):
+            for frame, image in zip(item.frames, item.images, strict=True):
                 if frame.warmup:
                     continue
                 time = self.writer.write_frame(frame, image)
@@ -181,7 +186,6 @@ class Pipeline:
         """Mux copied packets whose time the video has reached (all of them if None)."""
         while self.side_packets:
             packet = self.side_packets[0]
-            if until is not None and packet.pts is not None:
-                if float(packet.pts * packet.time_base) > until:
-                    return
+            if until is not None and packet_time(packet) > until:
+                return
             self.writer.write_packet(self.side_packets.popleft())

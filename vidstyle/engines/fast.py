@@ -79,9 +79,8 @@ class FastEngine:
 
     def _apply_temporal(self, frames: torch.Tensor, styled: torch.Tensor) -> torch.Tensor:
         contents = frames.numpy()
-        return torch.stack(
-            [self.temporal_filter(content, image) for content, image in zip(contents, styled)]
-        )
+        pairs = zip(contents, styled, strict=True)
+        return torch.stack([self.temporal_filter(content, image) for content, image in pairs])
 
 
 def downscale_to_fit(x: torch.Tensor, max_size: int | None) -> torch.Tensor:

@@ -8,6 +8,7 @@ stay in sync.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 from dataclasses import dataclass, field
@@ -318,10 +319,8 @@ class VideoWriter:
 
     def abort(self) -> None:
         """Close without caring about the file (it is deleted by the caller)."""
-        try:
+        with contextlib.suppress(Exception):  # the file is being discarded anyway
             self.container.close()
-        except Exception:  # noqa: BLE001 - the file is being discarded anyway
-            pass
 
 
 def _encoder_rate(codec: av.Codec, rate: int) -> int:

@@ -1,0 +1,123 @@
+"""Dumoulin et al. 2017, "A Learned Representation for Artistic Style": 26 styles in one net.
+
+Every style shares the convolutions; a style is only its own instance-norm scale and shift
+per layer ("conditional instance normalization", eq. 5). A weighted sum of those per-style
+parameters blends styles, which is what `style_weights` (26 non-negative weights summing to
+one) selects; the weights are bound to the module, so `forward` takes frames only.
+
+Layout of the Magenta model this port reproduces (read from its ONNX graph): a 9x9 conv and
+two stride-2 3x3 convs (32 channels), six residual blocks, two (nearest x2 upsample, 3x3
+conv) with 8 and 4 channels, a 9x9 conv to RGB; conditional instance norm after every conv
+(convs carry no bias: the norm's shift takes its place), ReLU except in the residual
+branch's second half, a sigmoid at the end. Input and output are RGB in [0, 1].
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vidstyle.networks.johnson import ReflectConv, UpsampleConv
+
+NUM_STYLES = 26
+# Variance epsilon of the Magenta model's instance norm (a constant in its graph).
+NORM_EPSILON = 1e-5
+
+
+def modulated_instance_norm(
+    x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, eps: float = NORM_EPSILON
+) -> torch.Tensor:
+    """Instance norm whose scale and shift (``N x C`` or ``C``) come from outside.
+
+    Statistics are taken in float32 even under autocast: a bf16 mean over a whole
+    640x360 plane loses the small differences that the normalisation then magnifies.
+    """
+    x32 = x.float()
+    var, mean = torch.var_mean(x32, dim=(2, 3), keepdim=True, correction=0)
+    scale = scale.float().reshape(-1, x.shape[1], 1, 1)
+    shift = shift.float().reshape(-1, x.shape[1], 1, 1)
+    gain = scale * torch.rsqrt(var + eps)
+    return (x32 * gain + (shift - mean * gain)).to(x.dtype)
+
+
+class ConditionalInstanceNorm(nn.Module):
+    """One (scale, shift) pair per style; a style mix uses their weighted sum."""
+
+    def __init__(self, channels: int, num_styles: int = NUM_STYLES) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(num_styles, channels))
+        self.shift = nn.Parameter(torch.zeros(num_styles, channels))
+
+    def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        return modulated_instance_norm(x, style_weights @ self.scale, style_weights @ self.shift)
+
+
+class ConvNorm(nn.Module):
+    """Reflect-padded conv (optionally after a x2 upsample), then conditional norm."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+        upsample: bool = False,
+    ) -> None:
+        super().__init__()
+        conv = UpsampleConv if upsample else ReflectConv
+        self.conv = conv(in_channels, out_channels, kernel_size, stride, bias=False)
+        self.norm = ConditionalInstanceNorm(out_channels)
+
+    def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.conv(x), style_weights)
+
+
+class ConditionalResidual(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.first = ConvNorm(channels, channels, 3)
+        self.second = ConvNorm(channels, channels, 3)
+
+    def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
+        return x + self.second(F.relu(self.first(x, style_weights)), style_weights)
+
+
+class MultiStyleNet(nn.Module):
+    """The 26-style network with its style mix bound (`set_style_weights`)."""
+
+    size_multiple = 4  # two stride-2 convolutions, undone by two x2 upsamplings
+
+    def __init__(self, num_styles: int = NUM_STYLES, residual_blocks: int = 6) -> None:
+        super().__init__()
+        self.num_styles = num_styles
+        self.contract = nn.ModuleList(
+            [ConvNorm(3, 32, 9), ConvNorm(32, 32, 3, stride=2), ConvNorm(32, 32, 3, stride=2)]
+        )
+        self.residual = nn.ModuleList(ConditionalResidual(32) for _ in range(residual_blocks))
+        self.expand = nn.ModuleList(
+            [ConvNorm(32, 8, 3, upsample=True), ConvNorm(8, 4, 3, upsample=True),
+             ConvNorm(4, 3, 9)]
+        )
+        self.register_buffer("style_weights", one_hot_style(0, num_styles))
+
+    def set_style_weights(self, weights: torch.Tensor) -> MultiStyleNet:
+        """Bind a style mix: `num_styles` non-negative weights, normalised here to sum 1."""
+        weights = torch.as_tensor(weights, dtype=torch.float32).flatten()
+        if weights.numel() != self.num_styles or (weights < 0).any() or weights.sum() <= 0:
+            raise ValueError(f"need {self.num_styles} non-negative weights, not all zero")
+        self.style_weights.copy_(weights / weights.sum())
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = self.style_weights.float()
+        y = x
+        for layer in self.contract:
+            y = F.relu(layer(y, weights))
+        for block in self.residual:
+            y = block(y, weights)
+        for layer in self.expand[:-1]:
+            y = F.relu(layer(y, weights))
+        return torch.sigmoid(self.expand[-1](y, weights))
+
+
+def one_hot_style(index: int, num_styles: int = NUM_STYLES) -> torch.Tensor:
+    weights = torch.zeros(num_styles)
+    weights[index] = 1.0
+    return weights
