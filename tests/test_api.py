@@ -268,3 +268,63 @@ def test_warmup_frames_run_through_the_engine_but_are_not_written(tmp_path, samp
     with av.open(str(result.dst)) as c:
         assert [s.type for s in c.streams] == ["video"]
     assert video_timestamps(result.dst)[0] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_chapters_and_metadata_are_copied(tmp_path, invert):
+    src = make_clip(tmp_path / "plain.mp4", frames=25, audio_tracks=1)
+    chaptered = tmp_path / "chapters.mp4"
+    millisecond = __import__("fractions").Fraction(1, 1000)
+    with av.open(str(src)) as i, av.open(str(chaptered), "w") as o:
+        streams = {s.index: o.add_stream_from_template(s) for s in i.streams}
+        o.set_chapters([
+            {"id": 1, "start": 0, "end": 500, "time_base": millisecond,
+             "metadata": {"title": "Intro"}},
+            {"id": 2, "start": 500, "end": 1000, "time_base": millisecond,
+             "metadata": {"title": "Main"}},
+        ])
+        o.metadata["title"] = "A test clip"
+        for packet in i.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                o.mux(packet)
+    result = run(chaptered, tmp_path / "out.mp4", invert)
+    with av.open(str(result.dst)) as c:
+        assert [ch["metadata"]["title"] for ch in c.chapters()] == ["Intro", "Main"]
+        assert c.metadata["title"] == "A test clip"
+    assert result.warnings == []
+
+
+def test_undecodable_audio_packet_is_skipped_with_a_warning(tmp_path, samples, invert):
+    # Transcoding path (AAC cannot go into WebM): garble one packet's payload.
+    from vidstyle.media.decode import Demuxer
+    from vidstyle.media.encode import VideoWriter
+    from vidstyle.media.probe import probe
+
+    src = make_clip(tmp_path / "a.mp4", audio_tracks=1, frames=10)
+    info = probe(src)
+    out_settings = Settings().output
+    out_settings.codec, out_settings.preset = "libvpx-vp9", "ultrafast"
+    with Demuxer(info) as demuxer:
+        writer = VideoWriter(tmp_path / "o.webm", info, demuxer, out_settings)
+        demuxer.copy_streams = writer.copied_stream_indices
+        garbled = 0
+        for item in demuxer.items():
+            if isinstance(item, av.Packet):
+                if garbled == 0 and item.size > 20:
+                    item = _garble(item)
+                    garbled += 1
+                writer.write_packet(item)
+            else:
+                writer.write_frame(item, 255 - item.image)
+        writer.close()
+    assert writer.report.skipped_packets >= 1
+    assert any("skipped" in w for w in writer.report.warnings)
+    with av.open(str(tmp_path / "o.webm")) as c:
+        assert c.streams.audio[0].codec_context.name == "opus"
+
+
+def _garble(packet: av.Packet) -> av.Packet:
+    broken = av.Packet(bytes([0xFF]) * packet.size)
+    broken.pts, broken.dts, broken.time_base = packet.pts, packet.dts, packet.time_base
+    broken.stream = packet.stream
+    return broken

@@ -186,8 +186,13 @@ class VideoWriter:
     ) -> CopiedStream | None:
         kind = source.type
         codec = source.codec_context.codec.canonical_name if source.codec_context else None
-        if kind not in ("audio", "subtitle") or codec is None:
-            self._drop(source, f"{kind} stream not carried over")
+        if codec is None:
+            # No codec: an MP4 chapter text track or similar; chapters are copied
+            # through the container's chapter list instead.
+            self.report.dropped.append(source.index)
+            return None
+        if kind not in ("audio", "subtitle"):
+            self._drop(source, f"{kind} stream ({codec}) not carried over")
             return None
         if codec in self.container.supported_codecs:
             output = self.container.add_stream_from_template(source)

@@ -50,7 +50,11 @@ class ConditionalInstanceNorm(nn.Module):
         self.shift = nn.Parameter(torch.zeros(num_styles, channels))
 
     def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
-        return modulated_instance_norm(x, style_weights @ self.scale, style_weights @ self.shift)
+        # Elementwise products, not a matmul: autocast would round the mix to bf16.
+        weights = style_weights.float().reshape(-1, 1)
+        scale = (weights * self.scale.float()).sum(0)
+        shift = (weights * self.shift.float()).sum(0)
+        return modulated_instance_norm(x, scale, shift)
 
 
 class ConvNorm(nn.Module):
