@@ -27,7 +27,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vidstyle.engines.fast import FastEngine  # noqa: E402
-from vidstyle.evaluate import evaluate_frames, read_frames  # noqa: E402
+from vidstyle.evaluate import evaluate_frames, image_tensor, read_frames  # noqa: E402
 from vidstyle.temporal.blend import (  # noqa: E402
     fit_long_side,
     make_temporal_filter,
@@ -94,11 +94,48 @@ def apply_filter(mode: str, strength: float, frames, styled) -> tuple[list[np.nd
     return outputs, (time.perf_counter() - start) * 1000 / len(frames)
 
 
-def vgg_available() -> bool:
-    return all(
-        importlib.util.find_spec(name) is not None
-        for name in ("vidstyle.networks.vgg", "vidstyle.losses", "vidstyle.engines.gatys")
-    )
+def modules_present(*names: str) -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in names)
+
+
+class TextureMeter:
+    """How much a filter changed the network's texture: the VGG Gram distance of each
+    filtered frame to the unfiltered network output of the same frame.
+
+    Content distance to the original cannot see ghosts (averaging textures even lowers it);
+    a ghost or a smear changes the texture statistics, which this does see.
+    """
+
+    def __init__(self, reference: list[np.ndarray], indices: list[int], device) -> None:
+        from vidstyle.config import GatysSettings
+        from vidstyle.losses import style_grams
+        from vidstyle.networks.vgg import load_vgg19
+
+        self.layers = GatysSettings().style_layers
+        self.vgg = load_vgg19(device=device)
+        self.indices = indices
+        self.device = device
+        with torch.no_grad():
+            self.grams = [
+                style_grams(image_tensor(reference[i], device), self.vgg, self.layers)
+                for i in indices
+            ]
+
+    def __call__(self, outputs: list[np.ndarray]) -> float:
+        from vidstyle.losses import style_distance
+
+        return float(
+            np.mean(
+                [
+                    float(
+                        style_distance(
+                            image_tensor(outputs[i], self.device), grams, self.vgg, self.layers
+                        )
+                    )
+                    for i, grams in zip(self.indices, self.grams, strict=True)
+                ]
+            )
+        )
 
 
 def main() -> None:
@@ -107,7 +144,7 @@ def main() -> None:
     parser.add_argument("--style", default="candy", help="style name, or 'standin'")
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--size", type=int, default=320, help="long side, pixels")
-    parser.add_argument("--strengths", default="0.3,0.6,0.8")
+    parser.add_argument("--strengths", default="0.5,0.7,0.85")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
@@ -119,30 +156,59 @@ def main() -> None:
         frames.append(resize_image(frame, shape))
     network, style_name = load_network(args.style, device)
     styled = stylize_per_frame(network, frames, device)
-    perceptual = vgg_available()
-    style_for_distance = style_name if perceptual and style_name != "standin" else None
+    perceptual = modules_present("vidstyle.networks.vgg", "vidstyle.losses")
+    has_targets = modules_present("vidstyle.engines.gatys")
+    style_for_distance = style_name if has_targets and known_style(style_name) else None
 
     configs = [("off", 0.0)]
     for strength in (float(s) for s in args.strengths.split(",")):
         configs += [("blend", strength), ("flow", strength)]
 
     print(f"clip {args.clip}, {len(frames)} frames at {shape[1]}x{shape[0]}, style {style_name}")
-    print("| mode | strength | warping error | ratio | content dist. | style dist. | ms/frame |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| mode | strength | warping error | ratio | content dist. | style dist. "
+        "| texture change | filter ms/frame |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    texture = None
     for mode, strength in configs:
         outputs, ms = apply_filter(mode, strength, frames, styled)
         report = evaluate_frames(
-            frames, outputs, style=style_for_distance, device=device, perceptual=perceptual,
+            frames,
+            outputs,
+            style=style_for_distance,
+            device=device,
+            perceptual=perceptual,
             vgg_size=args.size,
         )
-        content = f"{report.content_distance:.4g}" if report.content_distance else "-"
-        style = f"{report.style_distance:.4g}" if report.style_distance else "-"
+        if perceptual and texture is None:
+            texture = TextureMeter(outputs, report.sampled_frames, device)
         print(
             f"| {mode} | {strength:.2f} | {report.warping_error:.5f} | "
-            f"{report.warping_ratio:.2f} | {content} | {style} | {ms:.1f} |"
+            f"{report.warping_ratio:.2f} | {fmt(report.content_distance)} | "
+            f"{fmt(report.style_distance)} | {fmt(texture(outputs) if texture else None)} | "
+            f"{ms:.1f} |"
         )
     print(f"original (floor) warping error: {report.warping_error_original:.5f}")
     print("command: python " + " ".join(sys.argv))
+
+
+def known_style(name: str) -> bool:
+    """Whether the style distance has a target for `name` (an image or shipped Grams)."""
+    from vidstyle.config import GatysSettings
+    from vidstyle.engines.gatys import resolve_style_target
+    from vidstyle.errors import StyleError
+    from vidstyle.networks.vgg import load_vgg19
+
+    try:
+        resolve_style_target(name, load_vgg19(), GatysSettings().style_layers)
+    except StyleError:
+        return False
+    return True
+
+
+def fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
 
 
 if __name__ == "__main__":

@@ -113,8 +113,8 @@ def test_evaluate_video_pairs_frames_and_resizes_the_stylized_one(report):
     assert report.frames == FRAMES
     assert report.size == (96, SIZE)
     assert len(report.per_frame_warping) == FRAMES - 1
-    assert 0 < report.warping_error_original < report.warping_error
-    assert report.warping_ratio < 3.0  # per-pixel styling adds no flicker of its own
+    assert report.warping_error_original > 0
+    assert 0.5 < report.warping_ratio < 2.0  # per-pixel styling adds no flicker of its own
     assert report.content_distance is not None and report.content_distance > 0
     assert report.style_distance is None
 

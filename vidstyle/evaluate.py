@@ -229,7 +229,9 @@ class PerceptualMeter:
         if style:
             from vidstyle.engines.gatys import resolve_style_target
 
-            self.style_target = resolve_style_target(style, self.vgg, self.style_layers, size)
+            # Style Grams at the Gatys engine's own style size, so that the distance is
+            # the style term that engine optimises.
+            self.style_target = resolve_style_target(style, self.vgg, self.style_layers)
 
     @torch.no_grad()
     def measure(self, original: np.ndarray, stylized: np.ndarray) -> tuple[float | None, float]:

@@ -18,6 +18,7 @@ them from a painting. They reuse `ReflectConv` and `UpsampleConv` from here.
 
 from __future__ import annotations
 
+import math
 import re
 
 import torch
@@ -117,3 +118,23 @@ def clean_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             continue
         cleaned[_SHORT_CONV_KEY.sub(r".conv2d.\1", key)] = value.float()
     return cleaned
+
+
+class WeightedOutputs(nn.Module):
+    """A blend of separately trained networks: the weighted mean of their outputs.
+
+    Johnson networks share no style space to interpolate in, so a blend of two is the
+    mix of their pictures (each network runs on every frame: cost grows with the count).
+    """
+
+    def __init__(self, networks: list[nn.Module], weights: list[float]) -> None:
+        super().__init__()
+        if len(networks) != len(weights) or not networks or min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError("need one non-negative weight per network, not all zero")
+        self.networks = nn.ModuleList(networks)
+        total = float(sum(weights))
+        self.weights = [w / total for w in weights]
+        self.size_multiple = math.lcm(*(int(getattr(n, "size_multiple", 1)) for n in networks))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return sum(w * net(x).float() for w, net in zip(self.weights, self.networks))

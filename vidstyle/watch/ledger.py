@@ -29,9 +29,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vidstyle.config import Settings, merge
+from vidstyle.errors import SettingsError
 
 LEDGER_NAME = "ledger.sqlite"
+# Default state folder, inside the output folder: <out>/.vidstyle/ledger.sqlite.
 STATE_FOLDER = ".vidstyle"
+# A one-line file left in the inbox naming the state folder, so `vidstyle status inbox/`
+# finds the ledger wherever --out or --state put it.
+POINTER_NAME = ".vidstyle-watch"
 STATES = ("queued", "running", "done", "failed")
 SCHEMA_VERSION = 1
 # How long another process may wait for SQLite's write lock before giving up. Claims and
@@ -387,13 +392,13 @@ class Ledger:
         row = self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return JobRecord(**dict(row))
 
-    def jobs(self, states: Iterable[str] | None = None) -> list[JobRecord]:
-        """Jobs in these states (all if None), oldest first."""
+    def jobs(self, states: Iterable[str] | None = None, limit: int = -1) -> list[JobRecord]:
+        """Jobs in these states (all if None), oldest first, at most `limit` (-1: all)."""
         query, params = "SELECT * FROM jobs", []
         if states is not None:
             params = list(states)
             query += f" WHERE state IN ({','.join('?' * len(params))})"
-        rows = self.db.execute(query + " ORDER BY id", params).fetchall()
+        rows = self.db.execute(query + " ORDER BY id LIMIT ?", [*params, limit]).fetchall()
         return [JobRecord(**dict(row)) for row in rows]
 
     def jobs_for_file(self, input: str, content_hash: str) -> list[JobRecord]:
@@ -421,3 +426,19 @@ def file_signature(path: Path) -> str | None:
     except OSError:
         return None
     return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def locate_ledger(path: str | Path) -> Path:
+    """The ledger file for `path`: a ledger file, a state folder, an output folder (its
+    .vidstyle/), or an inbox (its .vidstyle-watch pointer)."""
+    path = Path(path)
+    pointer = path / POINTER_NAME
+    candidates = [path, path / LEDGER_NAME, path / STATE_FOLDER / LEDGER_NAME]
+    if pointer.is_file():
+        candidates.append(Path(pointer.read_text().strip()) / LEDGER_NAME)
+    for candidate in candidates:
+        if candidate.is_file() and candidate.name == LEDGER_NAME:
+            return candidate
+    raise SettingsError(
+        f"{path}: no watch ledger found here (name the state folder with --state)"
+    )

@@ -1,0 +1,155 @@
+"""Model-only speed of each style network against the machine's matmul ceiling.
+
+    python benchmarks/networks.py [--device auto] [--sizes 360,720,1080]
+        [--precisions fp32,bf16] [--networks johnson,conditional,arbitrary]
+        [--batch 1] [--seconds 3] [--compile] [--onnxruntime]
+
+For every network, frame height and precision: frames per second of the network alone
+(uint8 frames in and out, as the engine runs it), the FLOPs of one frame (counted by
+`torch.utils.flop_counter`), the GFLOP/s that makes, and that as a share of the dense
+matmul ceiling in the same precision, measured in the same run. `--compile` adds
+`torch.compile` rows; `--onnxruntime` adds ONNX Runtime (CPU) rows for the same graphs.
+Random weights: throughput does not depend on their values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from benchmarks.ceiling import matmul_gflops, synchronize
+from vidstyle.device import resolve_device, resolve_precision
+from vidstyle.engines.fast import FastEngine
+
+ASPECT = 16 / 9
+
+
+def build_network(name: str) -> torch.nn.Module:
+    if name == "johnson":
+        from vidstyle.networks.johnson import JohnsonNet
+
+        return JohnsonNet()
+    if name == "conditional":
+        from vidstyle.networks.conditional import MultiStyleNet, one_hot_style
+
+        return _Bound(MultiStyleNet(), one_hot_style(0))
+    if name == "arbitrary":
+        from vidstyle.networks.arbitrary import STYLE_DIM, ArbitraryTransformer
+
+        return _Bound(ArbitraryTransformer(), torch.randn(1, STYLE_DIM))
+    raise SystemExit(f"unknown network {name!r}")
+
+
+class _Bound(torch.nn.Module):
+    """A conditioned network with its style input fixed (what load_style returns)."""
+
+    def __init__(self, network: torch.nn.Module, style: torch.Tensor) -> None:
+        super().__init__()
+        self.network = network
+        self.size_multiple = network.size_multiple
+        self.register_buffer("style", style)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x, self.style.expand(x.shape[0], -1))
+
+
+def frame_flops(network: torch.nn.Module, height: int, width: int) -> int:
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        network(torch.rand(1, 3, height, width))
+    return counter.get_total_flops()
+
+
+def frames_per_second(engine: FastEngine, frames: torch.Tensor, seconds: float) -> float:
+    engine.stylize(frames)  # warm-up: kernel choice, allocator, compilation
+    synchronize(engine.device)
+    runs, started = 0, time.perf_counter()
+    while True:
+        engine.stylize(frames)
+        runs += 1
+        synchronize(engine.device)
+        elapsed = time.perf_counter() - started
+        if elapsed >= seconds and runs >= 2:
+            break
+    return runs * frames.shape[0] / elapsed
+
+
+def onnxruntime_fps(network, height, width, batch, seconds) -> float | None:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    example = torch.rand(batch, 3, height, width)
+    torch.onnx.export(network, (example,), buffer, input_names=["x"], output_names=["y"],
+                      opset_version=17, dynamo=False)
+    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    feed = {"x": np.random.rand(batch, 3, height, width).astype(np.float32)}
+    session.run(None, feed)
+    runs, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds or runs < 2:
+        session.run(None, feed)
+        runs += 1
+    return runs * batch / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--sizes", default="360,720,1080")
+    parser.add_argument("--precisions", default=None, help="default: fp32 + the low one")
+    parser.add_argument("--networks", default="johnson,conditional,arbitrary")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--onnxruntime", action="store_true")
+    args = parser.parse_args()
+
+    device = resolve_device(args.device)
+    low = "fp16" if device.type == "cuda" else "bf16"
+    precisions = (args.precisions or f"fp32,{low}").split(",")
+    ceiling = {p: matmul_gflops(resolve_precision(p, device), device) for p in precisions}
+
+    print(f"device {device}, batch {args.batch}; matmul ceiling: "
+          + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in ceiling.items()))
+    print("| network | frame | precision | backend | fps | GFLOP/frame | GFLOP/s | % of ceiling |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in args.networks.split(","):
+        for height in (int(s) for s in args.sizes.split(",")):
+            width = int(round(height * ASPECT / 4)) * 4
+            network = build_network(name).eval()
+            flops = frame_flops(network, height, width)
+            frames = torch.randint(0, 256, (args.batch, height, width, 3), dtype=torch.uint8)
+            backends = ["eager"] + (["compile"] if args.compile else [])
+            for precision in precisions:
+                dtype = resolve_precision(precision, device)
+                for backend in backends:
+                    net = torch.compile(network) if backend == "compile" else network
+                    engine = FastEngine(net, device, dtype)
+                    fps = frames_per_second(engine, frames, args.seconds)
+                    achieved = flops * fps / 1e9
+                    print(f"| {name} | {width}x{height} | {precision} | {backend} | {fps:.2f} "
+                          f"| {flops / 1e9:.1f} | {achieved:.0f} "
+                          f"| {achieved / ceiling[precision]:.0%} |", flush=True)
+            if args.onnxruntime and device.type == "cpu":
+                fps = onnxruntime_fps(network, height, width, args.batch, args.seconds)
+                if fps is not None:
+                    achieved = flops * fps / 1e9
+                    print(f"| {name} | {width}x{height} | fp32 | onnxruntime | {fps:.2f} "
+                          f"| {flops / 1e9:.1f} | {achieved:.0f} "
+                          f"| {achieved / ceiling['fp32']:.0%} |", flush=True)
+    print("command: python benchmarks/networks.py " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+        if v not in (None, False) and k not in ("compile", "onnxruntime"))
+        + (" --compile" if args.compile else "") + (" --onnxruntime" if args.onnxruntime else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""`vidstyle watch` and `vidstyle status`: the watch-folder batch mode (see docs/watch.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vidstyle.cli.common import build_settings, console, err_console, user_errors
+from vidstyle.errors import SettingsError
+
+Opt = typer.Option
+
+
+def watch(
+    inbox: Annotated[Path, typer.Argument(help="Folder to watch (recursively).")],
+    out: Annotated[Path, Opt("--out", help="Folder for the stylized videos.")],
+    style: Annotated[Optional[list[str]], Opt("--style", "-s", help="Style; repeat for one job per style.")] = None,
+    config: Annotated[Optional[Path], Opt("--config", "-c", help="Settings preset (TOML).")] = None,
+    state: Annotated[Optional[Path], Opt("--state", help="Ledger folder (default: OUT/.vidstyle).")] = None,
+    settle: Annotated[float, Opt(help="Seconds a file's size and mtime must hold still.")] = 2.0,
+    poll: Annotated[bool, Opt("--poll", help="Poll instead of OS events (network shares).")] = False,
+    once: Annotated[bool, Opt("--once", help="Process what is there, then exit.")] = False,
+    retry_failed: Annotated[bool, Opt("--retry-failed", help="Queue failed jobs again.")] = False,
+    move_done: Annotated[Optional[Path], Opt("--move-done", help="Move finished inputs here.")] = None,
+    move_failed: Annotated[Optional[Path], Opt("--move-failed", help="Move failed inputs here (with .error.txt).")] = None,
+    device: Annotated[Optional[str], Opt(help="auto | cpu | cuda[:N] | mps")] = None,
+    precision: Annotated[Optional[str], Opt(help="auto | fp32 | fp16 | bf16")] = None,
+    batch: Annotated[Optional[int], Opt(help="Frames per network call.")] = None,
+    max_size: Annotated[Optional[int], Opt(help="Run the network on frames shrunk to this long side.")] = None,
+    quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress display.")] = False,
+    as_json: Annotated[bool, Opt("--json", help="Print a JSON summary on stdout at the end.")] = False,
+) -> None:
+    """Stylize every video dropped into INBOX, exactly once per style and settings."""
+    from vidstyle.watch import watch_folder
+    from vidstyle.watch.display import WatchDisplay
+
+    with user_errors():
+        settings = build_settings(config, device=device, precision=precision, batch=batch,
+                                  max_size=max_size)
+        display = WatchDisplay(err_console, live=not (quiet or as_json))
+        with display:
+            summary = watch_folder(
+                inbox, out, style or [settings.style], settings,
+                state_dir=state, once=once, settle=settle, poll=poll,
+                retry_failed=retry_failed, move_done=move_done, move_failed=move_failed,
+                on_event=None if quiet else display,
+            )
+    if as_json:
+        console.print_json(json.dumps(summary.to_dict()))
+    elif not quiet:
+        err_console.print(
+            f"{summary.done} done, {summary.failed} failed, {summary.requeued} re-queued, "
+            f"{summary.recovered} recovered in {summary.seconds:.1f} s", highlight=False,
+        )
+    if once and summary.failed:
+        raise typer.Exit(1)
+
+
+def status(
+    target: Annotated[Optional[Path], typer.Argument(help="Inbox, output or state folder.")] = None,
+    state: Annotated[Optional[Path], Opt("--state", help="Ledger folder.")] = None,
+    only: Annotated[Optional[str], Opt("--only", help="queued | running | done | failed")] = None,
+    as_json: Annotated[bool, Opt("--json", help="JSON for scripts.")] = False,
+) -> None:
+    """Show the watch ledger: each job's state, times and error."""
+    from vidstyle.watch import folder_status
+    from vidstyle.watch.display import status_table
+
+    with user_errors():
+        where = state or target
+        if where is None:
+            raise SettingsError("name the inbox (or --state DIR) whose ledger to show")
+        jobs = [j for j in folder_status(where) if only is None or j.state == only]
+    if as_json:
+        console.print_json(json.dumps([job.to_dict() for job in jobs]))
+    else:
+        console.print(status_table(jobs))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("watch")(watch)
+    app.command("status")(status)
