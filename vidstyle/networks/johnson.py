@@ -137,4 +137,4 @@ class WeightedOutputs(nn.Module):
         self.size_multiple = math.lcm(*(int(getattr(n, "size_multiple", 1)) for n in networks))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return sum(w * net(x).float() for w, net in zip(self.weights, self.networks))
+        return sum(w * net(x).float() for w, net in zip(self.weights, self.networks, strict=True))

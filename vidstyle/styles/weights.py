@@ -9,12 +9,13 @@ file and the reason.
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 from torch import nn
 
 from vidstyle.errors import WeightsError
@@ -48,10 +49,25 @@ def read_safetensors(
     try:
         with safe_open(str(path), framework="pt", device="cpu") as file:
             metadata = dict(file.metadata() or {})
-            tensors = {key: file.get_tensor(key) for key in file.keys()}  # noqa: SIM118
+            # Copies, not views of the mapped file: a file replaced while in use (a user
+            # style re-added, a cache entry rewritten) must not change loaded weights.
+            tensors = {key: file.get_tensor(key).clone() for key in file.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(path, f"not a readable safetensors file ({_first_line(exc)})") from None
     return tensors, metadata
+
+
+def write_safetensors(
+    path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]
+) -> None:
+    """Write via a temporary file and a rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(partial), metadata=metadata)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def dequantize_int8(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -111,7 +127,8 @@ def _read_pickled_state(path: Path) -> dict[str, torch.Tensor]:
             f"tensors; {_first_line(exc)[:120]}). Save a plain state_dict or use safetensors"
         ) from None
     except Exception as exc:  # torch raises many kinds for truncated or foreign files
-        raise WeightsError(path, f"not a readable PyTorch checkpoint ({_first_line(exc)})") from None
+        reason = f"not a readable PyTorch checkpoint ({_first_line(exc)})"
+        raise WeightsError(path, reason) from None
     for wrapper in ("state_dict", "model"):  # training checkpoints nest the weights
         if isinstance(loaded, dict) and isinstance(loaded.get(wrapper), dict):
             loaded = loaded[wrapper]

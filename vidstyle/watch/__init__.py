@@ -22,9 +22,9 @@ from vidstyle.watch.ledger import JobRecord, Ledger, locate_ledger
 from vidstyle.watch.loop import (
     JobOutcome,
     ProcessFunction,
+    Watcher,
     WatchEvent,
     WatchOptions,
-    Watcher,
     WatchSummary,
     default_process,
     run_claimed_job,
@@ -66,9 +66,10 @@ def watch_folder(
     A file is taken once its size and mtime have held still for `settle` seconds and no
     process has it open for writing, and only if PyAV finds a video stream in it (else
     its jobs are recorded as failed). Outputs keep the inbox's subfolders and are named
-    ``<stem>.<style><ext>``. Runs until `stop` is set, or, with `once`, until nothing is
-    left to do. When `stop` is None, SIGINT/SIGTERM stop the loop (main thread only): the
-    running job is cancelled, re-queued, and the call returns within seconds.
+    ``<stem>.<style><ext>``. Runs until `stop` is set (which also cancels the running job
+    and re-queues it), or, with `once`, until nothing is left to do. When `stop` is None,
+    SIGINT/SIGTERM stop the loop (main thread only): the running job is cancelled,
+    re-queued, and the call returns within seconds.
 
     `process(src, dst, settings, on_progress=..., cancel=...)` runs one job
     (default: `vidstyle.stylize_video`); it must write `dst` atomically.

@@ -64,7 +64,9 @@ class WatchDisplay:
         if event is None or event.job is None:
             return Text("idle: waiting for new files", style="dim")
         job, progress = event.job, event.progress
-        title = Text.assemble(("▶ ", "yellow"), (Path(job.input).name, "bold"), f"  [{job.style}]")
+        title = Text.assemble(
+            ("▶ ", "yellow"), (Path(job.input).name, "bold"), f"  [{job.style}]"
+        )
         if progress is None:
             return Group(title, Text("starting...", style="dim"))
         total = progress.frames_total or 0

@@ -138,11 +138,21 @@ def process_start_ticks(pid: int) -> int | None:
     return int(fields[19])
 
 
+def machine_id() -> str:
+    """``hostname/boot``: the boot id tells this boot from the one before a power cut,
+    when a watcher started at boot may get the same pid and start time again."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()}/{boot}"
+
+
 def current_owner() -> str:
-    """This process as a lease owner: ``host:pid:start``."""
+    """This process as a lease owner: ``host/boot:pid:start``."""
     pid = os.getpid()
     start = process_start_ticks(pid)
-    return f"{socket.gethostname()}:{pid}:{start if start is not None else 'x'}"
+    return f"{machine_id()}:{pid}:{start if start is not None else 'x'}"
 
 
 def parse_owner(owner: str) -> tuple[str, int, str]:
@@ -163,9 +173,9 @@ def pid_alive(pid: int) -> bool:
 def owner_alive(owner: str) -> bool | None:
     """True/False for an owner on this host; None when it runs elsewhere (ask the lease)."""
     host, pid, start = parse_owner(owner)
-    if host != socket.gethostname():
+    if host.split("/")[0] != socket.gethostname():
         return None
-    if not pid_alive(pid):
+    if host != machine_id() or not pid_alive(pid):  # an earlier boot, or gone
         return False
     ticks = process_start_ticks(pid)
     return ticks is None or start == "x" or str(ticks) == start

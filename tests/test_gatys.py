@@ -1,0 +1,149 @@
+"""The optimisation engine on real photos and real video frames, at small sizes."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from test_vgg import photo
+
+from vidstyle.config import GatysSettings, Settings
+from vidstyle.engines.gatys import (
+    GatysEngine,
+    StyleTarget,
+    build_gatys_engine,
+    load_style_target,
+    optimize_image,
+    resolve_style_target,
+    save_style_target,
+    style_target_from_image,
+)
+from vidstyle.errors import StyleError
+from vidstyle.losses import relative_squared_error, style_distance
+from vidstyle.networks.vgg import load_vgg19
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SETTINGS = GatysSettings(iterations=20, frame_iterations=20, tolerance=0.0)
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    return load_vgg19()
+
+
+@pytest.fixture(scope="module")
+def scream(vgg) -> StyleTarget:
+    return resolve_style_target("scream", vgg, SETTINGS.style_layers)
+
+
+def clip_frames(count: int, step: int, width: int = 80) -> list[np.ndarray]:
+    """`count` real frames, `step` apart, of the sample clip, resized to `width`."""
+    import cv2
+
+    frames = []
+    with av.open(str(SAMPLES / "bigbuckbunny.mp4")) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index % step == 0:
+                image = frame.to_ndarray(format="rgb24")
+                height = round(image.shape[0] * width / image.shape[1])
+                frames.append(cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA))
+            if len(frames) == count:
+                break
+    return frames
+
+
+def as_tensor(frame: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255
+
+
+def test_loss_decreases_steadily_and_style_moves_toward_the_target(vgg, scream):
+    content = photo("building.jpg", 48)
+    result = optimize_image(content, scream, SETTINGS, vgg=vgg)
+    losses = np.array(result.losses)
+    assert len(losses) == SETTINGS.iterations
+    assert losses[-1] < 0.1 * losses[0]
+    increases = (losses[1:] > losses[:-1] * 1.01).mean()
+    assert increases < 0.15  # L-BFGS may overshoot now and then, not habitually
+    layers = list(SETTINGS.style_layers)
+    before = style_distance(content, scream.grams, vgg, layers).item()
+    after = style_distance(result.image, scream.grams, vgg, layers).item()
+    assert after < 0.3 * before
+    assert result.image.shape == content.shape
+    assert result.image.min() >= 0.0 and result.image.max() <= 1.0
+
+
+def test_adam_also_converges(vgg, scream):
+    content = photo("fruits.jpg", 32)
+    settings = dataclasses.replace(SETTINGS, optimizer="adam", iterations=10)
+    losses = optimize_image(content, scream, settings, vgg=vgg).losses
+    assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.slow  # ~40 s on 2 cores: three optimisations of a frame
+def test_warm_start_reaches_the_cold_loss_in_fewer_iterations(vgg, scream):
+    first, second = clip_frames(2, step=3, width=64)
+    cold = optimize_image(as_tensor(second), scream, SETTINGS, vgg=vgg).losses
+    # Same objective (no temporal term) so the losses compare; only the start differs.
+    settings = dataclasses.replace(SETTINGS, temporal_weight=0.0, warm_start="flow")
+    engine = GatysEngine(settings, scream, torch.device("cpu"))
+    engine.stylize(torch.from_numpy(np.stack([first, second])))
+    warm = engine.last_losses
+    reached = next(i for i, loss in enumerate(warm + [0.0]) if loss <= cold[-1])
+    assert reached <= len(cold) // 2
+
+
+def test_engine_keeps_frame_shape_and_honours_max_size(scream):
+    frames = torch.from_numpy(np.stack(clip_frames(2, step=2, width=96)))
+    settings = dataclasses.replace(SETTINGS, iterations=3, frame_iterations=2)
+    engine = GatysEngine(settings, scream, torch.device("cpu"), max_size=48)
+    out = engine.stylize(frames)
+    assert out.shape == frames.shape and out.dtype == torch.uint8
+    assert engine.previous_output.shape[-1] == 48  # optimised at the reduced size
+    engine.reset()
+    assert engine.previous_output is None
+
+
+def test_hybrid_starts_from_the_network_output(scream, invert):
+    frames = torch.from_numpy(np.stack(clip_frames(2, step=2, width=64)))
+    settings = dataclasses.replace(SETTINGS, refine_iterations=0)
+    engine = GatysEngine(settings, scream, torch.device("cpu"), init_network=invert)
+    out = engine.stylize(frames).int()
+    # No refinement, and the first frame has no past: exactly the network's output.
+    assert (out[0] - (255 - frames[0].int())).abs().max() <= 1
+
+
+def test_named_style_and_image_style_resolve(vgg, tmp_path):
+    layers = SETTINGS.style_layers
+    shipped = resolve_style_target("wave", vgg, layers)
+    assert set(shipped.grams) == set(layers) and shipped.style_size == 512
+    image = tmp_path / "texture.png"
+    import cv2
+
+    pixels = (photo("baboon.jpg", 64)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    cv2.imwrite(str(image), pixels[..., ::-1])
+    computed = resolve_style_target(str(image), vgg, layers, 64)
+    assert computed.grams["conv1_1"].shape == (1, 64, 64)
+    save_style_target(computed, tmp_path / "g.safetensors")
+    loaded = load_style_target(tmp_path / "g.safetensors")
+    for layer in layers:  # fp16 storage: far below any difference between styles
+        assert relative_squared_error(loaded.grams[layer], computed.grams[layer]) < 1e-6
+    with pytest.raises(StyleError, match="no_such_style"):
+        resolve_style_target("no_such_style", vgg, layers)
+    with pytest.raises(StyleError, match="missing.png"):
+        resolve_style_target(str(tmp_path / "missing.png"), vgg, layers)
+
+
+def test_build_from_job_settings(invert):
+    settings = Settings(style="udnie", engine="gatys", max_size=32)
+    engine = build_gatys_engine(settings, torch.device("cpu"))
+    assert engine.max_size == 32 and set(engine.style.grams) == set(settings.gatys.style_layers)
+
+
+def test_style_target_from_tensor_matches_file(vgg):
+    content = photo("butterfly.jpg", 64)
+    target = style_target_from_image(content, vgg, ["conv1_1"], None)
+    assert target.grams["conv1_1"].shape == (1, 64, 64)

@@ -1,0 +1,164 @@
+"""`vidstyle.train`: a few real training steps on tiny crops of the sample photos."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+
+from vidstyle.errors import InputError, SettingsError
+from vidstyle.networks.johnson import JohnsonNet
+from vidstyle.styles.weights import read_johnson_weights
+from vidstyle.train import (
+    TrainingData,
+    TrainSettings,
+    checkpoint_dir_for,
+    straight_through_clamp,
+    temporal_loss,
+    train_style,
+)
+
+SAMPLES = Path(__file__).parent.parent / "samples"
+PHOTOS = SAMPLES / "photos"
+# The painting stand-in: a real photo with strong texture (the paintings are not shipped).
+STYLE = PHOTOS / "baboon.jpg"
+# 64 px crops, fp32 on the CPU: each step takes well under a second.
+TINY = TrainSettings(steps=12, size=64, batch=2, style_size=128, learning_rate=5e-3,
+                     device="cpu", precision="fp32", checkpoint_every=6, seed=1)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, list[dict[str, float]]]:
+    output = tmp_path_factory.mktemp("train") / "tiny.safetensors"
+    seen: list[dict[str, float]] = []
+    train_style(STYLE, PHOTOS, output, settings=TINY, on_step=lambda e: seen.append(e.losses))
+    return output, seen
+
+
+def test_losses_fall(trained):
+    _, losses = trained
+    assert len(losses) == TINY.steps
+    first = np.mean([step["total"] for step in losses[:3]])
+    last = np.mean([step["total"] for step in losses[-3:]])
+    assert last < 0.8 * first, (first, last)
+    assert {"content", "style", "tv", "total"} <= set(losses[0])
+
+
+def test_output_loads_into_johnson_net_and_runs(trained):
+    output, _ = trained
+    with safe_open(str(output), framework="pt") as file:
+        metadata = file.metadata()
+        dtypes = {file.get_tensor(key).dtype for key in file.keys()}  # noqa: SIM118
+    assert metadata["style"] == "tiny" and metadata["steps"] == str(TINY.steps)
+    assert metadata["size"] == "64"
+    assert dtypes == {torch.float16}
+    network = JohnsonNet()
+    network.load_state_dict(read_johnson_weights(output))
+    photo = torch.rand(1, 3, 48, 64)
+    with torch.no_grad():
+        styled = network.eval()(photo)
+    assert styled.shape == photo.shape
+    assert styled.min() >= 0.0 and styled.max() <= 1.0
+    assert (styled - photo).abs().mean() > 0.01  # it changed the picture
+
+
+def test_checkpoint_has_state_and_previews(trained):
+    output, _ = trained
+    folder = checkpoint_dir_for(output)
+    state = json.loads((folder / "state.json").read_text())
+    assert state["step"] == TINY.steps
+    assert len(state["losses"]) == TINY.steps
+    assert sorted(p.name for p in folder.glob("preview_*.jpg")) == [
+        "preview_000006.jpg", "preview_000012.jpg"]
+
+
+def test_resume_continues_from_the_step_count(trained, tmp_path):
+    output, _ = trained
+    copy = tmp_path / "tiny.safetensors"
+    copy.write_bytes(output.read_bytes())
+    folder = checkpoint_dir_for(copy)
+    folder.mkdir()
+    for item in checkpoint_dir_for(output).iterdir():
+        (folder / item.name).write_bytes(item.read_bytes())
+    steps: list[int] = []
+    more = TrainSettings(**{**TINY.to_json(), "steps": TINY.steps + 3, "style_layers":
+                            TINY.style_layers})
+    result = train_style(STYLE, PHOTOS, copy, settings=more, resume=True,
+                         on_step=lambda e: steps.append(e.step))
+    assert steps == [13, 14, 15]
+    assert result.steps == 15
+    assert json.loads((folder / "state.json").read_text())["step"] == 15
+    with safe_open(str(copy), framework="pt") as file:
+        assert file.metadata()["steps"] == "15"
+
+
+def test_resume_without_checkpoint_is_a_user_error(tmp_path):
+    with pytest.raises(InputError, match="resume"):
+        train_style(STYLE, PHOTOS, tmp_path / "none.safetensors", settings=TINY, resume=True)
+
+
+def test_straight_through_clamp_keeps_gradient_outside_the_range():
+    image = torch.tensor([-0.5, 0.5, 1.5], requires_grad=True)
+    clamped = straight_through_clamp(image)
+    clamped.sum().backward()
+    assert clamped.tolist() == [0.0, 0.5, 1.0]
+    assert image.grad.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_temporal_pairs_from_a_real_clip_warp_consistently():
+    data = TrainingData(SAMPLES / "cup.mp4", 64, video_frames=6, pairs=True)
+    assert data.pairs
+    pair = data.pair()
+    assert pair.flow_back.shape == (64, 64, 2) and pair.mask.mean() > 0.3
+    previous = torch.from_numpy(pair.previous).permute(2, 0, 1)[None].float() / 255
+    current = torch.from_numpy(pair.current).permute(2, 0, 1)[None].float() / 255
+    # The input frames themselves are what a perfectly stable stylization looks like:
+    # their warp error is far below that of an unrelated picture.
+    stable = temporal_loss(previous, current, pair)
+    unrelated = temporal_loss(previous.flip(3).flip(2), current, pair)
+    assert stable < 0.25 * unrelated
+
+
+def test_data_folder_without_pictures_is_a_user_error(tmp_path):
+    (tmp_path / "notes.txt").write_text("no pictures here")
+    with pytest.raises(InputError, match="no readable images"):
+        TrainingData(tmp_path, 64)
+
+
+@pytest.mark.parametrize("bad", [{"size": 66}, {"steps": 0}, {"style_weight": -1.0},
+                                 {"content_layer": "relu9_9"}])
+def test_bad_settings_are_refused(bad):
+    with pytest.raises(SettingsError):
+        TrainSettings(**bad).validate()
+
+
+def test_cli_trains_and_reports_the_file(tmp_path):
+    from typer.testing import CliRunner
+
+    from vidstyle.cli import app
+
+    output = tmp_path / "cli.safetensors"
+    result = CliRunner().invoke(app, [
+        "train", str(STYLE), "--data", str(PHOTOS), "-o", str(output), "--steps", "2",
+        "--size", "32", "--batch", "1", "--style-size", "64", "--device", "cpu",
+        "--precision", "fp32", "--name", "cli-style",
+    ])
+    assert result.exit_code == 0, result.output
+    assert output.is_file()
+    with safe_open(str(output), framework="pt") as file:
+        assert file.metadata()["style"] == "cli-style"
+
+
+def test_cli_unknown_data_folder_is_one_line_error(tmp_path):
+    from typer.testing import CliRunner
+
+    from vidstyle.cli import app
+
+    result = CliRunner().invoke(app, ["train", str(STYLE), "--data", str(tmp_path / "missing"),
+                                      "-o", str(tmp_path / "x.safetensors")])
+    assert result.exit_code != 0
+    assert "training data folder not found" in result.output

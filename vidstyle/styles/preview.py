@@ -1,0 +1,149 @@
+"""Looking before committing to a long run: contact sheets and clip strips.
+
+* `contact_sheet`: one photo in every style (or a chosen few), labelled tiles in a grid.
+* `clip_strip`: a few evenly spaced frames of a clip, original beside stylized, in
+  seconds (PyAV seeks to each time instead of decoding the whole clip).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import torch
+
+from vidstyle.engines.fast import FastEngine
+from vidstyle.errors import InputError, OutputError
+from vidstyle.media.decode import frame_to_rgb
+from vidstyle.styles.paintings import read_style_image
+from vidstyle.styles.resolve import list_styles, load_style
+
+LABEL_HEIGHT = 22
+GAP = 4
+BACKGROUND = (255, 255, 255)
+JPEG_QUALITY = 88  # keeps a 31-tile sheet of 256 px tiles under 500 KB
+
+
+def stylize_pixels(pixels: np.ndarray, network: torch.nn.Module) -> np.ndarray:
+    """One H x W x 3 uint8 RGB image through `network`, padded as the engine does."""
+    engine = FastEngine(network, torch.device("cpu"))
+    return engine.stylize(torch.from_numpy(np.ascontiguousarray(pixels))[None])[0].numpy()
+
+
+def fit_within(pixels: np.ndarray, size: int) -> np.ndarray:
+    height, width = pixels.shape[:2]
+    scale = size / max(height, width)
+    if scale >= 1.0:
+        return pixels
+    return cv2.resize(pixels, (max(1, round(width * scale)), max(1, round(height * scale))),
+                      interpolation=cv2.INTER_AREA)
+
+
+def labelled(pixels: np.ndarray, label: str) -> np.ndarray:
+    """The tile with a white strip and its label underneath."""
+    strip = np.full((LABEL_HEIGHT, pixels.shape[1], 3), BACKGROUND, dtype=np.uint8)
+    cv2.putText(strip, label, (4, LABEL_HEIGHT - 7), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                (20, 20, 20), 1, cv2.LINE_AA)
+    return np.vstack([pixels, strip])
+
+
+def grid(tiles: Sequence[np.ndarray], columns: int) -> np.ndarray:
+    """Tiles (same size) in rows of `columns`, separated by white gaps."""
+    height, width = tiles[0].shape[:2]
+    rows = -(-len(tiles) // columns)
+    sheet = np.full((rows * (height + GAP) + GAP, columns * (width + GAP) + GAP, 3),
+                    BACKGROUND, dtype=np.uint8)
+    for index, tile in enumerate(tiles):
+        row, column = divmod(index, columns)
+        top, left = GAP + row * (height + GAP), GAP + column * (width + GAP)
+        sheet[top : top + height, left : left + width] = tile
+    return sheet
+
+
+def contact_sheet(
+    photo: str | Path, styles: Sequence[str] | None = None, *, tile: int = 256,
+    columns: int = 6,
+) -> np.ndarray:
+    """`photo` (original first) in each of `styles` (default: every style), as RGB uint8."""
+    image = read_style_image(photo)  # any picture; StyleError if unreadable
+    pixels = (image[0].permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    pixels = fit_within(pixels, tile)
+    names = list(styles) if styles else [info.name for info in list_styles()]
+    tiles = [labelled(pixels, "original")]
+    tiles += [labelled(stylize_pixels(pixels, load_style(name)), name) for name in names]
+    return grid(tiles, min(columns, len(tiles)))
+
+
+def sample_frames(clip: str | Path, count: int, size: int) -> list[tuple[float, np.ndarray]]:
+    """`count` frames at evenly spaced times (centres of equal slices), long side <= size."""
+    clip = Path(clip)
+    try:
+        with av.open(str(clip)) as container:
+            if not container.streams.video:
+                raise InputError(clip, "no video stream")
+            stream = container.streams.video[0]
+            duration = _duration(container, stream)
+            frames = []
+            for k in range(count):
+                target = duration * (k + 0.5) / count
+                frames.append((target, fit_within(_frame_at(container, stream, target), size)))
+            return frames
+    except av.FFmpegError as exc:
+        raise InputError(clip, f"cannot decode ({exc})") from None
+
+
+def _duration(container: av.container.InputContainer, stream: av.VideoStream) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return 0.0
+
+
+def _frame_at(container, stream, seconds: float) -> np.ndarray:
+    """The first frame at or after `seconds` (seek to the keyframe before, decode forward)."""
+    start = stream.start_time or 0
+    container.seek(start + int(seconds / stream.time_base), stream=stream, backward=True)
+    last = None
+    for frame in container.decode(stream):
+        last = frame
+        if frame.time is None or frame.time >= seconds + float(start * stream.time_base):
+            break
+    if last is None:
+        raise InputError(Path(container.name), f"no frame decodes at {seconds:.2f} s")
+    return frame_to_rgb(last)
+
+
+def clip_strip(
+    clip: str | Path, style: str, *, frames: int = 4, size: int = 320,
+    strength: float = 1.0, preserve_color: bool = False,
+) -> np.ndarray:
+    """Rows of (original, stylized) for `frames` evenly spaced moments of `clip`."""
+    network = load_style(style, strength=strength, preserve_color=preserve_color)
+    rows = []
+    for seconds, pixels in sample_frames(clip, frames, size):
+        styled = stylize_pixels(pixels, network)
+        rows.append(np.hstack([labelled(pixels, f"{seconds:.1f} s"),
+                               labelled(styled, style)]))
+    return grid(rows, 1)
+
+
+def write_image(path: str | Path, pixels: np.ndarray) -> Path:
+    """Write RGB `pixels`; the format follows the suffix (.png, .jpg ...)."""
+    path = Path(path)
+    try:
+        is_jpeg = path.suffix.lower() in (".jpg", ".jpeg")
+        params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if is_jpeg else []
+        ok, encoded = cv2.imencode(path.suffix or ".png", pixels[:, :, ::-1], params)
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise OutputError(path, "unsupported image format (use .png or .jpg)")
+    try:
+        path.write_bytes(encoded.tobytes())
+    except OSError as exc:
+        raise OutputError(path, exc.strerror or "cannot write") from None
+    return path

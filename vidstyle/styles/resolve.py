@@ -1,0 +1,244 @@
+"""From a style spec to a ready network: names, presets, paintings, files and blends.
+
+A spec is one style or a comma-separated blend of weighted ones:
+
+    scream                      a built-in name (catalogue.toml) or a user style
+    preset:3                    the 26-style network's preset 3
+    path/to/painting.jpg        any picture, through the arbitrary network
+    path/to/mosaic.pth          a Johnson network file (pytorch/examples or safetensors)
+    scream:0.6,wave:0.4         a blend: weights are normalised to sum 1
+
+Blends stay within one network family, where they mean something: weighted style
+vectors (arbitrary), weighted conditional-norm parameters (26 presets), or the weighted
+mean of the pictures (separately trained Johnson networks).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vidstyle.errors import SettingsError, StyleError
+from vidstyle.networks.arbitrary import ArbitraryStylizer, ArbitraryTransformer
+from vidstyle.networks.color import StyleFinish
+from vidstyle.networks.conditional import NUM_STYLES, MultiStyleNet
+from vidstyle.networks.johnson import JohnsonNet, WeightedOutputs
+from vidstyle.styles.catalogue import (
+    StyleInfo,
+    load_catalogue,
+    shipped_tensors,
+    shipped_vector,
+)
+from vidstyle.styles.paintings import is_image_path, load_predictor, style_vector_for_image
+from vidstyle.styles.user import (
+    WEIGHTS_SUFFIXES,
+    list_user_styles,
+    load_user_style,
+)
+from vidstyle.styles.weights import WEIGHTS_DIR, load_into, read_johnson_weights
+
+PRESET_PREFIX = "preset:"
+
+
+@dataclass
+class Component:
+    """One resolved part of a spec."""
+
+    label: str
+    family: str  # johnson | conditional | arbitrary
+    weight: float
+    preset: int | None = None
+    vector: torch.Tensor | None = None
+    johnson_state: dict[str, torch.Tensor] | None = None
+    source: str = ""
+
+
+# --- parsing ---------------------------------------------------------------------------
+
+
+def parse_spec(spec: str) -> list[tuple[str, float]]:
+    """``"scream:0.6,wave:0.4"`` -> ``[("scream", 0.6), ("wave", 0.4)]``; a lone existing
+    file is never split (its name may hold commas or colons)."""
+    spec = spec.strip()
+    if not spec:
+        raise StyleError("empty style: give a name (vidstyle styles list), preset:N or a file")
+    if Path(spec).is_file():
+        return [(spec, 1.0)]
+    parts = []
+    for part in spec.split(","):
+        part = part.strip()
+        name, weight = _split_weight(part)
+        if not name:
+            raise StyleError(f"{spec!r}: empty part in the blend")
+        parts.append((name, weight))
+    weights = [w for _, w in parts]
+    if min(weights) < 0 or sum(weights) <= 0:
+        raise StyleError(f"{spec!r}: blend weights must be non-negative and not all zero")
+    return parts
+
+
+def _split_weight(part: str) -> tuple[str, float]:
+    head, sep, tail = part.rpartition(":")
+    if not sep or head.lower() + ":" == PRESET_PREFIX or Path(part).is_file():
+        return part, 1.0
+    try:
+        return head.strip(), float(tail)
+    except ValueError:
+        return part, 1.0  # e.g. a Windows path C:\...; resolved (or refused) as a name
+
+
+# --- resolving ---------------------------------------------------------------------------
+
+
+def resolve_component(name: str, weight: float = 1.0) -> Component:
+    catalogue = load_catalogue()
+    if name.lower().startswith(PRESET_PREFIX):
+        return _preset_component(name, weight)
+    if name in catalogue.styles:
+        entry = catalogue.styles[name]
+        if entry.preset is not None:
+            return Component(name, "conditional", weight, preset=entry.preset)
+        return Component(name, "arbitrary", weight, vector=shipped_vector(entry.vector))
+    user = load_user_style(name)
+    if user is not None:
+        family, tensors, path = user
+        if family == "arbitrary":
+            return Component(name, family, weight, vector=tensors["style"], source=str(path))
+        return Component(name, family, weight, johnson_state=tensors, source=str(path))
+    return _file_component(name, weight)
+
+
+def _preset_component(name: str, weight: float) -> Component:
+    index = name[len(PRESET_PREFIX):]
+    if not index.isdigit() or not 0 <= int(index) < NUM_STYLES:
+        raise StyleError(f"{name!r}: presets are preset:0 to preset:{NUM_STYLES - 1}")
+    return Component(f"preset{int(index)}", "conditional", weight, preset=int(index))
+
+
+def _file_component(name: str, weight: float) -> Component:
+    path = Path(name).expanduser()
+    suffix = path.suffix.lower()
+    looks_like_file = is_image_path(name) or suffix in WEIGHTS_SUFFIXES or "/" in name
+    if path.is_file() or looks_like_file:
+        if not path.is_file():
+            raise StyleError(f"{path}: style file not found")
+        if suffix in WEIGHTS_SUFFIXES:
+            return Component(path.stem, "johnson", weight,
+                             johnson_state=read_johnson_weights(path), source=str(path))
+        return Component(path.stem, "arbitrary", weight,
+                         vector=style_vector_for_image(path), source=str(path))
+    known = all_style_names()
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else "; see: vidstyle styles list"
+    raise StyleError(f"unknown style {name!r}{hint}")
+
+
+def all_style_names() -> list[str]:
+    return [info.name for info in list_styles()]
+
+
+# --- building ----------------------------------------------------------------------------
+
+
+def load_style(
+    spec: str,
+    *,
+    strength: float = 1.0,
+    preserve_color: bool = False,
+    device: torch.device | str = "cpu",
+) -> nn.Module:
+    """The network for `spec` with style, strength and colour option bound.
+
+    Returns a module that maps ``N x 3 x H x W`` RGB in [0, 1] to the same (H, W multiples
+    of its `size_multiple`), weights on `device`, in eval mode, without gradients.
+    `strength` in [0, 1] pulls toward the source (in style space for the arbitrary
+    network); `preserve_color` keeps the source's chroma.
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise SettingsError(f"strength must be between 0 and 1, got {strength}")
+    components = [resolve_component(name, weight) for name, weight in parse_spec(spec)]
+    families = {c.family for c in components}
+    if len(families) > 1:
+        described = ", ".join(f"{c.label} ({c.family})" for c in components)
+        raise StyleError(
+            f"{spec!r}: cannot blend styles of different networks ({described}); "
+            "blend only painting styles, only presets, or only Johnson networks"
+        )
+    builder = {"conditional": _conditional, "arbitrary": _arbitrary, "johnson": _johnson}
+    network, pixel_strength = builder[families.pop()](components, strength)
+    module = StyleFinish(network, strength=pixel_strength, preserve_color=preserve_color)
+    module = module.to(device).eval()
+    module.requires_grad_(False)
+    return module
+
+
+def _weights(components: list[Component]) -> list[float]:
+    total = sum(c.weight for c in components)
+    return [c.weight / total for c in components]
+
+
+def _conditional(components: list[Component], strength: float) -> tuple[nn.Module, float]:
+    mix = torch.zeros(NUM_STYLES)
+    for component, weight in zip(components, _weights(components), strict=True):
+        mix[component.preset] += weight
+    state = shipped_tensors("multistyle26", "network")
+    network = load_into(MultiStyleNet(), state, _shipped_path("multistyle26", "network"))
+    return network.set_style_weights(mix), strength
+
+
+def _arbitrary(components: list[Component], strength: float) -> tuple[nn.Module, float]:
+    vector = sum(w * c.vector.reshape(1, -1).float()
+                 for c, w in zip(components, _weights(components), strict=True))
+    transformer = load_into(
+        ArbitraryTransformer(), shipped_tensors("arbitrary", "transformer"),
+        _shipped_path("arbitrary", "transformer"),
+    )
+    predictor = load_predictor() if strength < 1.0 else None
+    # Strength is applied in style space here, so the pixel mix afterwards is off (1.0).
+    return ArbitraryStylizer(transformer, vector, strength=strength, predictor=predictor), 1.0
+
+
+def _johnson(components: list[Component], strength: float) -> tuple[nn.Module, float]:
+    networks = [load_into(JohnsonNet(), c.johnson_state, c.source or c.label)
+                for c in components]
+    if len(networks) == 1:
+        return networks[0], strength
+    return WeightedOutputs(networks, _weights(components)), strength
+
+
+def _shipped_path(network: str, role: str) -> Path:
+    return WEIGHTS_DIR / load_catalogue().networks[network].files[role][0]
+
+
+# --- listing and naming ------------------------------------------------------------------
+
+
+def list_styles() -> list[StyleInfo]:
+    """Every style a name can select: built-ins (catalogue order), then the user's."""
+    catalogue = load_catalogue()
+    return [catalogue.info(name) for name in catalogue.styles] + list_user_styles()
+
+
+def style_slug(spec: str) -> str:
+    """A short, filename-safe name for a spec: ``scream``, ``scream0.6-wave0.4``,
+    ``preset3``, a painting's file stem. Parses only; never reads files or weights."""
+    try:
+        parts = parse_spec(spec)
+    except StyleError:
+        parts = [(spec, 1.0)]
+    slugs = [_name_slug(name) for name, _ in parts]
+    if len(parts) == 1:
+        return slugs[0]
+    return "-".join(f"{slug}{weight:g}" for slug, (_, weight) in zip(slugs, parts, strict=True))
+
+
+def _name_slug(name: str) -> str:
+    if name.lower().startswith(PRESET_PREFIX):
+        return "preset" + re.sub(r"[^0-9]", "", name[len(PRESET_PREFIX):])
+    stem = Path(name).stem if (Path(name).suffix or "/" in name) else name
+    return re.sub(r"[^A-Za-z0-9_]+", "_", stem).strip("_")[:48] or "style"
