@@ -35,7 +35,7 @@ def build_network(name: str) -> torch.nn.Module:
     if name == "conditional":
         from vidstyle.networks.conditional import MultiStyleNet, one_hot_style
 
-        return _Bound(MultiStyleNet(), one_hot_style(0))
+        return MultiStyleNet().set_style_weights(one_hot_style(0))
     if name == "arbitrary":
         from vidstyle.networks.arbitrary import STYLE_DIM, ArbitraryTransformer
 

@@ -48,3 +48,27 @@ def test_engine_respects_size_multiple_and_max_size():
     engine = FastEngine(ShapeCheckingNetwork(), torch.device("cpu"), max_size=64)
     out = engine.stylize(frames)
     assert out.shape == frames.shape
+
+
+def test_flow_computed_ahead_in_a_thread_matches_the_serial_filter(samples):
+    """The engine's look-ahead flow must give exactly what the filter computes on its own,
+    across batch boundaries (the first frame of a batch pairs with the last of the one before)."""
+    from conftest import decoded_frames
+
+    from vidstyle.temporal.blend import FlowFilter
+
+    frames = [f.to_ndarray(format="rgb24") for f in decoded_frames(samples / "cup.mp4")[:7]]
+    engine = FastEngine(InvertNetwork(), torch.device("cpu"), torch.float32,
+                        temporal_filter=FlowFilter(0.85))
+    batched = [engine.stylize(torch.from_numpy(np.stack(frames[i:i + 3]))) for i in (0, 3, 6)]
+    serial_filter = FlowFilter(0.85)
+    serial = [
+        serial_filter(frame, torch.from_numpy(255 - frame).permute(2, 0, 1).float() / 255.0)
+        for frame in frames
+    ]
+    expected = torch.stack([(s.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0)
+                            for s in serial])
+    got = torch.cat(batched)
+    assert not torch.equal(got, torch.from_numpy(255 - np.stack(frames)))  # the filter acted
+    difference = (got.int() - expected.int()).abs()
+    assert difference.max() <= 1, (difference.max(), (difference > 0).float().mean())

@@ -226,3 +226,20 @@ def test_corrupt_and_mismatched_weights_are_clear_errors(tmp_path):
     truncated.write_bytes(truncated.read_bytes()[:1000])
     with pytest.raises(WeightsError, match="truncated.pth"):
         read_johnson_weights(truncated)
+
+
+def test_fused_instance_norm_matches_torch_instance_norm():
+    """networks/norm.py replaces nn.InstanceNorm2d for speed; it must compute the same."""
+    from vidstyle.networks.norm import InstanceNorm
+
+    torch.manual_seed(0)
+    fused, reference = InstanceNorm(16), torch.nn.InstanceNorm2d(16, affine=True)
+    with torch.no_grad():
+        fused.weight.uniform_(0.5, 2.0)
+        fused.bias.uniform_(-1.0, 1.0)
+    reference.load_state_dict(fused.state_dict())  # same keys: old checkpoints load
+    x = torch.randn(2, 16, 45, 80) * 3 + 1
+    assert torch.allclose(fused(x), reference(x), atol=1e-5)
+    x.requires_grad_(True)
+    fused(x).square().sum().backward()  # training uses it too
+    assert x.grad is not None and torch.isfinite(x.grad).all()

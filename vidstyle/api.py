@@ -107,10 +107,28 @@ def atomic_output(dst: Path, overwrite: bool) -> Iterator[Path]:
         yield tmp
         if not overwrite and dst.exists():
             raise OutputError(dst, "already exists (use --overwrite to replace it)")
+        # Data on disk before the name appears: after a power cut the watch ledger may say
+        # "done", and the file it points to must then be whole, not empty.
+        flush_to_disk(tmp)
         os.replace(tmp, dst)
+        flush_to_disk(dst.parent)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def flush_to_disk(path: Path) -> None:
+    """fsync a file or a folder (the latter makes a rename durable); best effort."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass  # some file systems cannot fsync a folder; the rename is still atomic
+    finally:
+        os.close(descriptor)
 
 
 def check_output_path(dst: Path, overwrite: bool) -> None:

@@ -8,7 +8,9 @@ the network under autocast, crop, upscale back, optional temporal filter, -> uin
 from __future__ import annotations
 
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -39,19 +41,33 @@ class FastEngine:
             # NHWC lets oneDNN/cuDNN pick their fastest convolution kernels.
             self.network = self.network.to(memory_format=torch.channels_last)
         self.pin = device.type == "cuda"
+        # A filter whose flow needs only the input frames (FlowFilter.estimate) gets it from
+        # a helper thread while the network runs: OpenCV's DIS releases the GIL, so on the
+        # GPU the flow is free and on a CPU it overlaps the network's own threads.
+        self._flow_pool: ThreadPoolExecutor | None = None
+        self._last_content: np.ndarray | None = None
+        if hasattr(temporal_filter, "estimate"):
+            self._flow_pool = ThreadPoolExecutor(1, thread_name_prefix="vidstyle-flow")
 
     def reset(self) -> None:
+        self._last_content = None
         if self.temporal_filter is not None:
             self.temporal_filter.reset()
+
+    def close(self) -> None:
+        if self._flow_pool is not None:
+            self._flow_pool.shutdown(wait=False, cancel_futures=True)
 
     @torch.inference_mode()
     def stylize(self, frames: torch.Tensor) -> torch.Tensor:
         if self.pin:
             frames = frames.pin_memory()
+        contents = frames.numpy() if self.temporal_filter is not None else None
+        estimates = self._start_flow(contents)
         x = frames.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
         styled = self.stylize_float(x)
-        if self.temporal_filter is not None:
-            styled = self._apply_temporal(frames, styled)
+        if contents is not None:
+            styled = self._apply_temporal(contents, styled, estimates)
         out = styled.clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
         out = out.permute(0, 2, 3, 1)
         if out.device.type != "cpu":
@@ -77,10 +93,29 @@ class FastEngine:
     def _autocast(self) -> bool:
         return self.dtype != torch.float32
 
-    def _apply_temporal(self, frames: torch.Tensor, styled: torch.Tensor) -> torch.Tensor:
-        contents = frames.numpy()
-        pairs = zip(contents, styled, strict=True)
-        return torch.stack([self.temporal_filter(content, image) for content, image in pairs])
+    def _start_flow(self, contents: np.ndarray | None) -> list[Future | None]:
+        """Submit the flow of each frame against its predecessor (None: no usable one)."""
+        if contents is None or self._flow_pool is None:
+            return [None] * (0 if contents is None else len(contents))
+        futures: list[Future | None] = []
+        for content in contents:
+            previous = self._last_content
+            same_size = previous is not None and previous.shape == content.shape
+            estimate = self.temporal_filter.estimate
+            futures.append(self._flow_pool.submit(estimate, previous, content) if same_size
+                           else None)
+            self._last_content = content
+        return futures
+
+    def _apply_temporal(self, contents: np.ndarray, styled: torch.Tensor,
+                        estimates: list[Future | None]) -> torch.Tensor:
+        filtered = []
+        for content, image, future in zip(contents, styled, estimates, strict=True):
+            if future is None:
+                filtered.append(self.temporal_filter(content, image))
+            else:
+                filtered.append(self.temporal_filter(content, image, future.result()))
+        return torch.stack(filtered)
 
 
 def downscale_to_fit(x: torch.Tensor, max_size: int | None) -> torch.Tensor:

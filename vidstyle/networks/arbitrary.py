@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidstyle.networks.conditional import modulated_instance_norm
 from vidstyle.networks.johnson import ReflectConv, UpsampleConv
+from vidstyle.networks.norm import modulated_instance_norm
 
 STYLE_DIM = 100
 # The predictor was trained on (and the released graph fixes) 256x256 style images.

@@ -19,28 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidstyle.networks.johnson import ReflectConv, UpsampleConv
+from vidstyle.networks.norm import modulated_instance_norm
 
 NUM_STYLES = 26
-# Variance epsilon of the Magenta model's instance norm (a constant in its graph).
-NORM_EPSILON = 1e-5
-
-
-def modulated_instance_norm(
-    x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, eps: float = NORM_EPSILON
-) -> torch.Tensor:
-    """Instance norm whose scale and shift (``N x C`` or ``C``) come from outside.
-
-    Statistics are taken in float32 even under autocast: a bf16 mean over a whole
-    640x360 plane loses the small differences that the normalisation then magnifies.
-    """
-    x32 = x.float()
-    var, mean = torch.var_mean(x32, dim=(2, 3), keepdim=True, correction=0)
-    scale = scale.float().reshape(-1, x.shape[1], 1, 1)
-    shift = shift.float().reshape(-1, x.shape[1], 1, 1)
-    gain = scale * torch.rsqrt(var + eps)
-    return (x32 * gain + (shift - mean * gain)).to(x.dtype)
-
-
 class ConditionalInstanceNorm(nn.Module):
     """One (scale, shift) pair per style; a style mix uses their weighted sum."""
 

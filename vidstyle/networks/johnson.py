@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidstyle.networks.norm import InstanceNorm
+
 # The examples' network was trained on images scaled to [0, 255].
 PIXEL_SCALE = 255.0
 
@@ -64,9 +66,9 @@ class ResidualBlock(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.conv1 = ReflectConv(channels, channels, 3)
-        self.in1 = nn.InstanceNorm2d(channels, affine=True)
+        self.in1 = InstanceNorm(channels)
         self.conv2 = ReflectConv(channels, channels, 3)
-        self.in2 = nn.InstanceNorm2d(channels, affine=True)
+        self.in2 = InstanceNorm(channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.relu(self.in1(self.conv1(x)))
@@ -81,20 +83,20 @@ class JohnsonNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.conv1 = ReflectConv(3, 32, 9)
-        self.in1 = nn.InstanceNorm2d(32, affine=True)
+        self.in1 = InstanceNorm(32)
         self.conv2 = ReflectConv(32, 64, 3, stride=2)
-        self.in2 = nn.InstanceNorm2d(64, affine=True)
+        self.in2 = InstanceNorm(64)
         self.conv3 = ReflectConv(64, 128, 3, stride=2)
-        self.in3 = nn.InstanceNorm2d(128, affine=True)
+        self.in3 = InstanceNorm(128)
         self.res1 = ResidualBlock(128)
         self.res2 = ResidualBlock(128)
         self.res3 = ResidualBlock(128)
         self.res4 = ResidualBlock(128)
         self.res5 = ResidualBlock(128)
         self.deconv1 = UpsampleConv(128, 64, 3)
-        self.in4 = nn.InstanceNorm2d(64, affine=True)
+        self.in4 = InstanceNorm(64)
         self.deconv2 = UpsampleConv(64, 32, 3)
-        self.in5 = nn.InstanceNorm2d(32, affine=True)
+        self.in5 = InstanceNorm(32)
         self.deconv3 = ReflectConv(32, 3, 9)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
