@@ -147,3 +147,36 @@ def test_style_target_from_tensor_matches_file(vgg):
     content = photo("butterfly.jpg", 64)
     target = style_target_from_image(content, vgg, ["conv1_1"], None)
     assert target.grams["conv1_1"].shape == (1, 64, 64)
+
+
+def test_video_reports_iterations_and_cancels_inside_a_frame(tmp_path):
+    """A Gatys frame runs for minutes on a CPU: progress must move inside it, and a cancel
+    must stop it mid-frame, leaving no output behind."""
+    import threading
+
+    from conftest import make_clip
+
+    from vidstyle import Stylizer
+    from vidstyle.errors import Cancelled
+
+    clip = make_clip(tmp_path / "clip.mp4", size=(48, 32), frames=3)
+    settings = Settings(style="scream", engine="gatys", temporal="off")
+    settings.gatys.iterations, settings.gatys.frame_iterations = 4, 2
+    settings.gatys.tolerance = 0.0
+    stylizer = Stylizer(settings)
+    events = []
+    stylizer.video(clip, tmp_path / "out.mp4", on_progress=events.append)
+    iterations = [e for e in events if e.kind == "iteration"]
+    assert iterations and iterations[0].iterations_total == 4
+    assert all(e.loss is not None and e.loss > 0 for e in iterations)
+
+    cancel = threading.Event()
+
+    def cancel_at_first_iteration(event):
+        if event.kind == "iteration":
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        stylizer.video(clip, tmp_path / "cancelled.mp4", on_progress=cancel_at_first_iteration,
+                       cancel=cancel)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "out.mp4"]

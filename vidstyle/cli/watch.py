@@ -36,6 +36,16 @@ def watch(
     precision: Annotated[str | None, Opt(help="auto | fp32 | fp16 | bf16")] = None,
     batch: Annotated[int | None, Opt(help="Frames per network call.")] = None,
     max_size: Annotated[int | None, Opt(help="Network input: frames shrunk to this side.")] = None,
+    executor: Annotated[str, Opt(help="Where jobs run: local | ray (pip install 'vidstyle\\[ray]').")] = "local",
+    ray_address: Annotated[
+        str | None, Opt("--ray-address", help="Ray cluster: auto | HOST:PORT.")
+    ] = None,
+    segments: Annotated[
+        int | None, Opt(help="Cut each video into N segments stylized in parallel (ray).")
+    ] = None,
+    segment_seconds: Annotated[
+        float | None, Opt(help="Like --segments, by segment length in seconds (ray).")
+    ] = None,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress display.")] = False,
     as_json: Annotated[bool, Opt("--json", help="Print a JSON summary at the end.")] = False,
 ) -> None:
@@ -46,13 +56,21 @@ def watch(
     with user_errors():
         settings = build_settings(config, device=device, precision=precision, batch=batch,
                                   max_size=max_size)
+        extra = {}
+        if executor != "local" or segments is not None or segment_seconds is not None:
+            from vidstyle.executors import get_executor
+
+            # The ledger stays on this machine; only the stylizing goes to the cluster.
+            extra["process"] = get_executor(
+                executor, ray_address, segments=segments, segment_seconds=segment_seconds
+            ).process
         display = WatchDisplay(err_console, live=not (quiet or as_json))
         with display:
             summary = watch_folder(
                 inbox, out, style or [settings.style], settings,
                 state_dir=state, once=once, settle=settle, poll=poll,
                 retry_failed=retry_failed, move_done=move_done, move_failed=move_failed,
-                on_event=None if quiet else display,
+                on_event=None if quiet else display, **extra,
             )
     if as_json:
         console.print_json(json.dumps(summary.to_dict()))
