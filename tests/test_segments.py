@@ -117,7 +117,7 @@ def test_plan_rejects_bad_requests(samples, tmp_path):
 
 def test_warmup_only_for_engines_with_temporal_state(samples):
     info = probe(samples / "cup.mp4")
-    assert warmup_seconds(Settings(), info) == 0.0
+    assert warmup_seconds(Settings(temporal="off"), info) == 0.0
     assert warmup_seconds(Settings(temporal="flow"), info) == pytest.approx(10 / 26.777)
 
 

@@ -185,31 +185,6 @@ def warmup_seconds(settings: Settings, info: MediaInfo, frames: int = WARMUP_FRA
 # -- joining -------------------------------------------------------------------------------
 
 
-class SegmentJoinWriter(VideoWriter):
-    """`VideoWriter` whose video stream is copied from a template (the first segment)
-    instead of encoded; its other streams, metadata and chapters come from the original
-    exactly as in a single-process run."""
-
-    def __init__(self, path: Path, info: MediaInfo, original, settings: OutputSettings,
-                 template: av.video.stream.VideoStream, *, offset: float) -> None:
-        self._template = template
-        super().__init__(path, info, original, settings, rebase=False)
-        # Copied packets are shifted like the single-process writer's: by the time of
-        # the window's first frame when the job was trimmed, by nothing otherwise.
-        self.offset_seconds = offset
-
-    def _add_video_stream(self, settings: OutputSettings) -> av.video.stream.VideoStream:
-        stream = self.container.add_stream_from_template(self._template)
-        stream.time_base = self._template.time_base
-        if self.info.rotation:
-            stream.set_display_rotation(self.info.rotation)
-        return stream
-
-    def write_video_packet(self, packet: av.Packet) -> None:
-        packet.stream = self.video
-        self._mux([packet])
-
-
 @dataclass
 class _OriginalStreams:
     """What `VideoWriter` reads from a demuxer: the input container and its video stream."""
@@ -270,9 +245,11 @@ def join_segments(
     offset = float(origin * info.time_base)
     with open_input(info.path) as original, av.open(str(segment_paths[0])) as first:
         source = _OriginalStreams(original, original.streams.video[0])
-        writer = SegmentJoinWriter(
-            dst, info, source, settings, first.streams.video[0], offset=offset
-        )
+        writer = VideoWriter(dst, info, source, settings,
+                             video_template=first.streams.video[0])
+        # Copied packets are shifted like the single-process writer's: by the time of
+        # the window's first frame when the job was trimmed, by nothing otherwise.
+        writer.offset_seconds = offset
         try:
             video = _shifted_video_packets(segment_paths, segments, info.time_base, origin)
             others = _other_packets(original, writer.copied_stream_indices, start, end)

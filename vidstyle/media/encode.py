@@ -117,7 +117,10 @@ class VideoWriter:
         format_name: str | None = None,
         rebase: bool = False,
         video_only: bool = False,
+        video_template: av.video.stream.VideoStream | None = None,
     ) -> None:
+        """`video_template`: copy already-encoded video (`write_video_packet`) in that
+        stream's codec instead of encoding frames; how segment outputs are joined."""
         self.path = path
         self.info = info
         self.rebase = rebase
@@ -133,7 +136,8 @@ class VideoWriter:
         video_index = demuxer.video.index
         for stream in demuxer.container.streams:
             if stream.index == video_index:
-                self.video = self._add_video_stream(settings)
+                self.video = (self._add_encoded_video_stream(settings) if video_template is None
+                              else self._add_copied_video_stream(video_template))
             elif video_only:
                 continue
             elif copy := self._add_copied_stream(stream, settings):
@@ -146,7 +150,18 @@ class VideoWriter:
 
     # -- setup ---------------------------------------------------------------------------
 
-    def _add_video_stream(self, settings: OutputSettings) -> av.video.stream.VideoStream:
+    def _add_copied_video_stream(
+        self, template: av.video.stream.VideoStream
+    ) -> av.video.stream.VideoStream:
+        stream = self.container.add_stream_from_template(template)
+        stream.time_base = template.time_base
+        if self.info.rotation:
+            stream.set_display_rotation(self.info.rotation)
+        return stream
+
+    def _add_encoded_video_stream(
+        self, settings: OutputSettings
+    ) -> av.video.stream.VideoStream:
         info = self.info
         try:
             codec = av.Codec(settings.codec, "w")
@@ -257,6 +272,11 @@ class VideoWriter:
             self._durations[out.pts] = frame.duration
         self._mux(self.video.encode(out))
         return frame.time
+
+    def write_video_packet(self, packet: av.Packet) -> None:
+        """An encoded video packet (with `video_template`), timestamps already final."""
+        packet.stream = self.video
+        self._mux([packet])
 
     def write_packet(self, packet: av.Packet) -> None:
         """Copy (or transcode) one packet of a non-video stream."""

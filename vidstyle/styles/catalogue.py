@@ -75,7 +75,8 @@ class Catalogue:
     def info(self, name: str) -> StyleInfo:
         style = self.styles[name]
         network = self.networks[style.network]
-        licence = f"{style.licence}; weights {network.licence}" if style.vector else network.licence
+        own_licence = style.vector is not None or network.family == "johnson"
+        licence = f"{style.licence}; weights {network.licence}" if own_licence else network.licence
         return StyleInfo(name, network.family, style.description, licence, "built-in",
                          style.preset)
 

@@ -103,7 +103,11 @@ def resolve_component(name: str, weight: float = 1.0) -> Component:
         entry = catalogue.styles[name]
         if entry.preset is not None:
             return Component(name, "conditional", weight, preset=entry.preset)
-        return Component(name, "arbitrary", weight, vector=shipped_vector(entry.vector))
+        if entry.vector is not None:
+            return Component(name, "arbitrary", weight, vector=shipped_vector(entry.vector))
+        return Component(name, "johnson", weight,
+                         johnson_state=shipped_tensors(entry.network, "network"),
+                         source=f"built-in {entry.network}")
     user = load_user_style(name)
     if user is not None:
         family, tensors, path = user
