@@ -11,7 +11,7 @@
 3. Seconds per frame at 360p: a few iterations timed, extrapolated to the default
    iteration counts (said so in the table).
 
-    python benchmarks/gatys.py --clip samples/bigbuckbunny.mp4 --width 160 --frames 5
+    python -m benchmarks.gatys --clip samples/bigbuckbunny.mp4 --width 160 --frames 5
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Model-only speed of each style network against the machine's matmul ceiling.
 
-    python benchmarks/networks.py [--device auto] [--sizes 360,720,1080]
+    python -m benchmarks.networks [--device auto] [--sizes 360,720,1080]
         [--precisions fp32,bf16] [--networks johnson,conditional,arbitrary]
         [--batch 1] [--seconds 3] [--compile] [--onnxruntime]
 
@@ -145,7 +145,7 @@ def main() -> None:
                     print(f"| {name} | {width}x{height} | fp32 | onnxruntime | {fps:.2f} "
                           f"| {flops / 1e9:.1f} | {achieved:.0f} "
                           f"| {achieved / ceiling['fp32']:.0%} |", flush=True)
-    print("command: python benchmarks/networks.py " + " ".join(
+    print("command: python -m benchmarks.networks " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
         if v not in (None, False) and k not in ("compile", "onnxruntime"))
         + (" --compile" if args.compile else "") + (" --onnxruntime" if args.onnxruntime else ""))

@@ -12,7 +12,7 @@ against the pairs inside segments, next to the single-process output's error on 
 same pairs (so a hard-to-track moment at a join is not mistaken for a seam). Results go
 to docs/distributed.md.
 
-    python benchmarks/segments.py --clip samples/cup.mp4 --style scream --segments 2 4
+    python -m benchmarks.segments --clip samples/cup.mp4 --style scream --segments 2 4
 
 Keep to small settings on a shared machine: `--cpus 2`, `--max-size 256`.
 """

@@ -6,8 +6,8 @@ fast engine does, and scores each result with `vidstyle.evaluate`: warping-error
 the original (1 = no flicker added), content and style distance (VGG-19), and the filter's
 cost per frame. Results go to docs/temporal.md.
 
-    python benchmarks/temporal.py --clip samples/cup.mp4 --style candy --frames 60
-    python benchmarks/temporal.py --onnx multistyle26.onnx:3 --frames 40
+    python -m benchmarks.temporal --clip samples/cup.mp4 --style candy --frames 60
+    python -m benchmarks.temporal --onnx multistyle26.onnx:3 --frames 40
 
 Without `vidstyle.styles.load_style` (or with `--style standin`) a randomly initialised
 conv net fed per-frame noise stands in: deterministic, and it flickers like a real one.

@@ -14,7 +14,7 @@ import pytest
 import torch
 from conftest import audio_packets, decoded_frames, make_clip, video_timestamps
 
-from vidstyle import Settings, stylize_video
+from vidstyle import Settings, Stylizer, stylize_video
 from vidstyle.errors import Cancelled, InputError, OutputError, SettingsError
 
 # The network is an exact oracle (inversion): no temporal filter, or frames would blend.
@@ -329,3 +329,20 @@ def _garble(packet: av.Packet) -> av.Packet:
     broken.pts, broken.dts, broken.time_base = packet.pts, packet.dts, packet.time_base
     broken.stream = packet.stream
     return broken
+
+
+def test_auto_precision_on_cpu_keeps_slim_networks_in_fp32():
+    """bf16 only pays for the wide Johnson network; the slim arbitrary one stays fp32."""
+    from vidstyle.device import resolve_precision
+    from vidstyle.networks.johnson import JohnsonNet
+
+    cpu_auto = resolve_precision("auto", torch.device("cpu"))
+    slim = Stylizer(Settings(style="scream_arbitrary", device="cpu", temporal="off"))
+    slim.engine  # noqa: B018 - loading the engine settles the precision
+    wide = Stylizer(Settings(device="cpu", temporal="off"), network=JohnsonNet())
+    wide.engine  # noqa: B018
+    assert slim.dtype == torch.float32
+    assert wide.dtype == cpu_auto
+    pinned = Stylizer(Settings(style="scream_arbitrary", device="cpu", precision="bf16"))
+    pinned.engine  # noqa: B018
+    assert pinned.dtype == torch.bfloat16  # an explicit choice is kept

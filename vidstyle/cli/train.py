@@ -28,6 +28,9 @@ def train(
     tv_weight: Annotated[float | None, Opt(help="Total-variation weight.")] = None,
     temporal_weight: Annotated[float | None, Opt(help="Temporal loss on video frame pairs "
                                                "(0 = off; needs videos in --data).")] = None,
+    teacher: Annotated[str | None, Opt(help="Also pull toward this style's output (any "
+                                       "--style spec, e.g. scream_arbitrary).")] = None,
+    teacher_weight: Annotated[float | None, Opt(help="Weight of the teacher's L1 term.")] = None,
     content_layer: Annotated[str | None, Opt(help="VGG-19 layer for content.")] = None,
     learning_rate: Annotated[float | None, Opt("--lr", help="Adam learning rate.")] = None,
     init: Annotated[str | None, Opt(help="Start from this Johnson network.")] = None,
@@ -44,7 +47,8 @@ def train(
         settings = with_overrides(
             TrainSettings(), steps=steps, size=size, batch=batch, style_size=style_size,
             content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
-            temporal_weight=temporal_weight, content_layer=content_layer,
+            temporal_weight=temporal_weight, teacher=teacher, teacher_weight=teacher_weight,
+            content_layer=content_layer,
             learning_rate=learning_rate, init=init, checkpoint_every=checkpoint_every,
             device=device, precision=precision, threads=threads, seed=seed, style_name=name,
         )

@@ -65,9 +65,18 @@ def write_safetensors(
     partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(partial), metadata=metadata)
+        # safetensors creates its files owner-only (0600); a shared network should get the
+        # same permissions as any other file the user creates.
+        partial.chmod(0o666 & ~current_umask())
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def dequantize_int8(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
