@@ -161,7 +161,7 @@ def main() -> None:
               f"{seconds * defaults.iterations:.0f} |")
         print(f"| later frame, {defaults.frame_iterations} iterations (extrapolated) | "
               f"{seconds * defaults.frame_iterations:.0f} |")
-    print("\ncommand: python " + " ".join(sys.argv))
+    print("\ncommand: python -m benchmarks.gatys " + " ".join(sys.argv[1:]))
 
 
 if __name__ == "__main__":

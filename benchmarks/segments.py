@@ -136,7 +136,7 @@ def main() -> None:
         single_text = "" if single_at_joins is None else f"{single_at_joins:.4f}"
         print(f"| {label} | {seconds:.1f} | {speedup:.2f}x | {joins_text} | {single_text} "
               f"| {inside:.4f} |")
-    print("\ncommand: python " + " ".join(sys.argv))
+    print("\ncommand: python -m benchmarks.segments " + " ".join(sys.argv[1:]))
 
 
 if __name__ == "__main__":

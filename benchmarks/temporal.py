@@ -218,7 +218,7 @@ def main() -> None:
             f"{ms:.1f} |"
         )
     print(f"original (floor) warping error: {report.warping_error_original:.5f}")
-    print("command: python " + " ".join(sys.argv))
+    print("command: python -m benchmarks.temporal " + " ".join(sys.argv[1:]))
 
 
 def known_style(name: str) -> bool:

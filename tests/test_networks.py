@@ -254,3 +254,41 @@ def test_fused_instance_norm_matches_torch_instance_norm():
     x.requires_grad_(True)
     fused(x).square().sum().backward()  # training uses it too
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_instance_norm_survives_channels_with_a_large_mean(channels_last):
+    # PyTorch's channels-last group norm takes E[x^2] - E[x]^2: with mean 1000 and std 1 it
+    # was off by 2000. norm.py centres each channel first.
+    from vidstyle.networks.norm import modulated_instance_norm
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 64, 96) * torch.tensor([1.0, 0.1] * 4).reshape(1, 8, 1, 1) + 1000
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    scale, shift = torch.rand(8) + 0.5, torch.randn(8)
+    exact = torch.nn.functional.instance_norm(x.double(), weight=scale.double(),
+                                              bias=shift.double(), eps=1e-5)
+    assert (modulated_instance_norm(x, scale, shift).double() - exact).abs().max() < 1e-3
+    per_sample = modulated_instance_norm(x, scale.expand(2, 8), shift.expand(2, 8))
+    assert (per_sample.double() - exact).abs().max() < 1e-3
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_upsample_conv_equals_nearest_upsample_then_reflect_conv(channels_last):
+    # UpsampleConv computes the four output phases on the small image; it must give what
+    # the layer is defined as, and train (its gradient flows to the 3x3 weights).
+    from vidstyle.networks.johnson import UpsampleConv
+
+    torch.manual_seed(0)
+    layer = UpsampleConv(16, 8, 3)
+    x = torch.randn(2, 16, 9, 13)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    upsampled = torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
+    defined = layer.conv2d(torch.nn.functional.pad(upsampled, (1, 1, 1, 1), mode="reflect"))
+    output = layer(x)
+    assert output.shape == (2, 8, 18, 26)
+    assert torch.allclose(output, defined, atol=1e-5)
+    output.square().sum().backward()
+    assert layer.conv2d.weight.grad is not None and layer.conv2d.weight.grad.abs().sum() > 0

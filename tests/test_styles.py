@@ -78,8 +78,10 @@ def test_preset_names_and_indices_agree(frame):
 
 def test_list_styles_reports_attribution():
     infos = {info.name: info for info in list_styles()}
-    assert infos["scream"].family == "arbitrary" and "Munch" in infos["scream"].source
+    assert infos["scream"].family == "johnson" and "Munch" in infos["scream"].source
     assert "public domain" in infos["scream"].licence and "Apache" in infos["scream"].licence
+    assert infos["scream_arbitrary"].family == "arbitrary"
+    assert "Munch" in infos["scream_arbitrary"].source
     assert infos["brick_grid"].preset == 17 and infos["brick_grid"].origin == "built-in"
 
 
@@ -108,13 +110,20 @@ def test_style_slug(spec, slug):
 
 def test_blend_weights_mix_the_style_space(frame):
     # A zero weight leaves the other style exactly.
-    assert torch.equal(run("scream:1,wave:0", frame), run("scream", frame))
+    assert torch.equal(run("scream_arbitrary:1,wave_arbitrary:0", frame),
+                       run("scream_arbitrary", frame))
     assert torch.equal(run("preset:3:1,preset:7:0", frame), run("preset:3", frame))
-    blended = load_style("scream:0.6,wave:0.4").network.style_vector
+    blended = load_style("scream_arbitrary:0.6,wave_arbitrary:0.4").network.style_vector
     expected = 0.6 * shipped_vector("scream") + 0.4 * shipped_vector("wave")
     assert torch.allclose(blended, expected.reshape(1, -1), atol=1e-6)
     weights = load_style("golden_haze:1,preset:5:3").network.style_weights
     assert weights[0] == pytest.approx(0.25) and weights[5] == pytest.approx(0.75)
+
+
+def test_blend_of_trained_networks_mixes_their_pictures(frame):
+    scream, wave = run("scream", frame), run("wave", frame)
+    assert torch.allclose(run("scream:0.6,wave:0.4", frame), 0.6 * scream + 0.4 * wave,
+                          atol=1e-5)
 
 
 def test_blend_across_networks_is_refused():
@@ -133,7 +142,7 @@ def test_strength_zero_returns_the_source_for_presets(frame):
 
 
 def test_strength_moves_the_arbitrary_style_toward_the_frames_own(frame):
-    full, half, none = (run("scream", frame, strength=s) for s in (1.0, 0.5, 0.0))
+    full, half, none = (run("scream_arbitrary", frame, strength=s) for s in (1.0, 0.5, 0.0))
     # Interpolated in style space: the result is a stylization, not a ghost of the photo.
     assert (none - frame).abs().mean() > 0.02
     assert (half - none).abs().mean() < (full - none).abs().mean()
@@ -256,7 +265,7 @@ def test_cli_list_add_remove(cli):
     result = runner.invoke(cli, ["styles", "list", "--json"])
     names = [entry["name"] for entry in json.loads(result.output)]
     assert names[:5] == ["scream", "wave", "wreck", "udnie", "starry_night"]
-    assert "mine" in names and len(names) == 32
+    assert "mine" in names and len(names) == 5 + 5 + 26 + 1  # paintings twice, presets, mine
     assert runner.invoke(cli, ["styles", "remove", "mine"]).exit_code == 0
     failed = runner.invoke(cli, ["styles", "remove", "mine"])
     assert failed.exit_code == 1 and "no such user style" in failed.output

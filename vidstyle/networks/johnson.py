@@ -54,10 +54,69 @@ class ReflectConv(nn.Module):
 
 class UpsampleConv(ReflectConv):
     """Nearest-neighbour x2, then a reflect-padded conv: no checkerboard, unlike a
-    transposed convolution (Odena et al. 2016, "Deconvolution and Checkerboard Artifacts")."""
+    transposed convolution (Odena et al. 2016, "Deconvolution and Checkerboard Artifacts").
+
+    Computed without building the upsampled image. Each of the four output phases (even or
+    odd row, even or odd column) of a 3x3 conv over a nearest-upsampled image sees only a
+    2x2 window of the small image, whose taps are sums of the 3x3 taps; and reflect-padding
+    the upsampled image by one pixel is replicate-padding the small one. So one 2x2 conv
+    with four times the output channels, on the small image, gives all four phases, which
+    are then interleaved. Same result up to float rounding, 2.25x fewer multiply-adds, and
+    no 4x-sized intermediate: measured on this repo's CPU, Johnson's network at 640x360 in
+    bf16 went from 0.85 to 0.41-0.74 s a frame.
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        if self.conv2d.kernel_size != (3, 3) or self.conv2d.stride != (1, 1):
+            return super().forward(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        bias = self.conv2d.bias
+        phases = F.conv2d(replicate_pad_one(x), phase_kernels(self.conv2d.weight),
+                          None if bias is None else bias.repeat(4))
+        return interleave_phases(phases, x.shape[2], x.shape[3])
+
+
+def phase_kernels(weight: torch.Tensor) -> torch.Tensor:
+    """``C_out x C_in x 3 x 3`` -> ``4 C_out x C_in x 2 x 2``, phases (row, column) in the
+    order (0, 0), (0, 1), (1, 0), (1, 1).
+
+    An even output row 2i reads upsampled rows 2i-1, 2i, 2i+1 = small rows i-1, i, i: taps
+    (k0, k1 + k2) on rows (i-1, i). An odd row reads small rows i, i, i+1: taps
+    (k0 + k1, k2) on rows (i, i+1). Columns likewise.
+    """
+    k0, k1, k2 = weight[:, :, 0], weight[:, :, 1], weight[:, :, 2]
+    row_phases = (torch.stack([k0, k1 + k2], 2), torch.stack([k0 + k1, k2], 2))
+    kernels = []
+    for rows in row_phases:
+        c0, c1, c2 = rows[..., 0], rows[..., 1], rows[..., 2]
+        kernels += [torch.stack([c0, c1 + c2], 3), torch.stack([c0 + c1, c2], 3)]
+    return torch.cat(kernels, 0)
+
+
+def replicate_pad_one(x: torch.Tensor) -> torch.Tensor:
+    # Slices and cat: F.pad(mode="replicate") copied channels-last tensors to NCHW and back.
+    x = torch.cat([x[:, :, :1], x, x[:, :, -1:]], 2)
+    return torch.cat([x[:, :, :, :1], x, x[:, :, :, -1:]], 3)
+
+
+def interleave_phases(phases: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``N x 4C x (H+1) x (W+1)`` phase maps -> ``N x C x 2H x 2W``.
+
+    Phase (a, b) at small pixel (i, j) is output pixel (2i + a, 2j + b); the 2x2 conv ran
+    on the padded image, so its window for row phase a starts a rows further down.
+    """
+    n, channels = phases.shape[0], phases.shape[1] // 4
+    groups = [(a, b, slice((2 * a + b) * channels, (2 * a + b + 1) * channels))
+              for a in range(2) for b in range(2)]
+    if phases.is_contiguous(memory_format=torch.channels_last):
+        # Work on the NHWC view so the one copy is sequential in memory.
+        nhwc = phases.permute(0, 2, 3, 1)
+        parts = [nhwc[:, a:a + height, b:b + width, group] for a, b, group in groups]
+        grid = torch.stack(parts, 3).reshape(n, height, width, 2, 2, channels)
+        out = grid.permute(0, 1, 3, 2, 4, 5).reshape(n, 2 * height, 2 * width, channels)
+        return out.permute(0, 3, 1, 2)
+    parts = [phases[:, group, a:a + height, b:b + width] for a, b, group in groups]
+    grid = torch.stack(parts, 2).reshape(n, channels, 2, 2, height, width)
+    return grid.permute(0, 1, 4, 2, 5, 3).reshape(n, channels, 2 * height, 2 * width)
 
 
 class ResidualBlock(nn.Module):
