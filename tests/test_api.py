@@ -258,8 +258,6 @@ def test_warmup_frames_run_through_the_engine_but_are_not_written(tmp_path, samp
             seen.append(x.shape[0])
             return x
 
-    from vidstyle import Stylizer
-
     settings = Settings(style="x", batch=1, start=2.0, duration=0.4).replace(**FAST)
     result = Stylizer(settings, network=Recording()).video(
         samples / "bigbuckbunny.mp4", tmp_path / "seg.mp4", warmup=0.2, video_only=True
@@ -329,20 +327,3 @@ def _garble(packet: av.Packet) -> av.Packet:
     broken.pts, broken.dts, broken.time_base = packet.pts, packet.dts, packet.time_base
     broken.stream = packet.stream
     return broken
-
-
-def test_auto_precision_on_cpu_keeps_slim_networks_in_fp32():
-    """bf16 only pays for the wide Johnson network; the slim arbitrary one stays fp32."""
-    from vidstyle.device import resolve_precision
-    from vidstyle.networks.johnson import JohnsonNet
-
-    cpu_auto = resolve_precision("auto", torch.device("cpu"))
-    slim = Stylizer(Settings(style="scream_arbitrary", device="cpu", temporal="off"))
-    slim.engine  # noqa: B018 - loading the engine settles the precision
-    wide = Stylizer(Settings(device="cpu", temporal="off"), network=JohnsonNet())
-    wide.engine  # noqa: B018
-    assert slim.dtype == torch.float32
-    assert wide.dtype == cpu_auto
-    pinned = Stylizer(Settings(style="scream_arbitrary", device="cpu", precision="bf16"))
-    pinned.engine  # noqa: B018
-    assert pinned.dtype == torch.bfloat16  # an explicit choice is kept

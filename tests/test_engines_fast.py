@@ -72,3 +72,17 @@ def test_flow_computed_ahead_in_a_thread_matches_the_serial_filter(samples):
     assert not torch.equal(got, torch.from_numpy(255 - np.stack(frames)))  # the filter acted
     difference = (got.int() - expected.int()).abs()
     assert difference.max() <= 1, (difference.max(), (difference > 0).float().mean())
+
+
+@pytest.mark.slow
+def test_compiled_network_gives_the_eager_pictures():
+    # --compile only changes speed: same frames out (bf16 rounding aside) as eager mode.
+    from vidstyle.networks.johnson import JohnsonNet
+
+    torch.manual_seed(0)
+    network = JohnsonNet()
+    frames = torch.randint(0, 256, (2, 64, 96, 3), dtype=torch.uint8)
+    eager = FastEngine(network, torch.device("cpu")).stylize(frames)
+    compiled = FastEngine(network, torch.device("cpu"), compile=True).stylize(frames)
+    assert compiled.shape == eager.shape
+    assert (compiled.int() - eager.int()).abs().max() <= 1

@@ -156,10 +156,6 @@ class Stylizer:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            if self.settings.engine == "fast":
-                self._network = self._network or load_network(self.settings, self.device)
-                self.dtype = cpu_auto_precision(self.settings, self.device, self.dtype,
-                                                self._network)
             self._engine = build_engine(self.settings, self.device, self.dtype, self._network)
         return self._engine
 
@@ -334,6 +330,7 @@ def build_engine(
             network, device, dtype,
             max_size=settings.max_size,
             temporal_filter=make_temporal_filter(settings),
+            compile=settings.compile,
         )
     from vidstyle.engines.gatys import build_gatys_engine
 
@@ -341,22 +338,6 @@ def build_engine(
     if settings.engine == "fast+gatys":
         init_network = network or load_network(settings, device)
     return build_gatys_engine(settings, device, dtype, init_network=init_network)
-
-
-def cpu_auto_precision(settings: Settings, device: torch.device, dtype: torch.dtype,
-                       network: nn.Module) -> torch.dtype:
-    """`auto` on a CPU: bf16 only for networks wide enough to gain from it.
-
-    bf16 matmuls run about 4x fp32 here, but only a network whose convolutions are
-    compute-bound sees that: Johnson's (32-128 channels) ran twice as fast in bf16, while
-    the slim conditional and arbitrary networks (8-32 channels, memory-bound) ran at the
-    same speed or slower, paying for the casts (docs/benchmarks.md). Networks say which
-    they are with a ``bf16_pays_on_cpu`` attribute.
-    """
-    if settings.precision != "auto" or device.type != "cpu" or dtype == torch.float32:
-        return dtype
-    pays = any(getattr(module, "bf16_pays_on_cpu", False) for module in network.modules())
-    return dtype if pays else torch.float32
 
 
 def load_network(settings: Settings, device: torch.device) -> nn.Module:

@@ -28,6 +28,7 @@ def apply(
     device: Annotated[str | None, Opt(help="auto | cpu | cuda[:N] | mps")] = None,
     precision: Annotated[str | None, Opt(help="auto | fp32 | fp16 | bf16")] = None,
     batch: Annotated[int | None, Opt(help="Frames per network call.")] = None,
+    compile_network: Annotated[bool | None, Opt("--compile/--no-compile", help="torch.compile the network: slower start, faster long jobs.")] = None,
     max_size: Annotated[int | None, Opt(help="Run the network on frames shrunk to this long side.")] = None,
     strength: Annotated[float | None, Opt(help="0..1: how much style (1 = full).")] = None,
     preserve_color: Annotated[bool | None, Opt("--preserve-color/--no-preserve-color", help="Keep the source colours.")] = None,
@@ -61,7 +62,7 @@ def apply(
         settings = build_settings(
             config,
             style=style, engine=engine, device=device, precision=precision, batch=batch,
-            max_size=max_size, strength=strength, preserve_color=preserve_color,
+            compile=compile_network, max_size=max_size, strength=strength, preserve_color=preserve_color,
             temporal=temporal, temporal_strength=temporal_strength, start=start,
             duration=duration,
             **{

@@ -138,9 +138,6 @@ class JohnsonNet(nn.Module):
     """The transform network; ``N x 3 x H x W`` in [0, 1] -> same (H, W multiples of 4)."""
 
     size_multiple = 4  # two stride-2 convolutions, undone by two x2 upsamplings
-    # Wide enough (32-128 channels) to be compute-bound: bf16 autocast ran 2x fp32 on an
-    # AVX512-BF16 CPU (see `vidstyle.api.cpu_auto_precision`).
-    bf16_pays_on_cpu = True
 
     def __init__(self) -> None:
         super().__init__()

@@ -39,7 +39,8 @@ def modulated_instance_norm(
     x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, eps: float = NORM_EPSILON
 ) -> torch.Tensor:
     """Instance norm whose scale and shift (``N x C``, ``1 x C`` or ``C``) come from outside."""
-    channels = x.shape[1]
+    # A Python int, not a traced size: ONNX's GroupNormalization wants a constant group count.
+    channels = int(x.shape[1])
     scale = scale.reshape(-1, channels)
     shift = shift.reshape(-1, channels)
     if scale.shape[0] == 1 and shift.shape[0] == 1:
