@@ -1,7 +1,7 @@
 """End-to-end fps against model-only fps: does the pipeline hide decode and encode?
 
     python -m benchmarks.pipeline [--clip samples/bigbuckbunny.mp4] [--style scream]
-        [--device auto] [--precision auto] [--batch 4] [--max-size PX] [--seconds S]
+        [--device auto] [--precision auto] [--batch N] [--max-size PX] [--seconds S]
 
 Model-only: the engine's `stylize` on frames decoded in advance (the same work the
 inference thread does, uint8 in and out). End-to-end: `vidstyle.stylize_video` on the same
@@ -22,6 +22,7 @@ import torch
 
 from benchmarks.ceiling import ceilings, synchronize
 from vidstyle import Settings, Stylizer
+from vidstyle.device import resolve_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,7 +62,7 @@ def main() -> None:
     parser.add_argument("--style", default="scream")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--precision", default="auto")
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=None, help="default: 1 on CPU, 4 on GPU")
     parser.add_argument("--max-size", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=None, help="only the first S seconds")
     parser.add_argument("--preset", default="veryfast", help="x264 preset")
@@ -73,6 +74,7 @@ def main() -> None:
         max_size=args.max_size, duration=args.seconds, temporal=args.temporal,
     ).replace(output={"preset": args.preset})
     stylizer = Stylizer(settings)
+    batch = resolve_batch(args.batch, stylizer.device)
     with av.open(str(args.clip)) as container:
         total = container.streams.video[0].frames
         rate = float(container.streams.video[0].average_rate)
@@ -82,14 +84,14 @@ def main() -> None:
 
     # Model-only before and after the end-to-end run, keeping the faster: a slow first pass
     # (allocator, kernel choice, a noisy neighbour) must not flatter the ratio.
-    model = model_only_fps(stylizer, frames, args.batch)
+    model = model_only_fps(stylizer, frames, batch)
     e2e, written = end_to_end_fps(stylizer, args.clip)
-    model = max(model, model_only_fps(stylizer, frames, args.batch))
+    model = max(model, model_only_fps(stylizer, frames, batch))
     limits = ceilings(stylizer.device)
 
     print(f"clip {args.clip.name} {width}x{height}, {written} frames, style {args.style}, "
           f"device {stylizer.device}, precision {settings.precision}->{stylizer.dtype}, "
-          f"batch {args.batch}, temporal {args.temporal}, x264 preset {args.preset}")
+          f"batch {batch}, temporal {args.temporal}, x264 preset {args.preset}")
     print("| measure | value |")
     print("|---|---|")
     print(f"| model-only fps | {model:.2f} |")
@@ -98,7 +100,7 @@ def main() -> None:
     for name, gflops in limits.items():
         print(f"| matmul ceiling {name} | {gflops:.0f} GFLOP/s |")
     print(f"command: python -m benchmarks.pipeline --clip {args.clip} --style {args.style} "
-          f"--device {args.device} --precision {args.precision} --batch {args.batch}"
+          f"--device {args.device} --precision {args.precision} --batch {batch}"
           + (f" --max-size {args.max_size}" if args.max_size else "")
           + (f" --seconds {args.seconds}" if args.seconds else "")
           + f" --temporal {args.temporal}")

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from vidstyle.config import Settings
-from vidstyle.device import precision_name, resolve_device, resolve_precision
+from vidstyle.device import precision_name, resolve_batch, resolve_device, resolve_precision
 from vidstyle.engines.base import Engine
 from vidstyle.engines.fast import FastEngine
 from vidstyle.errors import Cancelled, InputError, OutputError, SettingsError
@@ -239,7 +239,8 @@ class Stylizer:
             demuxer.copy_streams = writer.copied_stream_indices
             pipeline = Pipeline(
                 demuxer, engine, writer,
-                batch=settings.batch, on_frames=report.emit, cancel=cancel,
+                batch=resolve_batch(settings.batch, self.device), on_frames=report.emit,
+                cancel=cancel,
             )
             try:
                 frames = pipeline.run()

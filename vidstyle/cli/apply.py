@@ -27,7 +27,7 @@ def apply(
     engine: Annotated[str | None, Opt(help="fast | gatys | fast+gatys")] = None,
     device: Annotated[str | None, Opt(help="auto | cpu | cuda[:N] | mps")] = None,
     precision: Annotated[str | None, Opt(help="auto | fp32 | fp16 | bf16")] = None,
-    batch: Annotated[int | None, Opt(help="Frames per network call.")] = None,
+    batch: Annotated[int | None, Opt(help="Frames per network call (default: 1 on CPU, 4 on GPU).")] = None,
     compile_network: Annotated[bool | None, Opt("--compile/--no-compile", help="torch.compile the network: slower start, faster long jobs.")] = None,
     max_size: Annotated[int | None, Opt(help="Run the network on frames shrunk to this long side.")] = None,
     strength: Annotated[float | None, Opt(help="0..1: how much style (1 = full).")] = None,

@@ -34,7 +34,7 @@ def watch(
     ] = None,
     device: Annotated[str | None, Opt(help="auto | cpu | cuda[:N] | mps")] = None,
     precision: Annotated[str | None, Opt(help="auto | fp32 | fp16 | bf16")] = None,
-    batch: Annotated[int | None, Opt(help="Frames per network call.")] = None,
+    batch: Annotated[int | None, Opt(help="Frames per network call (default: 1 on CPU, 4 on GPU).")] = None,
     max_size: Annotated[int | None, Opt(help="Network input: frames shrunk to this side.")] = None,
     executor: Annotated[str, Opt(help="Where jobs run: local | ray (pip install 'vidstyle\\[ray]').")] = "local",
     ray_address: Annotated[
