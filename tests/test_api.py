@@ -303,9 +303,8 @@ def test_undecodable_audio_packet_is_skipped_with_a_warning(tmp_path, samples, i
     info = probe(src)
     out_settings = Settings().output
     out_settings.codec, out_settings.preset = "libvpx-vp9", "ultrafast"
-    with Demuxer(info) as demuxer:
-        writer = VideoWriter(tmp_path / "o.webm", info, demuxer, out_settings)
-        demuxer.copy_streams = writer.copied_stream_indices
+    with Demuxer(info, other_streams=True) as demuxer:
+        writer = VideoWriter(tmp_path / "o.webm", info, demuxer.container, out_settings)
         garbled = 0
         for item in demuxer.items():
             if isinstance(item, av.Packet):

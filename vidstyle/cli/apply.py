@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
-from vidstyle.api import VideoResult, expand_inputs
+from vidstyle.api import VideoResult
 from vidstyle.cli.common import build_settings, console, err_console, user_errors
 from vidstyle.executors import run_apply
+from vidstyle.files import expand_inputs
 from vidstyle.progress import ProgressDisplay
 
 # Typer reads these from the signature; Optional[...] = None means "not given", so a

@@ -185,14 +185,6 @@ def warmup_seconds(settings: Settings, info: MediaInfo, frames: int = WARMUP_FRA
 # -- joining -------------------------------------------------------------------------------
 
 
-@dataclass
-class _OriginalStreams:
-    """What `VideoWriter` reads from a demuxer: the input container and its video stream."""
-
-    container: av.container.InputContainer
-    video: av.video.stream.VideoStream
-
-
 def check_segments_match(paths: Sequence[Path]) -> None:
     """Raise OutputError unless every segment's video has the first one's codec
     parameters: same codec, size, pixel format, time base and extradata (H.264 avcC:
@@ -244,8 +236,7 @@ def join_segments(
     origin = segments[0].start_pts if trimmed else 0
     offset = float(origin * info.time_base)
     with open_input(info.path) as original, av.open(str(segment_paths[0])) as first:
-        source = _OriginalStreams(original, original.streams.video[0])
-        writer = VideoWriter(dst, info, source, settings,
+        writer = VideoWriter(dst, info, original, settings,
                              video_template=first.streams.video[0])
         # Copied packets are shifted like the single-process writer's: by the time of
         # the window's first frame when the job was trimmed, by nothing otherwise.
