@@ -44,14 +44,15 @@ ProgressCallback = Callable[[ProgressEvent], None]
 
 @dataclass
 class Throttle:
-    """Lets an event through at most every `interval` seconds (and always the last one)."""
+    """Lets an event through at most every `interval` seconds; the first one always, and
+    any that is forced (the last one)."""
 
     interval: float = 0.25
-    _last: float = field(default=0.0, repr=False)
+    _last: float | None = field(default=None, repr=False)
 
     def ready(self, force: bool = False) -> bool:
         now = time.monotonic()
-        if force or now - self._last >= self.interval:
+        if force or self._last is None or now - self._last >= self.interval:
             self._last = now
             return True
         return False
