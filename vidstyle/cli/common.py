@@ -26,9 +26,6 @@ from vidstyle.executors import EXECUTORS
 console = Console()
 err_console = Console(stderr=True)
 
-# What --help shows after an option for the kind of value it takes.
-METAVARS = {int: "INTEGER", float: "NUMBER", str: "TEXT"}
-
 ConfigOption = Annotated[Path | None, typer.Option(
     "--config", "-c", metavar="FILE", show_default="none",
     help="Settings preset (TOML), e.g. configs/quality.toml; flags override it.",
@@ -71,12 +68,21 @@ class Command(typer.core.TyperCommand):
         params = super().get_params(ctx)
         for param in params:
             if isinstance(param, typer.core.TyperArgument) or getattr(param, "is_flag", False):
-                param.display_type_rich = _no_type_label  # type: ignore[method-assign]
+                label = None  # an argument shows its metavar; a flag takes no value
+            elif param.metavar is not None:
+                continue
+            else:
+                label = TYPE_LABELS.get(param.bare_type(), param.bare_type().upper())
+            param.display_type_rich = functools.partial(_type_label, label)
         return params
 
 
-def _no_type_label(ctx: typer.Context) -> None:
-    return None
+# What --help shows after an option for the kind of value it takes.
+TYPE_LABELS = {"int": "INTEGER", "float": "NUMBER", "str": "TEXT", "Path": "PATH"}
+
+
+def _type_label(label: str | None, ctx: typer.Context) -> str | None:
+    return label
 
 
 def debug_enabled() -> bool:
@@ -108,7 +114,6 @@ def knob_option(knob: Knob) -> Any:
     option = typer.Option(
         *knob.option_names, help=knob.describe(), rich_help_panel=knob.panel,
         show_default=True if knob.default_text is None else knob.default_text,
-        metavar=METAVARS.get(kind),
     )
     return Annotated[kind | None, option]
 
