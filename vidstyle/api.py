@@ -132,15 +132,14 @@ class Stylizer:
         report = _ProgressReporter(src, info, settings, on_progress, started)
         report.emit(0, kind="start")
         cancel = cancel or threading.Event()  # Ctrl-C sets it too (Pipeline.run)
-        if hasattr(engine, "on_iteration"):  # Gatys: minutes per frame, so report inside one
-            engine.on_iteration = report.iteration_reporter(cancel)
+        # Gatys: minutes per frame, so progress and cancellation reach inside one.
+        engine.on_iteration = report.iteration_reporter(cancel)
         try:
             with atomic_output(dst, settings.output.overwrite, inputs=[src]) as tmp:
                 frames, writer = self._run(info, tmp, engine, report, cancel, warmup,
                                            video_only)
         finally:
-            if hasattr(engine, "on_iteration"):
-                engine.on_iteration = None
+            engine.on_iteration = None
         seconds = time.monotonic() - started
         report.emit(frames, kind="done", force=True)
         return VideoResult(
@@ -250,12 +249,12 @@ def build_engine(
             temporal_filter=make_temporal_filter(settings),
             compile=settings.compile,
         )
-    from vidstyle.engines.gatys import build_gatys_engine
+    from vidstyle.engines.gatys import GatysEngine
 
     init_network = None
     if settings.engine == "fast+gatys":
         init_network = network or load_network(settings, device)
-    return build_gatys_engine(settings, device, dtype, init_network=init_network)
+    return GatysEngine.from_settings(settings, device, dtype, init_network=init_network)
 
 
 def load_network(settings: Settings, device: torch.device) -> nn.Module:
@@ -270,11 +269,11 @@ def load_network(settings: Settings, device: torch.device) -> nn.Module:
 
 
 def make_temporal_filter(settings: Settings):
-    if settings.temporal == "off":
+    if settings.temporal_mode == "off":
         return None
     from vidstyle.temporal.blend import make_temporal_filter as make
 
-    return make(settings.temporal, settings.temporal_strength)
+    return make(settings.temporal_mode, settings.temporal_strength)
 
 
 def stylize_video(
