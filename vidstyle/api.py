@@ -2,9 +2,9 @@
 
     import vidstyle
     vidstyle.stylize_video("clip.mp4", style="scream")          # -> clip.scream.mp4
-    stylizer = vidstyle.Stylizer(vidstyle.Settings(style="wave", temporal="flow"))
-    for path in paths:
-        stylizer.video(path, out_dir="styled/")                   # network loaded once
+    with vidstyle.Stylizer(vidstyle.Settings(style="wave")) as stylizer:
+        for path in paths:
+            stylizer.video(path, out_dir="styled/")               # network loaded once
 """
 
 from __future__ import annotations
@@ -102,6 +102,18 @@ class Stylizer:
         if self._engine is None:
             self._engine = build_engine(self.settings, self.device, self.dtype, self._network)
         return self._engine
+
+    def close(self) -> None:
+        """Close the engine (its flow thread, device memory); a later call loads it anew."""
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    def __enter__(self) -> Stylizer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def video(
         self,
@@ -296,9 +308,8 @@ def stylize_video(
     Raises `InputError`, `OutputError`, `StyleError`, `SettingsError` or `Cancelled`.
     """
     settings = (settings or Settings()).replace(**overrides) if overrides else settings
-    return Stylizer(settings, network=network).video(
-        src, dst, on_progress=on_progress, cancel=cancel
-    )
+    with Stylizer(settings, network=network) as stylizer:
+        return stylizer.video(src, dst, on_progress=on_progress, cancel=cancel)
 
 
 def stylize_image(
@@ -311,4 +322,5 @@ def stylize_image(
 ) -> Path:
     """Stylize one image with the engine `settings` names (fast, gatys, fast+gatys)."""
     settings = (settings or Settings()).replace(**overrides) if overrides else settings
-    return Stylizer(settings, network=network).image(src, dst)
+    with Stylizer(settings, network=network) as stylizer:
+        return stylizer.image(src, dst)
