@@ -179,3 +179,11 @@ def test_options_the_engine_would_ignore_are_refused():
         Settings().replace(gatys={"iterations": 5}).validate()
     assert Settings(engine="gatys").validate().temporal_mode == "off"
     assert Settings().validate().temporal_mode == "flow"
+
+
+def test_gatys_on_the_cpu_computes_and_reports_fp32(photo):
+    from vidstyle import Settings, Stylizer
+
+    assert Stylizer(Settings(engine="gatys", device="cpu")).dtype == torch.float32
+    with pytest.raises(SettingsError, match="precision bf16 does nothing"):
+        Stylizer(Settings(engine="gatys", device="cpu", precision="bf16"))

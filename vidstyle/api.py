@@ -21,7 +21,7 @@ from vidstyle.config import Settings
 from vidstyle.device import precision_name, resolve_batch, resolve_device, resolve_precision
 from vidstyle.engines.base import Engine
 from vidstyle.engines.fast import FastEngine
-from vidstyle.errors import Cancelled, OutputError
+from vidstyle.errors import Cancelled, OutputError, SettingsError
 from vidstyle.files import (
     IMAGE_SUFFIXES,
     atomic_output,
@@ -93,7 +93,7 @@ class Stylizer:
     def __init__(self, settings: Settings | None = None, *, network: nn.Module | None = None):
         self.settings = (settings or Settings()).validate()
         self.device = resolve_device(self.settings.device)
-        self.dtype = resolve_precision(self.settings.precision, self.device)
+        self.dtype = engine_precision(self.settings, self.device)
         self._network = network
         self._engine: Engine | None = None
 
@@ -247,6 +247,21 @@ class _ProgressReporter:
             ))
 
         return on_iteration
+
+
+def engine_precision(settings: Settings, device: torch.device) -> torch.dtype:
+    """The compute dtype of the job's engine. The gatys engine keeps VGG-19 in fp32 on a
+    CPU (bf16 there slowed L-BFGS, engines/gatys.py), so "auto" means fp32 for it and an
+    explicit bf16 is refused rather than silently ignored."""
+    dtype = resolve_precision(settings.precision, device)
+    if settings.engine != "gatys" or device.type != "cpu" or dtype == torch.float32:
+        return dtype
+    if settings.precision != "auto":
+        raise SettingsError(
+            f"precision {settings.precision} does nothing for --engine gatys on the CPU "
+            "(it optimises in fp32 there); use auto or fp32"
+        )
+    return torch.float32
 
 
 def build_engine(
