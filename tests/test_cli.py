@@ -180,7 +180,7 @@ def test_only_typed_flags_override_the_config_file(tmp_path):
     assert typed.temporal == "off" and typed.output.crf == 20
     assert defaults.temporal == "blend" and defaults.output.crf == 18
     refused = runner.invoke(probe, ["--temporal", "maybe"])
-    assert refused.exit_code == 2 and "choose one of off, blend, flow" in refused.stderr
+    assert refused.exit_code == 2 and "choose one of auto, off, blend, flow" in refused.stderr
 
 
 def test_preview_refuses_an_existing_file_and_says_where_it_wrote(tmp_path, samples,

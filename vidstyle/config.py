@@ -25,7 +25,11 @@ from vidstyle.errors import SettingsError
 
 ENGINES = ("fast", "gatys", "fast+gatys")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-TEMPORAL_MODES = ("off", "blend", "flow")
+TEMPORAL_MODES = ("auto", "off", "blend", "flow")
+# What `temporal = "auto"` means per engine: the fast engine needs the flicker filter; the
+# optimising engines keep frames steady themselves (warm start + temporal loss, Ruder et
+# al. 2016), so a second filter over them would only smear.
+AUTO_TEMPORAL = {"fast": "flow", "gatys": "off", "fast+gatys": "off"}
 WARM_STARTS = ("none", "previous", "flow")
 OPTIMIZERS = ("lbfgs", "adam")
 GATYS_INITS = ("content", "noise")
@@ -98,7 +102,7 @@ class Settings:
     # warping error on samples/cup.mp4 with scream: 48x above the input's own -> 1.4x at
     # 0.85, with a lower content distance; docs/temporal.md). On by default: flicker is
     # the first thing users of video style transfer complain about.
-    temporal: str = "flow"
+    temporal: str = "auto"
     temporal_strength: float = 0.85
     start: float | None = None
     duration: float | None = None
@@ -112,7 +116,13 @@ class Settings:
         """
         for knob in KNOBS:
             knob.check(self.get(knob.key))
+        check_options_apply(self)
         return self
+
+    @property
+    def temporal_mode(self) -> str:
+        """The flicker filter this job runs: `temporal`, with "auto" resolved per engine."""
+        return AUTO_TEMPORAL[self.engine] if self.temporal == "auto" else self.temporal
 
     def get(self, key: str) -> Any:
         """The value at a dotted key: ``settings.get("output.crf")``."""
@@ -139,6 +149,34 @@ class Settings:
         data["output"].pop("overwrite")
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def check_options_apply(settings: Settings) -> None:
+    """Refuse an option that the chosen engine would silently ignore."""
+    fast_only = {"compile": (settings.compile, False), "batch": (settings.batch, None)}
+    if settings.engine == "gatys":
+        fast_only |= {"strength": (settings.strength, 1.0),
+                      "preserve_color": (settings.preserve_color, False)}
+    if settings.engine != "fast":
+        if settings.temporal not in ("auto", "off"):
+            raise SettingsError(
+                f"temporal {settings.temporal!r} applies to the fast engine only; the "
+                f"{settings.engine} engine keeps frames steady itself (gatys.warm_start, "
+                "gatys.temporal_weight)"
+            )
+        for name, (value, default) in fast_only.items():
+            if value != default:
+                raise SettingsError(
+                    f"{name} applies to the fast engine only, not to --engine {settings.engine}"
+                )
+        return
+    changed = [f.name for f in fields(GatysSettings)
+               if getattr(settings.gatys, f.name) != getattr(GatysSettings(), f.name)]
+    if changed:
+        raise SettingsError(
+            f"gatys.{changed[0]} applies to --engine gatys or fast+gatys, not to the fast "
+            "engine"
+        )
 
 
 VIDEO, IMAGE = "video", "image"
@@ -235,8 +273,8 @@ KNOBS: tuple[Knob, ...] = (
          flags=("--compile/--no-compile",), jobs=(VIDEO,), panel=SPEED),
     Knob("max_size", "Run the network on frames shrunk to this long side (pixels).",
          minimum=16, default_text="full size", panel=SPEED),
-    Knob("temporal", "Flicker reduction.", choices=TEMPORAL_MODES, jobs=(VIDEO,),
-         panel=FLICKER),
+    Knob("temporal", "Flicker reduction (auto: flow; off under gatys).",
+         choices=TEMPORAL_MODES, jobs=(VIDEO,), panel=FLICKER),
     Knob("temporal_strength", "Weight of the previous frame.", minimum=0.0, maximum=1.0,
          jobs=(VIDEO,), panel=FLICKER),
     Knob("start", "Start at this second.", minimum=0.0, default_text="0", jobs=(VIDEO,),

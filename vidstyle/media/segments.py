@@ -173,7 +173,7 @@ def warmup_seconds(settings: Settings, info: MediaInfo, frames: int = WARMUP_FRA
     """Seconds of frames a segment runs before its first one so that its temporal state
     is warm: `frames` frames at the video's rate, or 0 when the engine keeps no state
     from frame to frame (fast engine, temporal off)."""
-    stateful = settings.temporal != "off" or (
+    stateful = settings.temporal_mode != "off" or (
         settings.engine != "fast" and settings.gatys.warm_start != "none"
     )
     if not stateful:
