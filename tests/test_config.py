@@ -88,7 +88,7 @@ def test_a_config_file_is_held_to_the_same_rules_as_the_flags(tmp_path):
 def test_choices_and_ranges_come_from_the_knob_table():
     by_key = {k.key: k for k in KNOBS}
     assert by_key["temporal"].choices == TEMPORAL_MODES
-    assert "One of: off, blend, flow." in by_key["temporal"].describe()
+    assert "One of: auto, off, blend, flow." in by_key["temporal"].describe()
     assert "From 0 to 1." in by_key["strength"].describe()
     with pytest.raises(SettingsError, match="duration must be more than 0"):
         Settings(duration=0.0).validate()
