@@ -32,12 +32,6 @@ class ProgressEvent:
     def fps(self) -> float:
         return self.frames_done / self.elapsed if self.elapsed > 0 else 0.0
 
-    @property
-    def eta(self) -> float | None:
-        if not self.frames_total or self.frames_done == 0:
-            return None
-        return max(self.frames_total - self.frames_done, 0) / self.fps
-
 
 ProgressCallback = Callable[[ProgressEvent], None]
 

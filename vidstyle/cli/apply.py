@@ -19,13 +19,12 @@ from vidstyle.cli.common import (
     SegmentSeconds,
     console,
     err_console,
-    output_folder,
     settings_options,
     user_errors,
 )
 from vidstyle.config import VIDEO, Settings, knobs_for
 from vidstyle.executors import run_apply
-from vidstyle.files import expand_inputs
+from vidstyle.files import expand_inputs, output_folder
 from vidstyle.progress import ProgressDisplay
 
 Opt = typer.Option
