@@ -175,14 +175,29 @@ def test_cancel_leaves_no_partial_output(tmp_path, samples, invert):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_truncated_input_fails_and_leaves_nothing(tmp_path, samples, invert):
-    data = (samples / "cup.mp4").read_bytes()
-    cut = tmp_path / "cut.mp4"
-    cut.write_bytes(data[: len(data) // 3])
-    with pytest.raises(InputError, match="truncated"):
-        run(cut, tmp_path / "cut.out.mp4", invert)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4"]
-    assert cut.read_bytes() == data[: len(data) // 3]  # input untouched
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_truncated_input_is_stylized_as_far_as_it_decodes_with_one_warning(
+        tmp_path, samples, invert, suffix):
+    # One policy for every container (a cut .mkv used to pass silently, a cut .mp4 to
+    # be refused): every frame that decodes, and one "ended at X s of Y s" warning.
+    # cup.mp4 keeps its index in front, so a cut copy still opens.
+    if suffix == ".mp4":
+        data, frames, seconds = (samples / "cup.mp4").read_bytes(), 217, 8.10
+    else:
+        whole = make_clip(tmp_path / "whole.mkv", frames=25, audio_tracks=1)
+        data, frames, seconds = whole.read_bytes(), 25, 1.0
+        whole.unlink()
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(data[: len(data) * 3 // 5])
+    result = run(cut, tmp_path / f"cut.out{suffix}", invert)
+    assert 0 < result.frames < frames
+    assert result.ended_early is not None and result.data_lost
+    ended = [w for w in result.warnings if w.startswith("video ended at")]
+    assert len(ended) == 1 and " s of " in ended[0]
+    assert result.to_dict()["ended_early"]["of"] == pytest.approx(seconds, abs=0.05)
+    assert len(decoded_frames(result.dst)) == result.frames
+    assert cut.read_bytes() == data[: len(cut.read_bytes())]  # input untouched
+    assert leftovers(tmp_path) == []
 
 
 def test_existing_output_is_not_overwritten(tmp_path, samples, invert):

@@ -67,15 +67,17 @@ def test_probe_rejects_still_image(tmp_path, samples):
         probe(photo)
 
 
-def test_truncated_video_fails_while_decoding(tmp_path, samples):
+def test_truncated_video_hands_out_what_decodes_and_says_where_it_ended(tmp_path, samples):
     data = (samples / "cup.mp4").read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 3])  # index intact, media data cut short
-    expected = pytest.raises(InputError, match="truncated or corrupt")
-    with Demuxer(probe(cut)) as demuxer, expected as err:
-        for _ in demuxer.items():
-            pass
-    assert str(cut) in str(err.value)
+    info = probe(cut)
+    with Demuxer(info) as demuxer:
+        frames = [f for f in demuxer.items() if hasattr(f, "image")]
+    assert 10 < len(frames) < info.frames
+    at, of = demuxer.ended_early
+    assert at == pytest.approx(frames[-1].time + 1 / float(info.frame_rate), abs=0.01)
+    assert of == pytest.approx(info.duration, abs=0.05)
 
 
 def test_decoded_timestamps_are_repaired_to_display_order(samples):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from vidstyle.config import Settings
 from vidstyle.device import precision_name, resolve_batch, resolve_device, resolve_precision
 from vidstyle.engines.base import Engine
 from vidstyle.engines.fast import FastEngine
-from vidstyle.errors import Cancelled, OutputError
+from vidstyle.errors import Cancelled, OutputError, SettingsError
 from vidstyle.files import (
     IMAGE_SUFFIXES,
     atomic_output,
@@ -49,6 +50,14 @@ class VideoResult:
     copied_streams: list[int] = field(default_factory=list)
     transcoded_streams: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Each input stream's fate: index, kind, codec, fate (stylized, copied, transcoded,
+    # dropped), why, language.
+    streams: list[dict] = field(default_factory=list)
+    # (where the video stopped, where the file said it ends), seconds; None if whole.
+    ended_early: tuple[float, float] | None = None
+    # Something of the input is not in the output: a dropped stream, skipped packets,
+    # video that ended early. The CLI exits non-zero for it.
+    data_lost: bool = False
 
     @property
     def fps(self) -> float:
@@ -65,6 +74,10 @@ class VideoResult:
             "precision": self.precision,
             "copied_streams": self.copied_streams,
             "transcoded_streams": self.transcoded_streams,
+            "streams": self.streams,
+            "ended_early": None if self.ended_early is None else {
+                "at": round(self.ended_early[0], 3), "of": round(self.ended_early[1], 3)},
+            "data_lost": self.data_lost,
             "warnings": self.warnings,
         }
 
@@ -113,8 +126,12 @@ class Stylizer:
         cancel: threading.Event | None = None,
         warmup: float = 0.0,
         video_only: bool = False,
+        inputs: Iterable[str | Path] = (),
     ) -> VideoResult:
         """Stylize one video file; see `stylize_video`.
+
+        `inputs`: the other inputs of the same run; the output may not be, or alias, any
+        of them (a batch `a.mp4 a.scream.mp4` must not write over its second input).
 
         For executors that cut a video into segments: `warmup` seconds before
         `settings.start` run through the engine (priming temporal state) but are not
@@ -124,8 +141,10 @@ class Stylizer:
         src = Path(src)
         settings = self.settings
         dst = Path(dst) if dst is not None else default_output_path(src, settings.style, out_dir)
+        protected = [src, *(Path(p) for p in inputs)]
+        check_output_path(dst, settings.output.overwrite, inputs=protected)
         info = probe(src)
-        check_output_path(dst, settings.output.overwrite, inputs=[src])
+        check_window(info, settings)
         engine = self.engine  # load before timing starts and before creating any file
         engine.reset()
         started = time.monotonic()
@@ -135,14 +154,15 @@ class Stylizer:
         if hasattr(engine, "on_iteration"):  # Gatys: minutes per frame, so report inside one
             engine.on_iteration = report.iteration_reporter(cancel)
         try:
-            with atomic_output(dst, settings.output.overwrite, inputs=[src]) as tmp:
-                frames, writer = self._run(info, tmp, engine, report, cancel, warmup,
-                                           video_only)
+            with atomic_output(dst, settings.output.overwrite, inputs=protected) as tmp:
+                frames, writer, demuxer = self._run(info, tmp, engine, report, cancel,
+                                                    warmup, video_only)
         finally:
             if hasattr(engine, "on_iteration"):
                 engine.on_iteration = None
         seconds = time.monotonic() - started
         report.emit(frames, kind="done", force=True)
+        warnings = video_warnings(demuxer) + writer.report.warnings
         return VideoResult(
             src=src,
             dst=dst,
@@ -152,7 +172,10 @@ class Stylizer:
             precision=precision_name(self.dtype),
             copied_streams=writer.report.copied,
             transcoded_streams=writer.report.transcoded,
-            warnings=writer.report.warnings,
+            warnings=warnings,
+            streams=[fate.to_dict() for fate in writer.report.streams],
+            ended_early=demuxer.ended_early,
+            data_lost=writer.report.data_lost or bool(video_warnings(demuxer)),
         )
 
     def image(self, src: str | Path, dst: str | Path | None = None) -> Path:
@@ -190,7 +213,31 @@ class Stylizer:
             except BaseException:
                 writer.abort()
                 raise
-        return frames, writer
+        return frames, writer, demuxer
+
+
+def check_window(info: MediaInfo, settings: Settings) -> None:
+    """Refuse, before any work, a --start at or past the end of the video."""
+    start = settings.start
+    if start is None or info.duration is None:
+        return
+    end = info.start_time + info.duration
+    if start >= end:
+        raise SettingsError(f"{info.path}: --start {start:g} s is at or past the end of the "
+                            f"video ({end:.2f} s)")
+
+
+def video_warnings(demuxer: Demuxer) -> list[str]:
+    """What the decoder could not give: damaged packets, a file that stops early."""
+    warnings = []
+    if demuxer.ended_early is not None:
+        at, of = demuxer.ended_early
+        warnings.append(f"video ended at {at:.2f} s of {of:.2f} s (the file is cut short or "
+                        "damaged; every frame that decodes was stylized)")
+    if demuxer.damaged_packets:
+        warnings.append(f"{demuxer.damaged_packets} damaged video packet(s) did not decode "
+                        "and were skipped")
+    return warnings
 
 
 class _ProgressReporter:
