@@ -32,7 +32,7 @@ from vidstyle.files import (
 )
 from vidstyle.media.decode import Demuxer
 from vidstyle.media.encode import VideoWriter
-from vidstyle.media.probe import MediaInfo, probe
+from vidstyle.media.probe import MediaInfo, own_output_reason, probe
 from vidstyle.pipeline import Pipeline
 from vidstyle.progress import ProgressCallback, ProgressEvent, Throttle
 
@@ -98,6 +98,9 @@ def default_output_path(src: str | Path, style: str, out_dir: str | Path | None 
     src = Path(src)
     folder = Path(out_dir) if out_dir is not None else src.parent
     return folder / f"{src.stem}.{style_slug(style)}{src.suffix or '.mp4'}"
+
+
+__all__ = ["Stylizer", "VideoResult", "own_output_reason", "stylize_image", "stylize_video"]
 
 
 class Stylizer:

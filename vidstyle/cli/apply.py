@@ -8,15 +8,18 @@ from typing import Annotated
 
 import typer
 
-from vidstyle.api import VideoResult
+from vidstyle.api import VideoResult, own_output_reason
 from vidstyle.cli.common import build_settings, console, err_console, user_errors
 from vidstyle.executors import run_apply
-from vidstyle.files import expand_inputs
+from vidstyle.files import expand_inputs, prepare_output_folder
 from vidstyle.progress import ProgressDisplay
 
 # Typer reads these from the signature; Optional[...] = None means "not given", so a
 # value from --config is kept unless the flag is used.
 Opt = typer.Option
+# Exit status when every file was written but something of an input is not in its output
+# (a dropped stream, skipped packets, a video that ended early): a script must notice.
+DATA_LOST_EXIT = 3
 
 
 def apply(
@@ -55,10 +58,14 @@ def apply(
     ray_address: Annotated[str | None, Opt("--ray-address", help="Ray cluster: auto | HOST:PORT (default: this machine's cluster, else a new local one).")] = None,
     segments: Annotated[int | None, Opt(help="Cut each video at keyframes into N segments stylized in parallel (--executor ray).")] = None,
     segment_seconds: Annotated[float | None, Opt(help="Like --segments, by segment length in seconds.")] = None,
-    quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress display.")] = False,
-    as_json: Annotated[bool, Opt("--json", help="Print a JSON summary on stdout.")] = False,
+    include_outputs: Annotated[bool, Opt("--include-outputs", help="In folders, also stylize files vidstyle wrote.")] = False,
+    quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress display (warnings about lost data are still shown).")] = False,
+    as_json: Annotated[bool, Opt("--json", help="Print a JSON summary on stdout (each stream's fate).")] = False,
 ) -> None:
-    """Stylize videos: every frame, same timing, original audio kept."""
+    """Stylize videos: every frame, same timing, original audio kept.
+
+    Exit status: 0 all done; 1 some file failed; 3 all written, but something of an input
+    could not be carried over (see the warnings)."""
     with user_errors():
         settings = build_settings(
             config,
@@ -76,9 +83,13 @@ def apply(
                 "gatys.tolerance": tolerance, "gatys.loss_net": loss_net,
             },
         )
-        sources = expand_inputs(inputs)
+        skipped: list[tuple[Path, str]] = []
+        sources = expand_inputs(inputs, skip=None if include_outputs else own_output_reason,
+                                skipped=skipped)
+        for path, reason in skipped:
+            err_console.print(f"[yellow]skipped:[/] {path}: {reason}", highlight=False)
         if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
+            prepare_output_folder(out)
         results, failures = _run_all(
             settings, sources, output, out, executor=executor, address=ray_address,
             segments=segments, segment_seconds=segment_seconds, quiet=quiet or as_json,
@@ -90,6 +101,8 @@ def apply(
         }))
     if failures:
         raise typer.Exit(1)
+    if any(r.data_lost for r in results):
+        raise typer.Exit(DATA_LOST_EXIT)
 
 
 def _run_all(settings, sources: list[Path], output: Path | None, out: Path | None, *,
@@ -104,10 +117,10 @@ def _run_all(settings, sources: list[Path], output: Path | None, out: Path | Non
             if error is not None:
                 err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
                 return
+            for warning in result.warnings:  # even with --quiet: they say what was lost
+                err_console.print(f"[yellow]warning:[/] {src}: {warning}", highlight=False)
             if quiet:
                 return
-            for warning in result.warnings:
-                err_console.print(f"[yellow]warning:[/] {src}: {warning}", highlight=False)
             err_console.print(
                 f"{result.dst}  ({result.frames} frames, {result.fps:.1f} fps, "
                 f"{result.device} {result.precision})",

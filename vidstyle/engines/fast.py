@@ -18,6 +18,12 @@ from torch import nn
 # Reflect padding is the least visible at the border (no dark frame edge, no smear); it
 # needs the pad to be smaller than the side, so tiny frames fall back to replicate.
 
+# The smallest side every shipped network runs on: Johnson's first layer reflect-pads by
+# 4 pixels, and after three stride-2 stages (the arbitrary network) its reflect-pad of 1
+# needs 2 pixels left: 32 covers both. Smaller frames (1x1, 3x5, 1920x2) are enlarged to
+# it and brought back to their exact size.
+MIN_NETWORK_SIDE = 32
+
 
 class FastEngine:
     """Implements `vidstyle.engines.base.Engine` for any style network."""
@@ -85,11 +91,14 @@ class FastEngine:
         """The network on a float ``N x 3 x H x W`` batch in [0, 1], at the input's size."""
         height, width = x.shape[-2:]
         x = downscale_to_fit(x, self.max_size)
+        x, factor = enlarge_to_min_side(x, MIN_NETWORK_SIDE)
         padded, pads = pad_to_multiple(x, self.multiple)
         padded = padded.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self._autocast):
             y = self.network(padded)
         y = crop(y.float(), pads, x.shape[-2:])
+        if factor > 1:
+            y = F.avg_pool2d(y, factor)  # the exact inverse of the nearest enlargement
         if y.shape[-2:] != (height, width):
             y = F.interpolate(y, size=(height, width), mode="bicubic", align_corners=False)
         return y
@@ -131,6 +140,15 @@ def downscale_to_fit(x: torch.Tensor, max_size: int | None) -> torch.Tensor:
     scale = max_size / max(height, width)
     size = (max(1, round(height * scale)), max(1, round(width * scale)))
     return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
+def enlarge_to_min_side(x: torch.Tensor, min_side: int) -> tuple[torch.Tensor, int]:
+    """Enlarge by a whole factor (nearest) until the short side reaches `min_side`; return
+    the factor, so that average pooling by it gives back the exact size."""
+    factor = math.ceil(min_side / min(x.shape[-2:]))
+    if factor <= 1:
+        return x, 1
+    return F.interpolate(x, scale_factor=factor, mode="nearest"), factor
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:

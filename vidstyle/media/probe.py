@@ -159,6 +159,14 @@ def is_marked(metadata: dict[str, str]) -> bool:
     )
 
 
+def own_output_reason(path: Path) -> str | None:
+    """Why a file found in an input folder is left out: it is one of vidstyle's outputs
+    (stylizing those again is how `clip.scream.scream.scream...` came about)."""
+    if written_by_vidstyle(path):
+        return "an output of vidstyle (use --include-outputs to stylize it again)"
+    return None
+
+
 def written_by_vidstyle(path: Path) -> bool:
     """True for a file vidstyle wrote (its mark is in the container metadata). Files that
     cannot be opened are not ours: they are left to be refused with their own reason."""
