@@ -348,10 +348,15 @@ class VideoWriter:
                                f"files ({refusal}), and no encoder for it is available")
             return None
         rate = _encoder_rate(codec, ctx.sample_rate)
-        layout = ctx.layout if ctx.layout and ctx.layout.nb_channels else "stereo"
+        layout = known_layout(ctx.layout)
+        refused = audio_encoder_refusal(codec, rate, layout, settings.audio_bitrate)
+        if refused:
+            self._drop(source, f"{ctx.name} audio cannot go into {self._format_label()} "
+                               f"files ({refusal}), and {codec.name} refused it ({refused})")
+            return None
         output = self.container.add_stream(codec.name, rate=rate)
         output.codec_context.layout = layout
-        output.codec_context.bit_rate = max(settings.audio_bitrate, ctx.bit_rate or 0)
+        output.codec_context.bit_rate = settings.audio_bitrate
         self._carry_stream_tags(source, output)
         encoder = output.codec_context.codec
         sample_format = encoder.audio_formats[0].name if encoder.audio_formats else "fltp"
@@ -644,6 +649,34 @@ def check_encoder(name: str, options: dict[str, str], size: tuple[int, int], pix
     finally:
         with contextlib.suppress(Exception):
             ctx.close()
+
+
+def known_layout(layout: av.AudioLayout | None) -> av.AudioLayout:
+    """A layout an encoder takes: Matroska PCM often says only "2 channels" (no order),
+    which AAC refuses; FFmpeg's default order for that many channels ("2c" = stereo)."""
+    channels = layout.nb_channels if layout is not None else 0
+    if not channels:
+        return av.AudioLayout("stereo")
+    if layout.name.endswith("channels"):
+        return av.AudioLayout(f"{channels}c")
+    return layout
+
+
+def audio_encoder_refusal(codec: av.Codec, rate: int, layout, bit_rate: int) -> str | None:
+    """None if `codec` opens for this track, else why not (6 channels into a stereo-only
+    encoder, a rate it lacks): found before any frame, not at the first audio packet."""
+    ctx = av.CodecContext.create(codec.name, "w")
+    ctx.sample_rate, ctx.layout, ctx.bit_rate = rate, layout, bit_rate
+    ctx.format = codec.audio_formats[0].name if codec.audio_formats else "fltp"
+    ctx.time_base = Fraction(1, rate)
+    try:
+        ctx.open()
+    except (av.error.FFmpegError, ValueError) as exc:
+        return _reason(exc)
+    finally:
+        with contextlib.suppress(Exception):
+            ctx.close()
+    return None
 
 
 def trial_mux(path: Path, index: int, format_name: str) -> str | None:
