@@ -15,7 +15,7 @@ import torch
 from conftest import audio_packets, decoded_frames, make_clip, video_timestamps
 
 from vidstyle import Settings, Stylizer, stylize_video
-from vidstyle.errors import Cancelled, InputError, OutputError, SettingsError
+from vidstyle.errors import Cancelled, OutputError, SettingsError
 
 # The network is an exact oracle (inversion): no temporal filter, or frames would blend.
 FAST = {"output": {"preset": "ultrafast"}, "temporal": "off"}

@@ -113,6 +113,11 @@ class Demuxer:
         # Let FFmpeg decode with its own threads: frame threading keeps a 2-core CPU busy
         # while our Python thread converts to RGB.
         self.video.thread_type = "AUTO"
+        # AVI stores no presentation times: a frame's time is its chunk's tick (the
+        # packet dts; an empty chunk is a dropped frame). FFmpeg's guess for H.264 adds
+        # its reorder delay (measured: 1-2 ticks late), so the ticks are taken and put in
+        # display order by `in_display_order`.
+        self.stamps_from_dts = info.format_name == "avi"
         # (last frame's end, stated end) in seconds when the video stopped early.
         self.ended_early: tuple[float, float] | None = None
         self.damaged_packets = 0
@@ -145,6 +150,8 @@ class Demuxer:
         if self.decode_from:
             self._seek(self.decode_from)
         window = REORDER_WINDOW if self.video.codec_context.has_b_frames else 0
+        if self.stamps_from_dts:
+            window = REORDER_WINDOW
         index = 0
         last_end: float | None = None
         for item in in_display_order_mixed(self._demux(), window):
@@ -212,10 +219,15 @@ class Demuxer:
 
     def _decode(self, packet: av.Packet | None) -> list[av.VideoFrame]:
         try:
-            return packet.decode() if packet is not None else self.video.decode(None)
+            frames = packet.decode() if packet is not None else self.video.decode(None)
         except (av.error.FFmpegError, ValueError):
             self.damaged_packets += 1
             return []
+        if self.stamps_from_dts:
+            for frame in frames:
+                if frame.dts is not None:
+                    frame.pts = frame.dts
+        return frames
 
     def _seek(self, seconds: float) -> None:
         target = int(seconds / self.video.time_base)
