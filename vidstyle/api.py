@@ -152,7 +152,6 @@ class Stylizer:
         engine.reset()
         started = time.monotonic()
         report = _ProgressReporter(src, info, settings, on_progress, started)
-        report.emit(0, kind="start")
         cancel = cancel or threading.Event()  # Ctrl-C sets it too (Pipeline.run)
         if hasattr(engine, "on_iteration"):  # Gatys: minutes per frame, so report inside one
             engine.on_iteration = report.iteration_reporter(cancel)
@@ -206,6 +205,7 @@ class Stylizer:
                 tmp, info, demuxer.container, settings.output, rebase=segment,
                 video_only=video_only,
             )
+            report.emit(0, kind="start")  # after the encoder options are proven
             pipeline = Pipeline(
                 demuxer, engine, writer,
                 batch=resolve_batch(settings.batch, self.device), on_frames=report.emit,

@@ -39,6 +39,11 @@ _PREFERRED_PIX_FMTS = {
 _FULL_RANGE = 2
 
 AUTO_CODEC = "auto"
+# x264's and x265's preset names (their documentation; an unknown one fails the encoder's
+# open with only "Invalid argument").
+_X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                 "slower", "veryslow", "placebo")
+_PRESETS = {"libx264": _X26X_PRESETS, "libx264rgb": _X26X_PRESETS, "libx265": _X26X_PRESETS}
 # The video encoder each output format carries well when the user names none: WebM is
 # VP9 (its only modern choice besides AV1, and libvpx is in every PyAV wheel); MP4, MOV
 # and Matroska take H.264. AVI takes MPEG-4 Part 2 (what Xvid/DivX AVIs hold): AVI stores
@@ -257,7 +262,8 @@ class VideoWriter:
             options["bf"] = "0"
         rate = info.frame_rate or Fraction(25)
         pix_fmt = output_pix_fmt(codec, settings.pix_fmt, info.pix_fmt, (info.width, info.height))
-        check_encoder(codec.name, options, (info.width, info.height), pix_fmt, rate, settings)
+        check_encoder(codec.name, options, (info.width, info.height), pix_fmt, rate, settings,
+                      label=str(info.path))
         stream = self.container.add_stream(codec.name, rate=rate, options=options)
         ctx = stream.codec_context
         ctx.width, ctx.height = info.width, info.height
@@ -288,7 +294,8 @@ class VideoWriter:
                     f"unknown video encoder {name!r} (see `vidstyle info` for encoders)")
             if codec.canonical_name not in supported:
                 raise SettingsError(
-                    f"{self.path.suffix or self.format} files cannot hold {name} video; "
+                    f"{self.info.path}: {self.path.suffix or self.format} files cannot hold "
+                    f"{name} video; "
                     "pick another --codec (or leave it at auto) or another output extension"
                 )
             return codec
@@ -629,9 +636,14 @@ def silence_like(frame: av.AudioFrame, samples: int) -> av.AudioFrame:
 
 
 def check_encoder(name: str, options: dict[str, str], size: tuple[int, int], pix_fmt: str,
-                  rate: Fraction, settings: OutputSettings) -> None:
+                  rate: Fraction, settings: OutputSettings, *, label: str = "") -> None:
     """Open the encoder once with the job's options, so that an unknown --preset or a
     --crf it refuses is one line before any frame is decoded, not a traceback after."""
+    head = f"{label}: " if label else ""
+    presets = _PRESETS.get(name)
+    if presets and "preset" in options and options["preset"] not in presets:
+        raise SettingsError(f"{head}unknown --preset {options['preset']!r} for {name}: "
+                            f"choose one of {', '.join(presets)}")
     ctx = av.CodecContext.create(name, "w")
     ctx.width, ctx.height = size
     ctx.pix_fmt = pix_fmt
@@ -643,7 +655,7 @@ def check_encoder(name: str, options: dict[str, str], size: tuple[int, int], pix
     except (av.error.FFmpegError, ValueError) as exc:
         given = ", ".join(f"{k} {v}" for k, v in options.items()) or "defaults"
         raise SettingsError(
-            f"encoder {name} refused its settings ({given}; --preset {settings.preset!r}, "
+            f"{head}encoder {name} refused its settings ({given}; --preset {settings.preset!r}, "
             f"--crf {settings.crf}): {_reason(exc)}"
         ) from None
     finally:
