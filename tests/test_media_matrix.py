@@ -129,8 +129,11 @@ def check_case(tmp_path: Path, stylizer: Stylizer, spec: Spec, *, suffix: str | 
     # Picture: size, aspect and rotation as the input's.
     assert out.size == given.size and out.sar == given.sar and out.rotation == given.rotation
 
-    # Every stream has a fate; kept ones keep kind, language and flags, in order.
+    # A whole input is whole: no "ended at", no loss unless a stream had to be dropped.
+    assert result.ended_early is None, result.warnings
     fates = result.streams
+    dropped = [f for f in fates if f["fate"] == "dropped" and f["why"] != CHAPTER_TRACK]
+    assert result.data_lost == bool(dropped), result.warnings
     assert [f["index"] for f in fates] == list(range(len(given.streams)))
     kept = [f for f in fates if f["fate"] != "dropped"]
     # MP4's chapter list is read back as a codec-less data track: not a stream to compare.

@@ -91,14 +91,14 @@ class FastEngine:
         """The network on a float ``N x 3 x H x W`` batch in [0, 1], at the input's size."""
         height, width = x.shape[-2:]
         x = downscale_to_fit(x, self.max_size)
-        x, factor = enlarge_to_min_side(x, MIN_NETWORK_SIDE)
+        x, factors = enlarge_to_min_side(x, MIN_NETWORK_SIDE)
         padded, pads = pad_to_multiple(x, self.multiple)
         padded = padded.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self._autocast):
             y = self.network(padded)
         y = crop(y.float(), pads, x.shape[-2:])
-        if factor > 1:
-            y = F.avg_pool2d(y, factor)  # the exact inverse of the nearest enlargement
+        if factors != (1, 1):
+            y = F.avg_pool2d(y, factors)  # the exact inverse of the nearest enlargement
         if y.shape[-2:] != (height, width):
             y = F.interpolate(y, size=(height, width), mode="bicubic", align_corners=False)
         return y
@@ -142,13 +142,14 @@ def downscale_to_fit(x: torch.Tensor, max_size: int | None) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
 
 
-def enlarge_to_min_side(x: torch.Tensor, min_side: int) -> tuple[torch.Tensor, int]:
-    """Enlarge by a whole factor (nearest) until the short side reaches `min_side`; return
-    the factor, so that average pooling by it gives back the exact size."""
-    factor = math.ceil(min_side / min(x.shape[-2:]))
-    if factor <= 1:
-        return x, 1
-    return F.interpolate(x, scale_factor=factor, mode="nearest"), factor
+def enlarge_to_min_side(x: torch.Tensor, min_side: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Enlarge each side by a whole factor (nearest) until it reaches `min_side`; return
+    the factors, so that average pooling by them gives back the exact size. Per side: a
+    1920x2 frame runs at 1920x32, not 30720x32."""
+    factors = tuple(math.ceil(min_side / side) for side in x.shape[-2:])
+    if factors == (1, 1):
+        return x, (1, 1)
+    return F.interpolate(x, scale_factor=factors, mode="nearest"), factors
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:

@@ -650,17 +650,25 @@ def check_encoder(name: str, options: dict[str, str], size: tuple[int, int], pix
     ctx.time_base = 1 / Fraction(rate)
     ctx.framerate = Fraction(rate)
     ctx.options = dict(options)
-    try:
-        ctx.open()
-    except (av.error.FFmpegError, ValueError) as exc:
+    refusal = open_refusal(ctx)
+    if refusal is not None:
         given = ", ".join(f"{k} {v}" for k, v in options.items()) or "defaults"
         raise SettingsError(
             f"{head}encoder {name} refused its settings ({given}; --preset {settings.preset!r}, "
-            f"--crf {settings.crf}): {_reason(exc)}"
-        ) from None
+            f"--crf {settings.crf}): {refusal}"
+        )
+
+
+def open_refusal(ctx: av.CodecContext) -> str | None:
+    """Open a scratch codec context and close it: None if it opens, else why not."""
+    try:
+        ctx.open()
+    except (av.error.FFmpegError, ValueError) as exc:
+        return _reason(exc)
     finally:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # a scratch context: nothing to keep
             ctx.close()
+    return None
 
 
 def known_layout(layout: av.AudioLayout | None) -> av.AudioLayout:
@@ -681,14 +689,7 @@ def audio_encoder_refusal(codec: av.Codec, rate: int, layout, bit_rate: int) -> 
     ctx.sample_rate, ctx.layout, ctx.bit_rate = rate, layout, bit_rate
     ctx.format = codec.audio_formats[0].name if codec.audio_formats else "fltp"
     ctx.time_base = Fraction(1, rate)
-    try:
-        ctx.open()
-    except (av.error.FFmpegError, ValueError) as exc:
-        return _reason(exc)
-    finally:
-        with contextlib.suppress(Exception):
-            ctx.close()
-    return None
+    return open_refusal(ctx)
 
 
 def trial_mux(path: Path, index: int, format_name: str) -> str | None:

@@ -180,15 +180,16 @@ def written_by_vidstyle(path: Path) -> bool:
 
 
 def _duration_seconds(container: av.container.InputContainer, stream) -> float | None:
-    """The video stream's own duration where the file states it (MP4, MOV, AVI, and the
-    per-stream DURATION tag Matroska muxers write), else the container's."""
-    if stream.duration is not None and stream.time_base:
-        return float(stream.duration * stream.time_base)
+    """The video stream's own duration where the file states it: the per-stream DURATION
+    tag Matroska muxers write (FFmpeg fills Matroska's stream duration with the whole
+    file's, audio included), else the stream's (MP4, MOV, AVI), else the container's."""
     tag = next((v for k, v in stream.metadata.items() if k.upper() == "DURATION"), None)
     if tag:
         with contextlib.suppress(ValueError):
             hours, minutes, seconds = tag.split(":")
             return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    if stream.duration is not None and stream.time_base:
+        return float(stream.duration * stream.time_base)
     if container.duration is not None:
         return container.duration / av.time_base
     return None
