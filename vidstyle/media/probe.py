@@ -187,7 +187,11 @@ def _duration_seconds(container: av.container.InputContainer, stream) -> float |
     if tag:
         with contextlib.suppress(ValueError):
             hours, minutes, seconds = tag.split(":")
-            return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+            # The tag is where the stream ends on the file's clock, not its length.
+            end = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+            start = float(stream.start_time * stream.time_base) \
+                if stream.start_time is not None and stream.time_base else 0.0
+            return max(end - start, 0.0)
     if stream.duration is not None and stream.time_base:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
