@@ -546,3 +546,10 @@ def test_kill_9_leftover_is_swept_by_the_next_run_into_that_folder(tmp_path, inv
     assert leftover.exists() and temp_path_for(src).parent == leftover.parent
     run(src, tmp_path / "other.mp4", invert)
     assert not leftover.exists() and leftovers(tmp_path) == []
+
+
+def test_a_trimmed_transcoded_track_is_as_long_as_the_trim(tmp_path, samples, invert):
+    result = run(samples / "bigbuckbunny.mp4", tmp_path / "seg.webm", invert, start=2.0,
+                 duration=1.0, output={"codec": "libvpx-vp9", "crf": 50})
+    assert result.streams[1]["fate"] == "transcoded"
+    assert abs(audio_seconds(result.dst) - 1.0) < 0.1

@@ -485,14 +485,14 @@ class VideoWriter:
             self._early.append(packet)
             return
         if packet.is_corrupt:
-            self._skip(copy, "corrupt packet")
+            self._skip(copy, "a corrupt packet")
             return
         packet.pts = self._shift(packet.pts, packet.time_base)
         packet.dts = self._shift(packet.dts, packet.time_base)
         if copy.transcode:
             if packet.pts is not None and packet.time_base:
                 end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
-                copy.end_seconds = max(copy.end_seconds, end + (self.offset_seconds or 0.0))
+                copy.end_seconds = max(copy.end_seconds, end)  # on the output's clock
             self._transcode(copy, packet)
             return
         packet.stream = copy.output
@@ -507,7 +507,7 @@ class VideoWriter:
         try:
             frames = copy.input.codec_context.decode(packet)
         except (av.error.FFmpegError, ValueError) as exc:
-            self._skip(copy, f"undecodable audio packet ({exc})")
+            self._skip(copy, f"an undecodable audio packet ({exc})")
             return
         for frame in frames:
             self._encode_audio(copy, frame)
@@ -552,7 +552,7 @@ class VideoWriter:
         if not copy.warned:
             copy.warned = True
             filled = " (filled with silence)" if copy.transcode else ""
-            message = f"stream #{copy.input.index}: skipped a {why}{filled}"
+            message = f"stream #{copy.input.index}: skipped {why}{filled}"
             self.report.warnings.append(message)
             log.warning("%s: %s", self.info.path, message)
 
@@ -581,7 +581,7 @@ class VideoWriter:
         except OSError as exc:
             raise _output_error(self.path, exc) from None
         except (av.error.FFmpegError, ValueError) as exc:
-            self._skip(copy, f"packet the muxer refused ({_reason(exc)})")
+            self._skip(copy, f"a packet the muxer refused ({_reason(exc)})")
 
     def close(self) -> None:
         """Flush the encoders and finish the file."""
