@@ -129,6 +129,8 @@ FAST_DAMAGE = [Damage(clip, kind, seed)
                    (c, k) for c in FAST_CLIPS for k in KINDS)][:21]
 FAST_DAMAGE += [Damage(clip, "flip", 100 + i) for i, clip in enumerate(FAST_CLIPS[:5])]
 FAST_DAMAGE += [Damage(clip, "truncate", 200 + i) for i, clip in enumerate(FAST_CLIPS[:4])]
+# Found by the slow run: a cut that leaves a video stream with no codec (a traceback once).
+FAST_DAMAGE += [Damage("box", "truncate", 1008)]
 
 
 @pytest.mark.timeout(60)

@@ -115,6 +115,8 @@ def describe(path: Path, container: av.container.InputContainer) -> MediaInfo:
         raise InputError(path, "is a still image, not a video (use `vidstyle image`)")
     stream = container.streams.video[0]
     ctx = stream.codec_context
+    if ctx is None:
+        raise InputError(path, "video stream has no codec this build decodes (corrupt header?)")
     if not ctx.width or not ctx.height:
         raise InputError(path, "video stream has no picture size (corrupt header?)")
     duration = _duration_seconds(container, stream)
