@@ -40,7 +40,7 @@ def apply(
     temporal_strength: Annotated[float | None, Opt(help="0..1 weight of the previous frame.")] = None,
     start: Annotated[float | None, Opt(help="Start at this second.")] = None,
     duration: Annotated[float | None, Opt(help="Stylize only this many seconds.")] = None,
-    codec: Annotated[str | None, Opt(help="Video encoder: libx264, libx265, libvpx-vp9, libsvtav1, prores_ks, h264_nvenc...")] = None,
+    codec: Annotated[str | None, Opt(help="Video encoder: auto (default: VP9 in WebM, MPEG-4 in AVI, H.264 elsewhere), libx264, libx265, libvpx-vp9, libsvtav1, prores_ks, h264_nvenc...")] = None,
     crf: Annotated[int | None, Opt(help="Encoder quality (lower is better).")] = None,
     preset: Annotated[str | None, Opt(help="Encoder speed preset.")] = None,
     overwrite: Annotated[bool | None, Opt("--overwrite", help="Replace existing outputs.")] = None,
