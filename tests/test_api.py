@@ -6,7 +6,9 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import av
 import numpy as np
@@ -175,14 +177,29 @@ def test_cancel_leaves_no_partial_output(tmp_path, samples, invert):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_truncated_input_fails_and_leaves_nothing(tmp_path, samples, invert):
-    data = (samples / "cup.mp4").read_bytes()
-    cut = tmp_path / "cut.mp4"
-    cut.write_bytes(data[: len(data) // 3])
-    with pytest.raises(InputError, match="truncated"):
-        run(cut, tmp_path / "cut.out.mp4", invert)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4"]
-    assert cut.read_bytes() == data[: len(data) // 3]  # input untouched
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_truncated_input_is_stylized_as_far_as_it_decodes_with_one_warning(
+        tmp_path, samples, invert, suffix):
+    # One policy for every container (a cut .mkv used to pass silently, a cut .mp4 to
+    # be refused): every frame that decodes, and one "ended at X s of Y s" warning.
+    # cup.mp4 keeps its index in front, so a cut copy still opens.
+    if suffix == ".mp4":
+        data, frames, seconds = (samples / "cup.mp4").read_bytes(), 217, 8.10
+    else:
+        whole = make_clip(tmp_path / "whole.mkv", frames=25, audio_tracks=1)
+        data, frames, seconds = whole.read_bytes(), 25, 1.0
+        whole.unlink()
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(data[: len(data) * 3 // 5])
+    result = run(cut, tmp_path / f"cut.out{suffix}", invert)
+    assert 0 < result.frames < frames
+    assert result.ended_early is not None and result.data_lost
+    ended = [w for w in result.warnings if w.startswith("video ended at")]
+    assert len(ended) == 1 and " s of " in ended[0]
+    assert result.to_dict()["ended_early"]["of"] == pytest.approx(seconds, abs=0.05)
+    assert len(decoded_frames(result.dst)) == result.frames
+    assert cut.read_bytes() == data[: len(cut.read_bytes())]  # input untouched
+    assert leftovers(tmp_path) == []
 
 
 def test_existing_output_is_not_overwritten(tmp_path, samples, invert):
@@ -340,3 +357,213 @@ def test_the_stylizer_closes_its_engine(samples, invert):
     with Stylizer(Settings(style="scream"), network=invert) as stylizer:
         stylizer._engine = Watched()
     assert closed == [True] and stylizer._engine is None
+
+
+# -- issue 13: every file stylized whole or refused in one line -------------------------
+
+
+class Counting(torch.nn.Module):
+    """Inversion that counts its calls: proves a refusal came before any frame ran."""
+
+    size_multiple = 4
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return 1.0 - x
+
+
+def make_ac3_avi(path, seconds: float = 11.3, damaged_packet: int = 40):
+    """MPEG-4 video + AC-3 audio in AVI, one audio packet garbled (the reported clip)."""
+    container = av.open(str(path), "w")
+    video = container.add_stream("mpeg4", rate=25)
+    video.width, video.height, video.pix_fmt = 32, 24, "yuv420p"
+    audio = container.add_stream("ac3", rate=48000)
+    audio.codec_context.layout = "stereo"
+    for i in range(int(seconds * 25)):
+        frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), i % 255, np.uint8),
+                                           format="rgb24")
+        frame.pts = i
+        container.mux(video.encode(frame))
+    container.mux(video.encode(None))
+    tone = (0.2 * np.sin(np.arange(int(seconds * 48000)) / 20)).astype(np.float32)
+    count = 0
+    for start in range(0, len(tone), 1536):
+        chunk = np.pad(tone[start:start + 1536], (0, max(0, start + 1536 - len(tone))))
+        frame = av.AudioFrame.from_ndarray(np.stack([chunk, chunk]), format="fltp",
+                                           layout="stereo")
+        frame.sample_rate, frame.pts = 48000, start
+        for packet in audio.encode(frame):
+            if count == damaged_packet:
+                packet = _garble(packet)
+            container.mux(packet)
+            count += 1
+    container.mux(audio.encode(None))
+    container.close()
+    return path
+
+
+def audio_seconds(path, track: int = 0) -> float:
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[track]
+        ends = [float((p.pts + (p.duration or 0)) * p.time_base)
+                for p in container.demux(stream) if p.pts is not None and p.size]
+    return max(ends)
+
+
+def test_avi_with_ac3_and_a_damaged_packet_keeps_all_of_its_audio(tmp_path, invert):
+    # Reported: 11.3 s of AC-3 came out as 2.3 s, exit 0, no warning. The cause was the
+    # AVI muxer mistiming copied AC-3 (any AC-3, damaged or not); it is re-encoded now.
+    src = make_ac3_avi(tmp_path / "clip.avi")
+    result = run(src, tmp_path / "clip.out.avi", invert)
+    assert audio_seconds(src) == pytest.approx(11.3, abs=0.05)
+    assert abs(audio_seconds(result.dst) - audio_seconds(src)) < 0.1
+    assert [f["fate"] for f in result.streams] == ["stylized", "transcoded"]
+    assert video_timestamps(result.dst)[0] == 0.0
+
+
+def test_transcoded_audio_fills_undecodable_packets_with_silence(tmp_path, invert):
+    src = make_clip(tmp_path / "a.mp4", audio_tracks=1, frames=50)
+    damaged = tmp_path / "damaged.mp4"
+    with av.open(str(src)) as i, av.open(str(damaged), "w") as o:
+        streams = {s.index: o.add_stream_from_template(s) for s in i.streams}
+        audio_count = 0
+        for packet in i.demux():
+            if packet.dts is None:
+                continue
+            if packet.stream.type == "audio":
+                audio_count += 1
+                if 10 <= audio_count < 20:  # ten packets (0.23 s) the decoder refuses
+                    packet = _garble(packet)
+            packet.stream = streams[packet.stream.index]
+            o.mux(packet)
+    result = run(damaged, tmp_path / "out.webm", invert,
+                 output={"codec": "libvpx-vp9", "crf": 50})
+    assert result.streams[1]["fate"] == "transcoded"
+    assert abs(audio_seconds(result.dst) - audio_seconds(damaged)) < 0.1
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 2), (3, 5), (1920, 2)])
+def test_any_frame_size_is_stylized_by_a_real_network(tmp_path, size):
+    # 1x1 .. 1920x2 raised "Padding size should be less than the corresponding input
+    # dimension" in the Johnson network's reflection padding.
+    src = make_clip(tmp_path / "tiny.mkv", size=size, frames=2, pix_fmt="yuv444p")
+    settings = Settings(style="scream", batch=2).replace(**FAST)
+    result = stylize_video(src, tmp_path / "tiny.out.mkv", settings)
+    frames = decoded_frames(result.dst)
+    assert result.frames == 2 and (frames[0].width, frames[0].height) == size
+
+
+def test_a_236_character_stem_works_end_to_end(tmp_path, invert):
+    src = make_clip(tmp_path / ("s" * 236 + ".mp4"), frames=3)
+    result = run(src, None, invert)
+    assert len(result.dst.name) == 236 + len(".invert.mp4")
+    assert leftovers(tmp_path) == []
+
+
+def test_an_output_that_is_another_input_of_the_run_is_refused(tmp_path, invert):
+    # `apply clip.mp4 clip.invert.mp4 --overwrite` replaced its second input with the
+    # first one's output, then stylized that again.
+    from vidstyle.executors import run_apply
+
+    first = make_clip(tmp_path / "clip.mp4", frames=3)
+    second = make_clip(tmp_path / "clip.invert.mp4", frames=5)
+    before = second.read_bytes()
+    settings = Settings(style="invert", batch=2).replace(**FAST).replace(
+        output={"preset": "ultrafast", "overwrite": True})
+    results, failures = run_apply([first, second], settings, network=invert)
+    assert second.read_bytes() == before
+    assert [(p, "overwrite the input" in m) for p, m in failures] == [(first, True)]
+    assert [r.dst.name for r in results] == ["clip.invert.invert.mp4"]
+
+
+def test_output_problems_are_refused_before_any_work(tmp_path, samples):
+    network = Counting()
+    folder = tmp_path / "out.mp4"
+    folder.mkdir()
+    with pytest.raises(OutputError, match="is a folder"):
+        run(samples / "cup.mp4", folder, network, output={"overwrite": True})
+    with pytest.raises(OutputError, match="does not exist"):
+        run(samples / "cup.mp4", tmp_path / "missing" / "x.mp4", network)
+    assert network.calls == 0
+
+
+@pytest.mark.parametrize("start", [0.48, 0.5, 7.0])
+def test_start_at_or_past_the_last_frame_is_one_line(tmp_path, invert, start):
+    # 12 frames at 25 fps: the last one is at 0.44 s, the file ends at 0.48 s.
+    src = make_clip(tmp_path / "a.mp4", frames=12, audio_tracks=1)
+    with pytest.raises((SettingsError, InputError)) as err:
+        run(src, tmp_path / "o.mp4", invert, start=start)
+    assert "\n" not in str(err.value) and "--start" in str(err.value) or "no video" in str(
+        err.value)
+    assert leftovers(tmp_path) == [] and not (tmp_path / "o.mp4").exists()
+
+
+def test_encoder_options_are_refused_before_the_first_frame(tmp_path):
+    network = Counting()
+    src = make_clip(tmp_path / "a.mp4", frames=3)
+    with pytest.raises(SettingsError, match="preset") as err:
+        run(src, tmp_path / "o.mp4", network, output={"preset": "fastest"})
+    assert "\n" not in str(err.value)
+    with pytest.raises(SettingsError, match="cannot hold libx264"):
+        run(src, tmp_path / "o.webm", network, output={"codec": "libx264"})
+    assert network.calls == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4"]
+
+
+def test_webm_input_works_with_no_flags(tmp_path, invert):
+    src = tmp_path / "in.webm"
+    with av.open(str(src), "w") as c:
+        stream = c.add_stream("libvpx-vp9", rate=25, options={"deadline": "realtime"})
+        stream.width, stream.height, stream.pix_fmt = 32, 24, "yuv420p"
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.zeros((24, 32, 3), np.uint8), format="rgb24")
+            frame.pts = i
+            c.mux(stream.encode(frame))
+        c.mux(stream.encode(None))
+    settings = Settings(style="invert", batch=2, temporal="off")  # default codec: auto
+    result = stylize_video(src, None, settings, network=invert)
+    with av.open(str(result.dst)) as c:
+        assert c.streams.video[0].codec_context.name == "vp9"
+    assert result.frames == 3
+
+
+def test_outputs_are_marked_and_folder_inputs_skip_them(tmp_path, invert):
+    from vidstyle.files import expand_inputs
+    from vidstyle.media.probe import own_output_reason, written_by_vidstyle
+
+    src = make_clip(tmp_path / "clip.mp4", frames=3)
+    for suffix in (".mp4", ".mkv", ".mov", ".avi"):
+        dst = run(src, tmp_path / f"clip.invert{suffix}", invert).dst
+        assert written_by_vidstyle(dst)
+    assert not written_by_vidstyle(src)
+    skipped: list = []
+    assert expand_inputs([tmp_path], skip=own_output_reason, skipped=skipped) == [src]
+    assert len(skipped) == 4 and all("output of vidstyle" in why for _, why in skipped)
+
+
+def test_kill_9_leftover_is_swept_by_the_next_run_into_that_folder(tmp_path, invert):
+    from vidstyle.files import temp_path_for
+
+    src = make_clip(tmp_path / "clip.mp4", frames=3)
+    code = ("import sys, time; sys.path.insert(0, {!r}); from pathlib import Path; "
+            "from vidstyle.files import temp_path_for; "
+            "p = temp_path_for(Path({!r})); p.write_bytes(b'partial'); print(p, flush=True); "
+            "time.sleep(60)").format(str(Path(__file__).resolve().parent.parent),
+                                 str(tmp_path / "clip.invert.mp4"))
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    leftover = Path(child.stdout.readline().strip())
+    child.kill()  # kill -9: no cleanup runs
+    child.wait()
+    assert leftover.exists() and temp_path_for(src).parent == leftover.parent
+    run(src, tmp_path / "other.mp4", invert)
+    assert not leftover.exists() and leftovers(tmp_path) == []
+
+
+def test_a_trimmed_transcoded_track_is_as_long_as_the_trim(tmp_path, samples, invert):
+    result = run(samples / "bigbuckbunny.mp4", tmp_path / "seg.webm", invert, start=2.0,
+                 duration=1.0, output={"codec": "libvpx-vp9", "crf": 50})
+    assert result.streams[1]["fate"] == "transcoded"
+    assert abs(audio_seconds(result.dst) - 1.0) < 0.1

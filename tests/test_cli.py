@@ -213,3 +213,54 @@ def test_info_says_what_is_usable_here():
     text = runner.invoke(app, ["info"], env={"COLUMNS": "300"}).stdout
     assert f"libavformat {libavformat}" in text
     assert f"ffmpeg    {av.ffmpeg_version_info} (" in text
+
+
+# -- issue 13: data loss is never silent, user errors are one line ------------------------
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def test_quiet_still_warns_about_a_dropped_stream_and_exits_3(tmp_path):
+    sys.path.insert(0, os.path.dirname(__file__))
+    from mediagen import Audio, Spec, make_media
+
+    # A Matroska file named .mp4: its ASS subtitles cannot go into MP4.
+    src = make_media(tmp_path / "clip.mp4", Spec("mkv", audio=(Audio("aac"),), subtitles=True))
+    result = runner.invoke(app, ["apply", str(src), "--style", "scream", "--quiet", "--json",
+                                 *FAST])
+    assert result.exit_code == 3, result.output
+    assert "stream #2 dropped" in result.stderr and "ass subtitles" in result.stderr
+    (done,) = json.loads(result.stdout)["results"]
+    assert [s["fate"] for s in done["streams"]] == ["stylized", "copied", "dropped"]
+    assert done["data_lost"] is True
+
+
+def test_apply_dir_twice_does_not_stylize_its_own_outputs(tmp_path, samples):
+    import shutil
+
+    shutil.copy(samples / "cup.mp4", tmp_path / "cup.mp4")
+    args = ["apply", str(tmp_path), "--style", "scream", "--duration", "0.2", *FAST]
+    assert runner.invoke(app, args).exit_code == 0
+    second = runner.invoke(app, [*args, "--overwrite"])
+    assert second.exit_code == 0 and "output of vidstyle" in second.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cup.mp4", "cup.scream.mp4"]
+
+
+@pytest.mark.parametrize(("extra", "words"), [
+    (["--preset", "fastest"], "preset"),
+    (["--codec", "libx264", "-o", "{tmp}/x.webm"], "cannot hold libx264"),
+    (["--out", "{tmp}/file"], "not a folder"),
+    (["--start", "99"], "past the end"),
+])
+def test_user_errors_are_one_line_before_any_work(tmp_path, samples, extra, words):
+    (tmp_path / "file").write_bytes(b"a regular file")
+    extra = [e.replace("{tmp}", str(tmp_path)) for e in extra]
+    result = runner.invoke(app, ["apply", str(samples / "cup.mp4"), "--style", "scream",
+                                 "--max-size", "96", *extra])
+    assert result.exit_code in (1, 2), result.output
+    lines = _lines(result.stderr)
+    assert len(lines) == 1 and words in lines[0], lines
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

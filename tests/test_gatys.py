@@ -146,3 +146,12 @@ def test_video_reports_iterations_and_cancels_inside_a_frame(tmp_path):
         stylizer.video(clip, tmp_path / "cancelled.mp4", on_progress=cancel_at_first_iteration,
                        cancel=cancel)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "out.mp4"]
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 5), (96, 2)])
+def test_any_frame_size_is_optimised_and_comes_back_exact(scream, size):
+    settings = dataclasses.replace(SETTINGS, iterations=2)
+    engine = GatysEngine(settings, scream, torch.device("cpu"))
+    frames = torch.full((1, size[1], size[0], 3), 128, dtype=torch.uint8)
+    out = engine.stylize(frames)
+    assert out.shape == frames.shape and out.dtype == torch.uint8

@@ -67,15 +67,17 @@ def test_probe_rejects_still_image(tmp_path, samples):
         probe(photo)
 
 
-def test_truncated_video_fails_while_decoding(tmp_path, samples):
+def test_truncated_video_hands_out_what_decodes_and_says_where_it_ended(tmp_path, samples):
     data = (samples / "cup.mp4").read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 3])  # index intact, media data cut short
-    expected = pytest.raises(InputError, match="truncated or corrupt")
-    with Demuxer(probe(cut)) as demuxer, expected as err:
-        for _ in demuxer.items():
-            pass
-    assert str(cut) in str(err.value)
+    info = probe(cut)
+    with Demuxer(info) as demuxer:
+        frames = [f for f in demuxer.items() if hasattr(f, "image")]
+    assert 10 < len(frames) < info.frames
+    at, of = demuxer.ended_early
+    assert at == pytest.approx(frames[-1].time + 1 / float(info.frame_rate), abs=0.01)
+    assert of == pytest.approx(info.duration, abs=0.05)
 
 
 def test_decoded_timestamps_are_repaired_to_display_order(samples):
@@ -106,3 +108,78 @@ def test_segment_window_selects_frames_by_time(samples):
         frames = [f for f in demuxer.items() if hasattr(f, "image")]
     assert len(frames) == 25  # 1 s at 25 fps
     assert abs(frames[0].time - 2.0) < 0.02
+
+
+# -- issue 13: judged by decoding, only regular files, options proven up front ----------
+
+
+def make_sparse_mjpeg_avi(path, frames: int = 24, step: int = 50):
+    """A valid MJPEG AVI whose index lists far more entries than it has frames: AVI
+    times a frame by its chunk, and a dropped frame is an empty chunk (what capture
+    software writes when it repeats a frame)."""
+    container = av.open(str(path), "w")
+    video = container.add_stream("mjpeg", rate=25)
+    video.width, video.height, video.pix_fmt = 32, 24, "yuvj420p"
+    for i in range(frames):
+        frame = av.VideoFrame.from_ndarray(np.full((24, 32, 3), i * 10 % 255, np.uint8),
+                                           format="rgb24").reformat(format="yuvj420p")
+        frame.pts = i * step
+        for packet in video.encode(frame):
+            container.mux(packet)
+    for packet in video.encode(None):
+        container.mux(packet)
+    container.close()
+    return path
+
+
+def test_avi_whose_index_lists_more_entries_than_frames_is_read_whole(tmp_path):
+    # Once refused as "only 24 of 1200 frames decode": header counts are not the file.
+    info = probe(make_sparse_mjpeg_avi(tmp_path / "sparse.avi"))
+    assert info.frames > 1000
+    with Demuxer(info) as demuxer:
+        times = [f.time for f in demuxer.items() if hasattr(f, "image")]
+    assert len(times) == 24
+    assert times == pytest.approx([i * 2.0 for i in range(24)])
+    assert demuxer.ended_early is None and demuxer.damaged_packets == 0
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_only_regular_files_are_opened(tmp_path, kind):
+    import os
+
+    path = tmp_path / "clip.mp4"
+    if kind == "fifo":
+        os.mkfifo(path)  # opening it would block forever with no writer
+    else:
+        path.symlink_to("/dev/zero")  # reading it would never end
+    with pytest.raises(InputError, match="not a file") as err:
+        probe(path)
+    assert str(path) in str(err.value)
+
+
+def test_unknown_preset_is_refused_when_the_writer_is_set_up(tmp_path):
+    from vidstyle.config import OutputSettings
+    from vidstyle.errors import SettingsError
+    from vidstyle.media.encode import VideoWriter
+
+    src = make_clip(tmp_path / "a.mp4", frames=2)
+    info = probe(src)
+    with Demuxer(info) as demuxer, pytest.raises(SettingsError, match="fastest") as err:
+        VideoWriter(tmp_path / "o.mp4", info, demuxer.container,
+                    OutputSettings(preset="fastest"))
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("suffix", "codec"), [(".webm", "libvpx-vp9"), (".avi", "mpeg4"),
+                                               (".mkv", "libx264"), (".mov", "libx264")])
+def test_auto_codec_is_what_the_container_holds_well(tmp_path, suffix, codec):
+    from vidstyle.config import OutputSettings
+    from vidstyle.media.encode import VideoWriter
+
+    src = make_clip(tmp_path / "a.mp4", frames=2)
+    info = probe(src)
+    with Demuxer(info) as demuxer:
+        writer = VideoWriter(tmp_path / f"o{suffix}", info, demuxer.container,
+                             OutputSettings(preset="ultrafast"))
+        writer.abort()
+    assert writer.video.codec_context.name == codec

@@ -28,7 +28,7 @@ from vidstyle.errors import InputError
 from vidstyle.files import content_hash, temp_files
 from vidstyle.watch import folder_status, watch_folder
 from vidstyle.watch.display import WatchDisplay
-from vidstyle.watch.ledger import Ledger, current_owner
+from vidstyle.watch.ledger import POINTER_NAME, Ledger, current_owner
 
 # fp32: bf16 autocast measured 3x slower than fp32 on this CPU for the 64 px network.
 FAST = Settings(duration=0.5, max_size=64, batch=2, precision="fp32").replace(
@@ -433,3 +433,95 @@ def test_sigterm_stops_within_seconds_and_requeues(tmp_path, samples):
     (job,) = folder_status(farm.out)
     assert job.state == "queued" and job.note == "cancelled"
     assert temp_files(farm.out) == [] and not job.dst.exists()
+
+
+# -- issue 13: what a watched folder may hold -------------------------------------------
+
+
+def test_fifos_and_devices_in_the_inbox_are_skipped_with_a_warning(tmp_path, samples, caplog):
+    # A FIFO (or a link to /dev/zero) used to block the watcher forever.
+    inbox = make_inbox(tmp_path, samples, {"a.mp4": "cup.mp4"})
+    os.mkfifo(inbox / "pipe.mp4")
+    (inbox / "zero.mp4").symlink_to("/dev/zero")
+    out = tmp_path / "out"
+    events, done = [], threading.Event()
+    results = []
+
+    def watch():
+        results.append(watch_folder(inbox, out, ["scream"], FAST, once=True, settle=0.1,
+                                    process=CountingProcess(), on_event=events.append))
+        done.set()
+
+    with caplog.at_level("WARNING"):
+        thread = threading.Thread(target=watch, daemon=True)
+        thread.start()
+        assert done.wait(60), "the watcher blocked on a FIFO or a device"
+    assert results[0].done == 1 and results[0].failed == 0
+    skipped = [e.message for e in events if e.kind == "skipped"]
+    assert len(skipped) == 2 and any("named pipe" in m for m in skipped)
+    assert any("device" in r.getMessage() for r in caplog.records)
+    assert [Path(j.input).name for j in folder_status(out)] == ["a.mp4"]
+
+
+def test_out_inside_the_inbox_does_not_feed_on_itself(tmp_path, samples):
+    # `watch IN --out IN` once stylized its own outputs ~30 generations deep.
+    inbox = make_inbox(tmp_path, samples, {"a.mp4": "cup.mp4"})
+    process = CountingProcess()
+    for _ in range(2):
+        watch_folder(inbox, inbox, ["scream"], FAST, once=True, settle=0.1, process=process)
+    assert [p.name for p in process.finished] == ["a.scream.mp4"]
+    assert sorted(p.name for p in inbox.glob("*.mp4")) == ["a.mp4", "a.scream.mp4"]
+    assert [Path(j.input).name for j in folder_status(inbox)] == ["a.mp4"]
+
+
+def test_a_copy_of_an_output_dropped_in_the_inbox_is_not_an_input(tmp_path, samples):
+    out = tmp_path / "out"
+    inbox = make_inbox(tmp_path, samples, {"a.mp4": "box.mp4"})
+    process = CountingProcess()
+    watch_folder(inbox, out, ["scream"], FAST, once=True, settle=0.1, process=process)
+    shutil.copy(out / "a.scream.mp4", inbox / "renamed.mp4")  # the mark travels with it
+    events = []
+    watch_folder(inbox, out, ["scream"], FAST, once=True, settle=0.1, process=process,
+                 on_event=events.append)
+    assert len(process.finished) == 1
+    assert any(e.kind == "skipped" and "renamed.mp4" in e.message for e in events)
+
+
+@pytest.mark.parametrize("state", [
+    "idle-with-fifo",
+    pytest.param("settling", marks=pytest.mark.slow),
+    pytest.param("hashing", marks=pytest.mark.slow),
+])
+def test_sigterm_ends_watch_within_5_seconds_in_every_state(tmp_path, state):
+    farm = WorkerFarm(tmp_path, seconds=1.0)
+    writer = None
+    if state == "idle-with-fifo":
+        os.mkfifo(farm.inbox / "pipe.mp4")
+        (farm.inbox / "zero.mp4").symlink_to("/dev/zero")
+    elif state == "settling":  # a file that keeps growing never settles
+        writer = subprocess.Popen([sys.executable, "-c", (
+            "import time, sys\n"
+            "with open(sys.argv[1], 'wb') as f:\n"
+            "    while True:\n"
+            "        f.write(b'x' * 1000); f.flush(); time.sleep(0.05)\n"),
+            str(farm.inbox / "growing.mp4")])
+    else:  # a settled 8 GiB (sparse) file: hashing it takes longer than 5 s
+        with open(farm.inbox / "huge.mp4", "wb") as f:
+            f.truncate(8 << 30)
+    worker = farm.start()
+    try:
+        # Past start-up (imports, ledger), then well inside the state.
+        wait_for(lambda: (farm.inbox / POINTER_NAME).exists() or worker.poll() is not None)
+        time.sleep(2)
+        assert worker.poll() is None, worker.communicate()
+        sent = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+        assert time.monotonic() - sent < 5
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        if writer is not None:
+            writer.kill()
+            writer.wait()
+    assert temp_files(farm.out) == []

@@ -33,6 +33,24 @@ def test_find_videos_recurses_skips_hidden_other_types_and_excluded(tmp_path):
     ]
 
 
+def test_find_videos_skips_fifos_and_devices_and_says_why(tmp_path):
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    os.mkfifo(tmp_path / "pipe.mp4")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "zero.mkv").symlink_to("/dev/zero")
+    (tmp_path / "link.mp4").symlink_to(tmp_path / "a.mp4")  # a link to a file is a file
+    skipped: list = []
+    found = find_videos(tmp_path, skipped=skipped)
+    assert [p.name for p in found] == ["a.mp4", "link.mp4"]
+    assert {p.name: why for p, why in skipped} == {
+        "pipe.mp4": "is a named pipe (FIFO), not a file", "zero.mkv": "is a device, not a file"}
+
+
+def test_probe_error_refuses_a_fifo_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "pipe.mp4")
+    assert "named pipe" in probe_error(tmp_path / "pipe.mp4")
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.now = 100.0

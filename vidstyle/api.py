@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from vidstyle.files import (
 )
 from vidstyle.media.decode import Demuxer
 from vidstyle.media.encode import VideoWriter
-from vidstyle.media.probe import MediaInfo, probe
+from vidstyle.media.probe import MediaInfo, own_output_reason, probe
 from vidstyle.pipeline import Pipeline
 from vidstyle.progress import ProgressCallback, ProgressEvent, Throttle
 
@@ -49,6 +50,14 @@ class VideoResult:
     copied_streams: list[int] = field(default_factory=list)
     transcoded_streams: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Each input stream's fate: index, kind, codec, fate (stylized, copied, transcoded,
+    # dropped), why, language.
+    streams: list[dict] = field(default_factory=list)
+    # (where the video stopped, where the file said it ends), seconds; None if whole.
+    ended_early: tuple[float, float] | None = None
+    # Something of the input is not in the output: a dropped stream, skipped packets,
+    # video that ended early. The CLI exits non-zero for it.
+    data_lost: bool = False
 
     @property
     def fps(self) -> float:
@@ -65,6 +74,10 @@ class VideoResult:
             "precision": self.precision,
             "copied_streams": self.copied_streams,
             "transcoded_streams": self.transcoded_streams,
+            "streams": self.streams,
+            "ended_early": None if self.ended_early is None else {
+                "at": round(self.ended_early[0], 3), "of": round(self.ended_early[1], 3)},
+            "data_lost": self.data_lost,
             "warnings": self.warnings,
         }
 
@@ -85,6 +98,9 @@ def default_output_path(src: str | Path, style: str, out_dir: str | Path | None 
     src = Path(src)
     folder = Path(out_dir) if out_dir is not None else src.parent
     return folder / f"{src.stem}.{style_slug(style)}{src.suffix or '.mp4'}"
+
+
+__all__ = ["Stylizer", "VideoResult", "own_output_reason", "stylize_image", "stylize_video"]
 
 
 class Stylizer:
@@ -125,8 +141,12 @@ class Stylizer:
         cancel: threading.Event | None = None,
         warmup: float = 0.0,
         video_only: bool = False,
+        inputs: Iterable[str | Path] = (),
     ) -> VideoResult:
         """Stylize one video file; see `stylize_video`.
+
+        `inputs`: the other inputs of the same run; the output may not be, or alias, any
+        of them (a batch `a.mp4 a.scream.mp4` must not write over its second input).
 
         For executors that cut a video into segments: `warmup` seconds before
         `settings.start` run through the engine (priming temporal state) but are not
@@ -136,24 +156,26 @@ class Stylizer:
         src = Path(src)
         settings = self.settings
         dst = Path(dst) if dst is not None else default_output_path(src, settings.style, out_dir)
+        protected = [src, *(Path(p) for p in inputs)]
+        check_output_path(dst, settings.output.overwrite, inputs=protected)
         info = probe(src)
-        check_output_path(dst, settings.output.overwrite, inputs=[src])
+        check_window(info, settings)
         engine = self.engine  # load before timing starts and before creating any file
         engine.reset()
         started = time.monotonic()
         report = _ProgressReporter(src, info, settings, on_progress, started)
-        report.emit(0, kind="start")
         cancel = cancel or threading.Event()  # Ctrl-C sets it too (Pipeline.run)
         # Gatys: minutes per frame, so progress and cancellation reach inside one.
         engine.on_iteration = report.iteration_reporter(cancel)
         try:
-            with atomic_output(dst, settings.output.overwrite, inputs=[src]) as tmp:
-                frames, writer = self._run(info, tmp, engine, report, cancel, warmup,
-                                           video_only)
+            with atomic_output(dst, settings.output.overwrite, inputs=protected) as tmp:
+                frames, writer, demuxer = self._run(info, tmp, engine, report, cancel,
+                                                    warmup, video_only)
         finally:
             engine.on_iteration = None
         seconds = time.monotonic() - started
         report.emit(frames, kind="done", force=True)
+        warnings = video_warnings(demuxer) + writer.report.warnings
         return VideoResult(
             src=src,
             dst=dst,
@@ -163,7 +185,10 @@ class Stylizer:
             precision=precision_name(self.dtype),
             copied_streams=writer.report.copied,
             transcoded_streams=writer.report.transcoded,
-            warnings=writer.report.warnings,
+            warnings=warnings,
+            streams=[fate.to_dict() for fate in writer.report.streams],
+            ended_early=demuxer.ended_early,
+            data_lost=writer.report.data_lost or bool(video_warnings(demuxer)),
         )
 
     def image(self, src: str | Path, dst: str | Path | None = None) -> Path:
@@ -191,6 +216,7 @@ class Stylizer:
                 tmp, info, demuxer.container, settings.output, rebase=segment,
                 video_only=video_only,
             )
+            report.emit(0, kind="start")  # after the encoder options are proven
             pipeline = Pipeline(
                 demuxer, engine, writer,
                 batch=resolve_batch(settings.batch, self.device), on_frames=report.emit,
@@ -201,7 +227,31 @@ class Stylizer:
             except BaseException:
                 writer.abort()
                 raise
-        return frames, writer
+        return frames, writer, demuxer
+
+
+def check_window(info: MediaInfo, settings: Settings) -> None:
+    """Refuse, before any work, a --start at or past the end of the video."""
+    start = settings.start
+    if start is None or info.duration is None:
+        return
+    end = info.start_time + info.duration
+    if start >= end:
+        raise SettingsError(f"{info.path}: --start {start:g} s is at or past the end of the "
+                            f"video ({end:.2f} s)")
+
+
+def video_warnings(demuxer: Demuxer) -> list[str]:
+    """What the decoder could not give: damaged packets, a file that stops early."""
+    warnings = []
+    if demuxer.ended_early is not None:
+        at, of = demuxer.ended_early
+        warnings.append(f"video ended at {at:.2f} s of {of:.2f} s (the file is cut short or "
+                        "damaged; every frame that decodes was stylized)")
+    if demuxer.damaged_packets:
+        warnings.append(f"{demuxer.damaged_packets} damaged video packet(s) did not decode "
+                        "and were skipped")
+    return warnings
 
 
 class _ProgressReporter:

@@ -71,7 +71,9 @@ class GatysSettings:
 class OutputSettings:
     """Encoder and container choices for the stylized video."""
 
-    codec: str = "libx264"
+    # "auto": what the output container carries well (VP9 in WebM, H.264 elsewhere;
+    # vidstyle.media.encode). A named encoder the container cannot hold is refused.
+    codec: str = "auto"
     # CRF 18 is x264's "visually lossless" point: stylized frames are full of fine texture
     # that a higher CRF smears.
     crf: int = 18

@@ -22,7 +22,7 @@ import re
 import secrets
 import socket
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import cv2
@@ -88,19 +88,36 @@ def not_a_regular_file_reason(path: Path) -> str | None:
     return None
 
 
-def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
+def expand_inputs(
+    paths: Iterable[str | Path],
+    *,
+    skip: Callable[[Path], str | None] | None = None,
+    skipped: list[tuple[Path, str]] | None = None,
+) -> list[Path]:
     """Files as given; folders expand to the video files inside them (recursively, sorted,
-    hidden names and non-regular files skipped)."""
+    hidden names skipped).
+
+    Inside folders, non-regular files (FIFOs, devices, sockets) are left out, and so is
+    any file for which `skip` gives a reason (vidstyle's own outputs); each one left out
+    is appended to `skipped` with its reason, for the caller to warn about. A file named
+    on its own is always kept: it is refused, if it must be, with its own one-line error.
+    """
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            found.extend(
-                p for p in sorted(path.rglob("*"))
-                if is_video_name(p) and not p.name.startswith(".") and is_regular_file(p)
-            )
-        else:
+        if not path.is_dir():
             found.append(path)
+            continue
+        for candidate in sorted(path.rglob("*")):
+            if not is_video_name(candidate) or candidate.name.startswith("."):
+                continue
+            reason = not_a_regular_file_reason(candidate)
+            if reason is None and skip is not None:
+                reason = skip(candidate)
+            if reason is None:
+                found.append(candidate)
+            elif skipped is not None and reason != "is a folder":
+                skipped.append((candidate, reason))
     if not found:
         raise SettingsError("no input videos found")
     return found
@@ -122,11 +139,18 @@ def file_signature(path: Path) -> str | None:
     return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
 
 
-def content_hash(path: Path) -> str:
-    """blake2b of the whole file, read in 1 MiB chunks."""
+def content_hash(path: Path, stop: Callable[[], bool] | None = None) -> str:
+    """blake2b of the whole file, read in 1 MiB chunks. `stop()` is asked between chunks
+    (a signal must not wait for a many-gigabyte file): when true, InterruptedError.
+    Only regular files are read: a FIFO would block, /dev/zero would never end."""
+    reason = not_a_regular_file_reason(path)
+    if reason:
+        raise InputError(path, reason)
     digest = hashlib.blake2b(digest_size=HASH_BYTES)
     with open(path, "rb") as file:
         while chunk := file.read(HASH_CHUNK):
+            if stop is not None and stop():
+                raise InterruptedError(f"{path}: hashing stopped")
             digest.update(chunk)
     return digest.hexdigest()
 
@@ -256,6 +280,9 @@ def check_output_path(dst: Path, overwrite: bool, inputs: Iterable[Path] = ()) -
         if dst.exists() and same_file(dst, src) or dst.resolve() == src.resolve():
             raise OutputError(dst, f"output would overwrite the input {src.name} "
                                    "(inputs are never replaced, even with --overwrite)")
+    if len(dst.name.encode()) > NAME_MAX:
+        raise OutputError(dst, f"file name is {len(dst.name.encode())} bytes long; file "
+                               f"systems allow {NAME_MAX} (name a shorter output)")
     folder = dst.parent
     if not folder.exists():
         raise OutputError(folder, "output folder does not exist")
@@ -298,11 +325,14 @@ def output_folder(folder: Path | None) -> Iterator[None]:
     if folder is None or folder.is_dir():
         yield
         return
+    if folder.exists():
+        raise OutputError(folder, "exists and is not a folder; name a folder for --out")
     created = [folder, *(p for p in folder.parents if not p.exists())]
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(folder, exc.strerror or "cannot create the output folder") from None
+        raise OutputError(folder, f"cannot create the output folder "
+                                  f"({exc.strerror or exc})") from None
     try:
         yield
     finally:

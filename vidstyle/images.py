@@ -6,6 +6,8 @@ temporal filter all need, so that "the long side to N pixels" means the same eve
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import torch
@@ -56,3 +58,13 @@ def resize_tensor_long_side(image: torch.Tensor, size: int) -> torch.Tensor:
     """Resize so the long side is `size` (up or down), clamped back to [0, 1]."""
     shape = scaled_to_long_side(*image.shape[-2:], size)
     return resize_tensor(image, shape).clamp(0, 1)
+
+
+def enlarge_to_min_side(x: torch.Tensor, min_side: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Enlarge each side by a whole factor (nearest) until it reaches `min_side`; return
+    the factors, so that average pooling by them gives back the exact size. Per side: a
+    1920x2 frame runs at 1920x32, not 30720x32."""
+    factors = tuple(math.ceil(min_side / side) for side in x.shape[-2:])
+    if factors == (1, 1):
+        return x, (1, 1)
+    return F.interpolate(x, scale_factor=factors, mode="nearest"), factors

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from vidstyle.api import VideoResult
+from vidstyle.api import VideoResult, own_output_reason
 from vidstyle.cli.common import (
     AsJson,
     Command,
@@ -28,6 +28,9 @@ from vidstyle.files import expand_inputs, output_folder
 from vidstyle.progress import ProgressDisplay
 
 Opt = typer.Option
+# Exit status when every file was written but something of an input is not in its output
+# (a dropped stream, skipped packets, a video that ended early): a script must notice.
+DATA_LOST_EXIT = 3
 
 
 @settings_options(knobs_for(VIDEO))
@@ -48,12 +51,22 @@ def apply(
     ray_address: RayAddress = None,
     segments: Segments = None,
     segment_seconds: SegmentSeconds = None,
+    include_outputs: Annotated[bool, Opt(
+        "--include-outputs", help="In folders, also stylize files vidstyle wrote.",
+    )] = False,
     quiet: Quiet = False,
     as_json: AsJson = False,
 ) -> None:
-    """Stylize videos: every frame, same timing, original audio kept."""
+    """Stylize videos: every frame, same timing, original audio kept.
+
+    Exit status: 0 all done; 1 some file failed; 3 all written, but something of an input
+    could not be carried over (see the warnings)."""
     with user_errors(), output_folder(out):
-        sources = expand_inputs(inputs)
+        skipped: list[tuple[Path, str]] = []
+        sources = expand_inputs(inputs, skip=None if include_outputs else own_output_reason,
+                                skipped=skipped)
+        for path, reason in skipped:
+            err_console.print(f"[yellow]skipped:[/] {path}: {reason}", highlight=False)
         with ProgressDisplay(len(sources), console=err_console,
                              live=not (quiet or as_json)) as display:
             results, failures = run_apply(
@@ -69,6 +82,8 @@ def apply(
         }))
     if failures:
         raise typer.Exit(1)
+    if any(r.data_lost for r in results):
+        raise typer.Exit(DATA_LOST_EXIT)
 
 
 def report_file(display: ProgressDisplay, *, quiet: bool):
@@ -78,12 +93,14 @@ def report_file(display: ProgressDisplay, *, quiet: bool):
         if error is not None:
             display.file_finished(src, f"[bold red]error:[/] {error}")
             return
+        # Warnings even with --quiet: they say what of the input was lost.
         lines = [f"[yellow]warning:[/] {src}: {w}" for w in result.warnings]
-        lines.append(
-            f"{result.dst}  ({result.frames} frames, {result.fps:.1f} fps, "
-            f"{result.device} {result.precision})"
-        )
-        display.file_finished(src, *([] if quiet else lines))
+        if not quiet:
+            lines.append(
+                f"{result.dst}  ({result.frames} frames, {result.fps:.1f} fps, "
+                f"{result.device} {result.precision})"
+            )
+        display.file_finished(src, *lines)
 
     return file_done
 

@@ -16,9 +16,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidstyle.engines.base import EngineBase
+from vidstyle.images import enlarge_to_min_side
 
 # Reflect padding is the least visible at the border (no dark frame edge, no smear); it
 # needs the pad to be smaller than the side, so tiny frames fall back to replicate.
+
+# The smallest side every shipped network runs on: Johnson's first layer reflect-pads by
+# 4 pixels, and after three stride-2 stages (the arbitrary network) its reflect-pad of 1
+# needs 2 pixels left: 32 covers both. Smaller frames (1x1, 3x5, 1920x2) are enlarged to
+# it and brought back to their exact size.
+MIN_NETWORK_SIDE = 32
 
 
 class FastEngine(EngineBase):
@@ -87,11 +94,14 @@ class FastEngine(EngineBase):
         """The network on a float ``N x 3 x H x W`` batch in [0, 1], at the input's size."""
         height, width = x.shape[-2:]
         x = downscale_to_fit(x, self.max_size)
+        x, factors = enlarge_to_min_side(x, MIN_NETWORK_SIDE)
         padded, pads = pad_to_multiple(x, self.multiple)
         padded = padded.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self._autocast):
             y = self.network(padded)
         y = crop(y.float(), pads, x.shape[-2:])
+        if factors != (1, 1):
+            y = F.avg_pool2d(y, factors)  # the exact inverse of the nearest enlargement
         if y.shape[-2:] != (height, width):
             y = F.interpolate(y, size=(height, width), mode="bicubic", align_corners=False)
         return y

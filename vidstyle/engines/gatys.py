@@ -29,18 +29,27 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from vidstyle.config import GatysSettings, Settings
 from vidstyle.engines.base import EngineBase, IterationCallback
 from vidstyle.errors import SettingsError
-from vidstyle.images import resize_tensor, resize_tensor_long_side, to_pixels
+from vidstyle.images import (
+    enlarge_to_min_side,
+    resize_tensor,
+    resize_tensor_long_side,
+    to_pixels,
+)
 from vidstyle.losses import content_loss, gram_matrix, style_loss, total_variation
 from vidstyle.networks.vgg import VGG19
 from vidstyle.styles.targets import StyleTarget, style_target
 from vidstyle.styles.weights import load_vgg19
 from vidstyle.temporal.flow import FlowEstimator, reliability_mask, warp_backward_tensor
 
+# The smallest side the losses are computed on: VGG-19 pools four times before conv5_1, so
+# 32 px leaves it 2x2; smaller frames (1x1, 1920x2) are enlarged and pooled back exactly.
+MIN_VGG_SIDE = 32
 # L-BFGS keeps this many (step, gradient-change) pairs; each is two image-sized tensors, so
 # 100 (torch's default) would cost ~550 MB at 360p. 20 converged as fast on our photos.
 LBFGS_HISTORY = 20
@@ -334,7 +343,9 @@ class GatysEngine(EngineBase):
         """One ``H x W x 3`` uint8 frame -> stylized, same shape, via the warm-start state."""
         height, width = frame.shape[:2]
         content = frame.permute(2, 0, 1)[None].to(self.device).float().div_(255.0)
-        if self.max_size and max(height, width) > self.max_size:
+        content, factors = enlarge_to_min_side(content, MIN_VGG_SIDE)
+        full_size = tuple(content.shape[-2:])
+        if self.max_size and max(full_size) > self.max_size:
             content = resize_tensor_long_side(content, self.max_size)
         pixels = to_pixels(content)  # what flow sees: the frame at working size
         init, temporal, iterations = self.plan_frame(content, pixels)
@@ -345,7 +356,9 @@ class GatysEngine(EngineBase):
         )
         self.last_losses = result.losses
         self.previous_content, self.previous_output = pixels, result.image
-        output = resize_tensor(result.image, (height, width)).clamp(0.0, 1.0)
+        output = resize_tensor(result.image, full_size).clamp(0.0, 1.0)
+        if factors != (1, 1):
+            output = F.avg_pool2d(output, factors)  # the exact inverse of the enlargement
         return output[0].mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).cpu()
 
     def plan_frame(

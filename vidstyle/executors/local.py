@@ -52,9 +52,11 @@ class LocalExecutor:
             raise SettingsError(SEGMENTS_NEED_RAY)
         stylizer = Stylizer(settings, network=self.network)
         batch = BatchResult()
+        inputs = [job.src for job in jobs]  # no output may replace any input of the run
         for job in jobs:
             try:
-                result = stylizer.video(job.src, job.dst, on_progress=on_progress, cancel=cancel)
+                result = stylizer.video(job.src, job.dst, on_progress=on_progress,
+                                        cancel=cancel, inputs=inputs)
             except Cancelled:
                 raise
             except VidstyleError as exc:

@@ -113,6 +113,15 @@ class Demuxer:
         # Let FFmpeg decode with its own threads: frame threading keeps a 2-core CPU busy
         # while our Python thread converts to RGB.
         self.video.thread_type = "AUTO"
+        # AVI stores no presentation times: a frame's time is its chunk's tick (the
+        # packet dts; an empty chunk is a dropped frame). FFmpeg's guess for H.264 adds
+        # its reorder delay (measured: 1-2 ticks late), so the ticks are taken and put in
+        # display order by `in_display_order`.
+        self.stamps_from_dts = info.format_name == "avi"
+        # (last frame's end, stated end) in seconds when the video stopped early.
+        self.ended_early: tuple[float, float] | None = None
+        self.damaged_packets = 0
+        self.read_error: str | None = None
 
     def __enter__(self) -> Demuxer:
         return self
@@ -131,54 +140,94 @@ class Demuxer:
         return self.container.streams[index]
 
     def items(self) -> Iterator[DecodedFrame | av.Packet]:
-        """Frames of the video stream and packets of the other streams, in demux order."""
+        """Frames of the video stream and packets of the other streams, in demux order.
+
+        One policy for damage, whatever the container: every frame that decodes is
+        handed out, a packet that does not decode is skipped, and a file that ends before
+        the time its header states sets `ended_early` (judged by the decoded timestamps,
+        never by index counts: an AVI index may list empty "repeat" chunks).
+        """
         if self.decode_from:
             self._seek(self.decode_from)
         window = REORDER_WINDOW if self.video.codec_context.has_b_frames else 0
+        if self.stamps_from_dts:
+            window = REORDER_WINDOW
         index = 0
-        try:
-            for item in in_display_order_mixed(self._demux(), window):
-                if isinstance(item, av.Packet):
-                    yield item
-                    continue
-                decoded = self._keep(item, index)
-                if decoded is _PAST_END:
-                    break
-                if decoded is not None:
-                    index += 0 if decoded.warmup else 1
-                    yield decoded
-        except (av.error.InvalidDataError, av.error.FFmpegError) as exc:
-            raise InputError(
-                self.path, f"corrupt video data after frame {index} ({exc})"
-            ) from None
-        self._check_complete(index)
+        last_end: float | None = None
+        for item in in_display_order_mixed(self._demux(), window):
+            if isinstance(item, av.Packet):
+                yield item
+                continue
+            decoded = self._keep(item, index)
+            if decoded is _PAST_END:
+                break
+            if decoded is not None:
+                index += 0 if decoded.warmup else 1
+                if decoded.time is not None:
+                    last_end = decoded.time + self._frame_seconds(decoded)
+                yield decoded
+        self._check_complete(index, last_end)
 
-    def _check_complete(self, decoded: int) -> None:
-        """A file cut short keeps its index: fewer frames decode than the index lists.
+    def _frame_seconds(self, frame: DecodedFrame) -> float:
+        if frame.duration:
+            return float(frame.duration * frame.time_base)
+        rate = self.info.frame_rate
+        return 1 / float(rate) if rate else 0.0
 
-        Threaded decoding conceals the damage instead of raising, so count. A frame or
-        two may legitimately not decode (seen: box.mp4, 455 of 456).
-        """
-        if self.start is not None or self.end is not None or not self.info.frames:
+    def _check_complete(self, decoded: int, last_end: float | None) -> None:
+        """Note when the video stops before the end the file states (a cut-off download,
+        a camera that lost power). No frame at all is an error."""
+        if decoded == 0:
+            where = "" if self.start is None else f" at or after {self.start:g} s"
+            raise InputError(self.path, f"no video frame decodes{where} (truncated or corrupt)")
+        expected = self.expected_end()
+        if expected is None or last_end is None:
             return
-        missing = self.info.frames - decoded
-        if missing > max(TRUNCATION_TOLERANCE_FRAMES, 0.01 * self.info.frames):
-            raise InputError(
-                self.path,
-                f"truncated or corrupt: only {decoded} of {self.info.frames} frames decode",
-            )
+        rate = float(self.info.frame_rate) if self.info.frame_rate else 25.0
+        if last_end < expected - TRUNCATION_TOLERANCE_FRAMES / rate:
+            self.ended_early = (last_end, expected)
+
+    def expected_end(self) -> float | None:
+        """Where the video should end (s): the window's end, or the stream's stated end."""
+        stated = None
+        if self.info.duration is not None:
+            stated = self.info.start_time + self.info.duration
+        if self.end is not None:
+            return self.end if stated is None else min(self.end, stated)
+        return stated
 
     def _demux(self) -> Iterator[av.VideoFrame | av.Packet]:
-        """Decoded video frames and the other streams' packets, in file order."""
+        """Decoded video frames and the other streams' packets, in file order.
+
+        A video packet that does not decode is counted and skipped; a read error ends the
+        file there (what follows it cannot be found again).
+        """
         streams = [self.video]
         if self.other_streams:
-            streams += [s for s in self.container.streams if s.index != self.video.index]
-        for packet in self.container.demux(streams):
-            if packet.stream.index != self.video.index:
-                if packet.dts is not None and self._packet_in_window(packet):
-                    yield packet
-                continue
-            yield from packet.decode()
+            streams += [s for s in self.container.streams
+                        if s.index != self.video.index and s.type != "attachment"]
+        try:
+            for packet in self.container.demux(streams):
+                if packet.stream.index != self.video.index:
+                    if packet.dts is not None and self._packet_in_window(packet):
+                        yield packet
+                    continue
+                yield from self._decode(packet)
+        except (av.error.FFmpegError, OSError) as exc:
+            self.read_error = str(exc)
+            yield from self._decode(None)  # frames the decoder still holds
+
+    def _decode(self, packet: av.Packet | None) -> list[av.VideoFrame]:
+        try:
+            frames = packet.decode() if packet is not None else self.video.decode(None)
+        except (av.error.FFmpegError, ValueError):
+            self.damaged_packets += 1
+            return []
+        if self.stamps_from_dts:
+            for frame in frames:
+                if frame.dts is not None:
+                    frame.pts = frame.dts
+        return frames
 
     def _seek(self, seconds: float) -> None:
         target = int(seconds / self.video.time_base)

@@ -1,15 +1,19 @@
 """Encode stylized frames and mux them beside the input's other streams.
 
-Audio and subtitle packets are copied untouched when the output container accepts their
-codec; audio the container refuses is transcoded (AAC, or the container's own default).
-Every timestamp is the input's, so variable frame rate stays variable and the streams
-stay in sync.
+Every input stream is accounted for (`MuxReport.streams`): the video is stylized; audio,
+subtitles and attachments are copied untouched when the output container proves it takes
+them (a trial mux of their first packets); audio it refuses is transcoded, with silence
+where the input's packets are damaged so the track keeps its length; what cannot be
+carried is dropped with a warning that names it and why. Every timestamp is the input's,
+so variable frame rate stays variable and the streams stay in sync.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import io
+import itertools
 import logging
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -19,9 +23,9 @@ import av
 import numpy as np
 
 from vidstyle.config import OutputSettings
-from vidstyle.errors import OutputError, SettingsError
+from vidstyle.errors import InputError, OutputError, SettingsError
 from vidstyle.media.decode import DecodedFrame
-from vidstyle.media.probe import MediaInfo
+from vidstyle.media.probe import MARK_KEY, MARK_VALUE, MediaInfo, open_input
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,61 @@ _PREFERRED_PIX_FMTS = {
 }
 _FULL_RANGE = 2
 
+AUTO_CODEC = "auto"
+# x264's and x265's preset names (their documentation; an unknown one fails the encoder's
+# open with only "Invalid argument").
+_X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                 "slower", "veryslow", "placebo")
+_PRESETS = {"libx264": _X26X_PRESETS, "libx264rgb": _X26X_PRESETS, "libx265": _X26X_PRESETS}
+# The video encoder each output format carries well when the user names none: WebM is
+# VP9 (its only modern choice besides AV1, and libvpx is in every PyAV wheel); MP4, MOV
+# and Matroska take H.264. AVI takes MPEG-4 Part 2 (what Xvid/DivX AVIs hold): AVI stores
+# no presentation times, and FFmpeg's AVI reader guesses one frame of reorder delay for
+# H.264 even without B-frames (measured: every frame read back one tick late, 0.04 s at
+# 25 fps), while MPEG-4 Part 2 without B-frames reads back on the input's ticks.
+# Formats not listed try H.264, then their own default.
+_AUTO_VIDEO = {"webm": "libvpx-vp9", "avi": "mpeg4"}
+_AUTO_FALLBACK = "libx264"
+# Formats that store no presentation timestamps (AVI has one slot per frame tick): an
+# encoder that reorders frames (B-frames) shifts the whole picture against the audio
+# (seen: first frame at 0.167 s), so their encoders run without B-frames.
+_NO_REORDER_FORMATS = ("avi",)
+# AVI times an audio track by counting fixed-size frames. Copied packets of other codecs
+# come out short: measured with PyAV 18 / FFmpeg 8.1, 2.0 s of AC-3 copied into AVI read
+# back as 0.42 s, AAC as 0.02 s, FLAC as 0.006 s; MP3, MP2 and PCM kept their length.
+# Those are copied, anything else is re-encoded (which AVI times correctly).
+_AVI_COPYABLE_AUDIO = ("mp1", "mp2", "mp3")
+# Packets muxed into a scratch file to prove the container takes a copied stream (some
+# refusals come only at the trailer: PCM from Matroska into MP4).
+TRIAL_PACKETS = 16
+# Stream keys the muxer recomputes (Matroska's per-stream statistics would be wrong).
+_STALE_STREAM_KEYS = ("duration", "encoder", "_statistics_tags", "_statistics_writing_app",
+                      "_statistics_writing_date_utc", "number_of_frames", "number_of_bytes",
+                      "bps")
+# A gap in a transcoded track shorter than this is resampler rounding, not damage.
+GAP_TOLERANCE_SECONDS = 0.002
+# Silence is written for gaps up to this long; a longer jump is a broken timestamp, and
+# filling it would write minutes of nothing.
+MAX_GAP_SECONDS = 30.0
+CHAPTER_TRACK = "chapter track (chapters are copied as chapters)"
+
+
+@dataclass
+class StreamFate:
+    """What became of one input stream: "stylized", "copied", "transcoded" or "dropped"
+    (with the reason)."""
+
+    index: int
+    kind: str
+    codec: str
+    fate: str
+    why: str = ""
+    language: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"index": self.index, "kind": self.kind, "codec": self.codec,
+                "fate": self.fate, "why": self.why, "language": self.language}
+
 
 @dataclass
 class CopiedStream:
@@ -44,6 +103,13 @@ class CopiedStream:
     transcode: bool
     resampler: av.AudioResampler | None = None
     warned: bool = False
+    # Transcoding: the input's sample clock (next expected sample, at the input rate)
+    # and the output's (samples written), so that gaps become silence.
+    next_sample: int | None = None
+    out_samples: int = 0
+    out_start: int = 0
+    end_seconds: float = 0.0  # where the input's packets of this track end
+    last_frame: av.AudioFrame | None = None  # format of the silence that fills gaps
 
 
 @dataclass
@@ -54,7 +120,15 @@ class MuxReport:
     transcoded: list[int] = field(default_factory=list)
     dropped: list[int] = field(default_factory=list)
     skipped_packets: int = 0
+    silence_seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    streams: list[StreamFate] = field(default_factory=list)
+
+    @property
+    def data_lost(self) -> bool:
+        """Something of the input is not in the output (a dropped stream, a packet)."""
+        return bool(self.skipped_packets or any(
+            f.fate == "dropped" and f.why != CHAPTER_TRACK for f in self.streams))
 
 
 def encoder_options(codec: str, crf: int, preset: str) -> dict[str, str]:
@@ -70,6 +144,11 @@ def encoder_options(codec: str, crf: int, preset: str) -> dict[str, str]:
         return {"rc": "vbr", "cq": str(crf), "preset": "p5"}
     if codec == "prores_ks":
         return {"profile": "3"}  # ProRes 422 HQ
+    if codec == "mpeg4":
+        # A fixed quantiser, from the CRF scale (0..51) to MPEG-4's (2..31): CRF 18 -> 3.
+        # global_quality is in lambda units (FF_QP2LAMBDA = 118 per quantiser step).
+        quantiser = min(max(round(crf / 6), 2), 31)
+        return {"flags": "+qscale", "global_quality": str(quantiser * 118)}
     return {}
 
 
@@ -103,8 +182,10 @@ def _subsampled(pix_fmt: str) -> bool:
 class VideoWriter:
     """Writes one output file: the stylized video stream plus copied/transcoded streams.
 
-    Streams are set up at construction; nothing is written to disk until the first video
-    frame arrives, so the file header always describes a playable video.
+    Streams are set up at construction, and the encoder options are proven there (an
+    unknown preset is a `SettingsError` before any frame is decoded); nothing is written
+    to disk until the first video frame arrives, so the file header always describes a
+    playable video.
     """
 
     def __init__(
@@ -130,10 +211,16 @@ class VideoWriter:
         self.rebase = rebase
         self.offset_seconds: float | None = None if rebase else 0.0
         self.report = MuxReport()
+        self.frames_written = 0
+        self._early: list[av.Packet] = []
         try:
             self.container = av.open(str(path), mode="w", format=format_name)
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             raise OutputError(path, f"cannot create output ({_reason(exc)})") from None
+        self.format = self.container.format.name
+        if self.format in ("mp4", "mov", "ipod", "3gp"):
+            # Without it the MP4 muxer keeps only iTunes' keys and drops vidstyle's mark.
+            self.container.options["movflags"] = "use_metadata_tags"
         self._durations: dict[int, int] = {}
         self.copies: dict[int, CopiedStream] = {}
         # Add the output streams in the input's order, so stream #N stays stream #N.
@@ -142,6 +229,8 @@ class VideoWriter:
             if stream.index == video_index:
                 self.video = (self._add_encoded_video_stream(settings) if video_template is None
                               else self._add_copied_video_stream(video_template))
+                self._carry_stream_tags(stream, self.video)
+                self._fate(stream, "stylized" if video_template is None else "copied")
             elif video_only:
                 continue
             elif copy := self._add_copied_stream(stream, settings):
@@ -167,27 +256,22 @@ class VideoWriter:
         self, settings: OutputSettings
     ) -> av.video.stream.VideoStream:
         info = self.info
-        try:
-            codec = av.Codec(settings.codec, "w")
-        except (av.error.FFmpegError, ValueError):
-            raise SettingsError(
-                f"unknown video encoder {settings.codec!r} (see `vidstyle info` for encoders)"
-            ) from None
-        if codec.canonical_name not in self.container.supported_codecs:
-            raise SettingsError(
-                f"{self.path.suffix or self.container.format.name} files cannot hold "
-                f"{settings.codec} video; pick another --codec or output extension"
-            )
-        stream = self.container.add_stream(
-            settings.codec,
-            rate=info.frame_rate or Fraction(25),
-            options=encoder_options(settings.codec, settings.crf, settings.preset),
-        )
+        codec = self._video_codec(settings.codec)
+        options = encoder_options(codec.name, settings.crf, settings.preset)
+        if self.format in _NO_REORDER_FORMATS:
+            options["bf"] = "0"
+        rate = info.frame_rate or Fraction(25)
+        pix_fmt = output_pix_fmt(codec, settings.pix_fmt, info.pix_fmt, (info.width, info.height))
+        check_encoder(codec.name, options, (info.width, info.height), pix_fmt, rate, settings,
+                      label=str(info.path))
+        stream = self.container.add_stream(codec.name, rate=rate, options=options)
         ctx = stream.codec_context
         ctx.width, ctx.height = info.width, info.height
-        ctx.pix_fmt = output_pix_fmt(
-            codec, settings.pix_fmt, info.pix_fmt, (info.width, info.height)
-        )
+        ctx.pix_fmt = pix_fmt
+        if info.sample_aspect_ratio:
+            # Non-square pixels (anamorphic DVD, 2:1 test charts): without it the picture
+            # plays squeezed.
+            ctx.sample_aspect_ratio = info.sample_aspect_ratio
         # Keep the input's clock: every frame keeps its own timestamp (VFR stays VFR).
         ctx.time_base = info.time_base
         stream.time_base = info.time_base
@@ -200,60 +284,165 @@ class VideoWriter:
             stream.set_display_rotation(info.rotation)
         return stream
 
+    def _video_codec(self, name: str) -> av.Codec:
+        """The encoder `name` names, or with "auto" the one this format carries well."""
+        supported = self.container.supported_codecs
+        if name != AUTO_CODEC:
+            codec = _encoder(name)
+            if codec is None:
+                raise SettingsError(
+                    f"unknown video encoder {name!r} (see `vidstyle info` for encoders)")
+            if codec.canonical_name not in supported:
+                raise SettingsError(
+                    f"{self.info.path}: {self.path.suffix or self.format} files cannot hold "
+                    f"{name} video; "
+                    "pick another --codec (or leave it at auto) or another output extension"
+                )
+            return codec
+        candidates = (_AUTO_VIDEO.get(self.format, _AUTO_FALLBACK), _AUTO_FALLBACK,
+                      self.container.default_video_codec)
+        for candidate in candidates:
+            codec = _encoder(candidate)
+            if codec is not None and codec.canonical_name in supported:
+                return codec
+        raise SettingsError(f"{self.path.suffix or self.format} files take no video encoder "
+                            "this PyAV build has; pick another output extension")
+
     def _add_copied_stream(
         self, source: av.stream.Stream, settings: OutputSettings
     ) -> CopiedStream | None:
         kind = source.type
+        if kind == "attachment":
+            self._add_attachment(source)
+            return None
         codec = source.codec_context.codec.canonical_name if source.codec_context else None
         if codec is None:
             # No codec: an MP4 chapter text track or similar; chapters are copied
             # through the container's chapter list instead.
-            self.report.dropped.append(source.index)
+            self._fate(source, "dropped", CHAPTER_TRACK, warn=False)
             return None
         if kind not in ("audio", "subtitle"):
-            self._drop(source, f"{kind} stream ({codec}) not carried over")
+            self._drop(source, f"{kind} streams ({codec}) are not carried over")
             return None
-        if codec in self.container.supported_codecs:
+        refusal = self._copy_refusal(source, codec)
+        if refusal is None:
             output = self.container.add_stream_from_template(source)
-            output.metadata.update(source.metadata)
+            self._carry_stream_tags(source, output)
+            self._fate(source, "copied")
             self.report.copied.append(source.index)
             return CopiedStream(source, output, transcode=False)
         if kind == "subtitle":
-            self._drop(source, f"{codec} subtitles cannot go into {self.path.suffix} files")
+            self._drop(source, f"{codec} subtitles cannot go into {self._format_label()} "
+                               f"files ({refusal})")
             return None
-        return self._add_transcoded_audio(source, settings)
+        return self._add_transcoded_audio(source, settings, refusal)
 
-    def _add_transcoded_audio(self, source, settings: OutputSettings) -> CopiedStream:
-        supported = self.container.supported_codecs
-        codec = settings.audio_codec
-        if codec not in supported:
-            codec = self.container.default_audio_codec
+    def _copy_refusal(self, source: av.stream.Stream, codec: str) -> str | None:
+        """Why `source`'s packets cannot be copied into this output, or None."""
+        if codec not in self.container.supported_codecs:
+            return "the container does not take that codec"
+        if (self.format in _NO_REORDER_FORMATS and source.type == "audio"
+                and codec not in _AVI_COPYABLE_AUDIO and not codec.startswith("pcm_")):
+            return "AVI would mistime copied packets of that codec"
+        return trial_mux(self.info.path, source.index, self.format)
+
+    def _add_transcoded_audio(self, source, settings: OutputSettings,
+                              refusal: str) -> CopiedStream | None:
         ctx = source.codec_context
-        rate = _encoder_rate(av.Codec(codec, "w"), ctx.sample_rate)
-        output = self.container.add_stream(codec, rate=rate)
-        output.codec_context.layout = ctx.layout
+        codec = self._audio_codec(settings.audio_codec, ctx.codec.name)
+        if codec is None or ctx.codec is None or not ctx.sample_rate:
+            self._drop(source, f"{ctx.name} audio cannot go into {self._format_label()} "
+                               f"files ({refusal}), and no encoder for it is available")
+            return None
+        rate = _encoder_rate(codec, ctx.sample_rate)
+        layout = known_layout(ctx.layout)
+        refused = audio_encoder_refusal(codec, rate, layout, settings.audio_bitrate)
+        if refused:
+            self._drop(source, f"{ctx.name} audio cannot go into {self._format_label()} "
+                               f"files ({refusal}), and {codec.name} refused it ({refused})")
+            return None
+        output = self.container.add_stream(codec.name, rate=rate)
+        output.codec_context.layout = layout
         output.codec_context.bit_rate = settings.audio_bitrate
-        output.metadata.update(source.metadata)
+        self._carry_stream_tags(source, output)
         encoder = output.codec_context.codec
         sample_format = encoder.audio_formats[0].name if encoder.audio_formats else "fltp"
-        resampler = av.AudioResampler(format=sample_format, layout=ctx.layout, rate=rate)
+        resampler = av.AudioResampler(format=sample_format, layout=layout, rate=rate)
+        self._fate(source, "transcoded", f"to {codec.name}: {refusal}")
         self.report.transcoded.append(source.index)
         return CopiedStream(source, output, transcode=True, resampler=resampler)
 
-    def _drop(self, source, why: str) -> None:
-        self.report.dropped.append(source.index)
-        self.report.warnings.append(f"stream #{source.index}: {why}")
+    def _audio_codec(self, wanted: str, input_codec: str) -> av.Codec | None:
+        """The audio encoder for a transcoded track: the one asked for, else the input's
+        own (AC-3 in AVI stays AC-3), else the container's default."""
+        supported = self.container.supported_codecs
+        order = (wanted, input_codec) if self.format not in _NO_REORDER_FORMATS else (
+            input_codec, self.container.default_audio_codec)  # AVI: AC-3 stays AC-3
+        for name in (*order, self.container.default_audio_codec):
+            codec = _encoder(name) if name else None
+            if codec is not None and codec.type == "audio" and \
+                    codec.canonical_name in supported:
+                return codec
+        return None
+
+    def _add_attachment(self, source) -> None:
+        """Matroska attachments (fonts for styled subtitles, cover art)."""
+        name = getattr(source, "name", None) or f"attachment{source.index}"
+        mimetype = getattr(source, "mimetype", None) or "application/octet-stream"
+        data = bytes(getattr(source, "data", b"") or b"")
+        refusal = trial_attachment(self.format, name, mimetype, data)
+        if refusal is not None:
+            self._drop(source, f"attachment {name} cannot go into {self._format_label()} "
+                               f"files ({refusal})", codec=mimetype)
+            return
+        self.container.add_attachment(name, mimetype, data)
+        self._fate(source, "copied", codec=mimetype)
+
+    def _carry_stream_tags(self, source: av.stream.Stream, output: av.stream.Stream) -> None:
+        """Language, title, handler and disposition (default, forced...) of a stream."""
+        for key, value in source.metadata.items():
+            if key.lower() not in _STALE_STREAM_KEYS and not key.upper().startswith("DURATION"):
+                output.metadata[key] = value
+        with contextlib.suppress(AttributeError, ValueError, TypeError):
+            output.disposition = source.disposition
+
+    def _fate(self, source, fate: str, why: str = "", *, warn: bool = False,
+              codec: str | None = None) -> None:
+        if codec is None:
+            ctx = source.codec_context
+            codec = ctx.name if ctx is not None else "none"
+        self.report.streams.append(StreamFate(
+            source.index, source.type, codec, fate, why, source.metadata.get("language")))
+        if fate == "dropped":
+            self.report.dropped.append(source.index)
+        if warn:
+            self.report.warnings.append(f"stream #{source.index} dropped: {why}")
+
+    def _drop(self, source, why: str, codec: str | None = None) -> None:
+        self._fate(source, "dropped", why, warn=True, codec=codec)
+
+    def _format_label(self) -> str:
+        return (self.path.suffix or self.format).lstrip(".").upper()
 
     def _copy_metadata(self, source: av.container.InputContainer) -> None:
         for key, value in source.metadata.items():
-            if key not in ("encoder", "major_brand", "minor_version", "compatible_brands"):
+            if key.lower() not in ("encoder", "major_brand", "minor_version",
+                                   "compatible_brands", MARK_KEY):
                 self.container.metadata[key] = value
+        self.container.metadata[MARK_KEY] = MARK_VALUE
+        chapters = None
         try:
             chapters = source.chapters()
             if chapters:
                 self.container.set_chapters(chapters)
         except (AttributeError, av.error.FFmpegError, ValueError) as exc:
             self.report.warnings.append(f"chapters not copied ({exc})")
+            chapters = None
+        if not chapters:
+            for fate in self.report.streams:
+                if fate.why == CHAPTER_TRACK:  # a codec-less track that was not chapters
+                    fate.why = "stream without a codec: not carried over"
+                    self.report.warnings.append(f"stream #{fate.index} dropped: {fate.why}")
 
     # -- writing -------------------------------------------------------------------------
 
@@ -275,46 +464,95 @@ class VideoWriter:
         if out.pts is not None and frame.duration:
             self._durations[out.pts] = frame.duration
         self._mux(self.video.encode(out))
+        self.frames_written += 1
+        self._flush_early()
         return frame.time
 
     def write_video_packet(self, packet: av.Packet) -> None:
         """An encoded video packet (with `video_template`), timestamps already final."""
         packet.stream = self.video
         self._mux([packet])
+        self.frames_written += 1
+        self._flush_early()
 
     def write_packet(self, packet: av.Packet) -> None:
         """Copy (or transcode) one packet of a non-video stream."""
         copy = self.copies.get(packet.stream.index)
         if copy is None:
             return
-        if packet.is_corrupt:
-            self._skip(copy, "corrupt packet")
+        if self.frames_written == 0:
+            # The header waits for the first frame, and a rebased clock for its time.
+            self._early.append(packet)
             return
-        if self.offset_seconds is None:
-            raise RuntimeError("write_packet before the first video frame")
+        if packet.is_corrupt:
+            self._skip(copy, "a corrupt packet")
+            return
         packet.pts = self._shift(packet.pts, packet.time_base)
         packet.dts = self._shift(packet.dts, packet.time_base)
         if copy.transcode:
+            if packet.pts is not None and packet.time_base:
+                end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+                copy.end_seconds = max(copy.end_seconds, end)  # on the output's clock
             self._transcode(copy, packet)
             return
         packet.stream = copy.output
-        self._mux([packet])
+        self._mux_other(copy, packet)
+
+    def _flush_early(self) -> None:
+        early, self._early = self._early, []
+        for packet in early:
+            self.write_packet(packet)
 
     def _transcode(self, copy: CopiedStream, packet: av.Packet) -> None:
         try:
             frames = copy.input.codec_context.decode(packet)
         except (av.error.FFmpegError, ValueError) as exc:
-            self._skip(copy, f"undecodable audio packet ({exc})")
+            self._skip(copy, f"an undecodable audio packet ({exc})")
             return
         for frame in frames:
-            for resampled in copy.resampler.resample(frame):
-                self._mux(copy.output.encode(resampled))
+            self._encode_audio(copy, frame)
+
+    def _encode_audio(self, copy: CopiedStream, frame: av.AudioFrame | None) -> None:
+        """Resample and encode one decoded frame (None: flush) on a gapless clock: a gap
+        before `frame` (a damaged packet the decoder skipped) is filled with silence of
+        its length, so the track keeps its duration and stays in sync."""
+        if frame is not None:
+            start = self._frame_start_sample(copy, frame)
+            if copy.next_sample is None:
+                copy.next_sample = start
+                copy.out_start = round(start * copy.output.codec_context.sample_rate
+                                       / frame.sample_rate)
+            gap = start - copy.next_sample
+            if GAP_TOLERANCE_SECONDS * frame.sample_rate < gap <= MAX_GAP_SECONDS * \
+                    frame.sample_rate:
+                self._encode_audio(copy, silence_like(frame, gap))
+                self.report.silence_seconds += gap / frame.sample_rate
+            copy.next_sample += frame.samples
+            copy.last_frame = frame
+            frame.pts = None  # the output clock below is the one that counts
+        self._encode_audio_samples(copy, frame)
+
+    def _encode_audio_samples(self, copy: CopiedStream, frame: av.AudioFrame | None) -> None:
+        for resampled in copy.resampler.resample(frame):
+            rate = copy.output.codec_context.sample_rate
+            resampled.pts = copy.out_start + copy.out_samples
+            resampled.time_base = Fraction(1, rate)
+            copy.out_samples += resampled.samples
+            for packet in copy.output.encode(resampled):
+                self._mux_other(copy, packet)
+
+    def _frame_start_sample(self, copy: CopiedStream, frame: av.AudioFrame) -> int:
+        if frame.pts is None or frame.time_base is None:
+            return copy.next_sample or 0
+        seconds = float(frame.pts * frame.time_base)
+        return round(seconds * frame.sample_rate)
 
     def _skip(self, copy: CopiedStream, why: str) -> None:
         self.report.skipped_packets += 1
         if not copy.warned:
             copy.warned = True
-            message = f"stream #{copy.input.index}: skipped a {why}"
+            filled = " (filled with silence)" if copy.transcode else ""
+            message = f"stream #{copy.input.index}: skipped {why}{filled}"
             self.report.warnings.append(message)
             log.warning("%s: %s", self.info.path, message)
 
@@ -331,25 +569,162 @@ class VideoWriter:
                 self.container.mux(packet)
             except OSError as exc:
                 raise _output_error(self.path, exc) from None
+            except (av.error.FFmpegError, ValueError) as exc:
+                raise OutputError(self.path, f"cannot write the video ({_reason(exc)})") \
+                    from None
+
+    def _mux_other(self, copy: CopiedStream, packet: av.Packet) -> None:
+        """Mux one packet of a non-video stream; one the muxer refuses (a damaged
+        timestamp that goes backwards) is skipped, never the end of the job."""
+        try:
+            self.container.mux(packet)
+        except OSError as exc:
+            raise _output_error(self.path, exc) from None
+        except (av.error.FFmpegError, ValueError) as exc:
+            self._skip(copy, f"a packet the muxer refused ({_reason(exc)})")
 
     def close(self) -> None:
         """Flush the encoders and finish the file."""
+        if self.frames_written == 0:
+            self.abort()
+            raise InputError(self.info.path, "no video frame to write in the selected span")
         try:
             self._mux(self.video.encode(None))
             for copy in self.copies.values():
                 if copy.transcode:
-                    for resampled in copy.resampler.resample(None):
-                        self._mux(copy.output.encode(resampled))
-                    self._mux(copy.output.encode(None))
+                    self._flush_audio(copy)
             self.container.close()
         except OSError as exc:
             self.abort()
             raise _output_error(self.path, exc) from None
+        except (av.error.FFmpegError, ValueError) as exc:
+            self.abort()
+            raise OutputError(self.path, f"cannot finish the file ({_reason(exc)})") from None
+
+    def _flush_audio(self, copy: CopiedStream) -> None:
+        with contextlib.suppress(av.error.FFmpegError, ValueError):
+            for frame in copy.input.codec_context.decode(None):
+                self._encode_audio(copy, frame)
+        last = copy.last_frame
+        if last is not None and copy.next_sample is not None:
+            # Damaged packets at the very end: silence up to where the track ended.
+            missing = round(copy.end_seconds * last.sample_rate) - copy.next_sample
+            if GAP_TOLERANCE_SECONDS * last.sample_rate < missing <= \
+                    MAX_GAP_SECONDS * last.sample_rate:
+                tail = silence_like(last, missing)
+                tail.pts, tail.time_base = None, None
+                self._encode_audio_samples(copy, tail)
+                self.report.silence_seconds += missing / last.sample_rate
+        self._encode_audio(copy, None)
+        for packet in copy.output.encode(None):
+            self._mux_other(copy, packet)
 
     def abort(self) -> None:
         """Close without caring about the file (it is deleted by the caller)."""
         with contextlib.suppress(Exception):  # the file is being discarded anyway
             self.container.close()
+
+
+def silence_like(frame: av.AudioFrame, samples: int) -> av.AudioFrame:
+    """`samples` of silence in `frame`'s format, layout and rate."""
+    silent = av.AudioFrame(format=frame.format.name, layout=frame.layout.name,
+                           samples=samples)
+    for plane in silent.planes:
+        plane.update(bytes(plane.buffer_size))
+    silent.sample_rate = frame.sample_rate
+    return silent
+
+
+def check_encoder(name: str, options: dict[str, str], size: tuple[int, int], pix_fmt: str,
+                  rate: Fraction, settings: OutputSettings, *, label: str = "") -> None:
+    """Open the encoder once with the job's options, so that an unknown --preset or a
+    --crf it refuses is one line before any frame is decoded, not a traceback after."""
+    head = f"{label}: " if label else ""
+    presets = _PRESETS.get(name)
+    if presets and "preset" in options and options["preset"] not in presets:
+        raise SettingsError(f"{head}unknown --preset {options['preset']!r} for {name}: "
+                            f"choose one of {', '.join(presets)}")
+    ctx = av.CodecContext.create(name, "w")
+    ctx.width, ctx.height = size
+    ctx.pix_fmt = pix_fmt
+    ctx.time_base = 1 / Fraction(rate)
+    ctx.framerate = Fraction(rate)
+    ctx.options = dict(options)
+    refusal = open_refusal(ctx)
+    if refusal is not None:
+        given = ", ".join(f"{k} {v}" for k, v in options.items()) or "defaults"
+        raise SettingsError(
+            f"{head}encoder {name} refused its settings ({given}; --preset {settings.preset!r}, "
+            f"--crf {settings.crf}): {refusal}"
+        )
+
+
+def open_refusal(ctx: av.CodecContext) -> str | None:
+    """Open a scratch codec context and close it: None if it opens, else why not."""
+    try:
+        ctx.open()
+    except (av.error.FFmpegError, ValueError) as exc:
+        return _reason(exc)
+    finally:
+        with contextlib.suppress(Exception):  # a scratch context: nothing to keep
+            ctx.close()
+    return None
+
+
+def known_layout(layout: av.AudioLayout | None) -> av.AudioLayout:
+    """A layout an encoder takes: Matroska PCM often says only "2 channels" (no order),
+    which AAC refuses; FFmpeg's default order for that many channels ("2c" = stereo)."""
+    channels = layout.nb_channels if layout is not None else 0
+    if not channels:
+        return av.AudioLayout("stereo")
+    if layout.name.endswith("channels"):
+        return av.AudioLayout(f"{channels}c")
+    return layout
+
+
+def audio_encoder_refusal(codec: av.Codec, rate: int, layout, bit_rate: int) -> str | None:
+    """None if `codec` opens for this track, else why not (6 channels into a stereo-only
+    encoder, a rate it lacks): found before any frame, not at the first audio packet."""
+    ctx = av.CodecContext.create(codec.name, "w")
+    ctx.sample_rate, ctx.layout, ctx.bit_rate = rate, layout, bit_rate
+    ctx.format = codec.audio_formats[0].name if codec.audio_formats else "fltp"
+    ctx.time_base = Fraction(1, rate)
+    return open_refusal(ctx)
+
+
+def trial_mux(path: Path, index: int, format_name: str) -> str | None:
+    """Copy the first packets of stream `index` of `path` into a scratch `format_name`
+    file; None if that works, else why not (some refusals come only at the trailer)."""
+    try:
+        with open_input(path) as source:
+            stream = source.streams[index]
+            with av.open(io.BytesIO(), "w", format=format_name) as trial:
+                output = trial.add_stream_from_template(stream)
+                packets = (p for p in source.demux(stream) if p.dts is not None and p.size)
+                for packet in itertools.islice(packets, TRIAL_PACKETS):
+                    packet.stream = output
+                    trial.mux(packet)
+    except (av.error.FFmpegError, ValueError, OSError) as exc:
+        return _reason(exc)
+    return None
+
+
+def trial_attachment(format_name: str, name: str, mimetype: str, data: bytes) -> str | None:
+    """None if `format_name` files take an attachment, else why not."""
+    try:
+        with av.open(io.BytesIO(), "w", format=format_name) as trial:
+            trial.add_attachment(name, mimetype, data)
+            trial.start_encoding()
+    except (av.error.FFmpegError, ValueError, OSError, AttributeError) as exc:
+        return _reason(exc) or "not supported"
+    return None
+
+
+def _encoder(name: str) -> av.Codec | None:
+    try:
+        return av.Codec(name, "w")
+    except (av.error.FFmpegError, ValueError):
+        return None
 
 
 def _encoder_rate(codec: av.Codec, rate: int) -> int:

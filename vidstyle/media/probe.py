@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -10,9 +10,18 @@ from pathlib import Path
 import av
 
 from vidstyle.errors import InputError
+from vidstyle.files import not_a_regular_file_reason
 
 # Demuxers that read single pictures (or picture sequences), not videos.
 _IMAGE_FORMATS = ("image2", "_pipe", "gif", "apng", "webp")
+# What vidstyle writes into every output's container metadata, so that `apply DIR` and
+# `watch` know its own outputs from the user's inputs. "encoded_by" is the one key that
+# survives every muxer we write (AVI keeps only its RIFF INFO keys: ITCH is encoded_by).
+MARK_KEY = "encoded_by"
+MARK_VALUE = "vidstyle"
+# Packets tried for a first decodable frame: a damaged opening GOP must not make a file
+# whose later frames decode look undecodable, nor a garbage file take long to refuse.
+FIRST_FRAME_PACKETS = 600
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,9 @@ class MediaInfo:
     color_primaries: int
     color_trc: int
     others: tuple[StreamInfo, ...] = field(default_factory=tuple)
+    sample_aspect_ratio: Fraction | None = None  # None: square pixels / not stated
+    start_time: float = 0.0  # the video stream's first timestamp (s)
+    marked: bool = False  # written by vidstyle (MARK_KEY in the container metadata)
 
     @property
     def audio_streams(self) -> tuple[StreamInfo, ...]:
@@ -61,13 +73,18 @@ class MediaInfo:
 
 
 def open_input(path: Path) -> av.container.InputContainer:
-    """Open `path` with PyAV, turning every way it can fail into a one-line InputError."""
-    if not path.exists():
-        raise InputError(path, "file not found")
-    if path.is_dir():
-        raise InputError(path, "is a folder, not a video file")
-    if not os.access(path, os.R_OK):
-        raise InputError(path, "permission denied")
+    """Open `path` with PyAV, turning every way it can fail into a one-line InputError.
+
+    Only regular files are opened: a FIFO blocks the open forever, /dev/zero never ends.
+    """
+    reason = not_a_regular_file_reason(path)
+    if reason:
+        raise InputError(path, reason)
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise InputError(path, f"cannot read it ({exc.strerror or exc})") from None
     if path.stat().st_size == 0:
         raise InputError(path, "file is empty (0 bytes)")
     try:
@@ -98,9 +115,12 @@ def describe(path: Path, container: av.container.InputContainer) -> MediaInfo:
         raise InputError(path, "is a still image, not a video (use `vidstyle image`)")
     stream = container.streams.video[0]
     ctx = stream.codec_context
+    if ctx is None:
+        raise InputError(path, "video stream has no codec this build decodes (corrupt header?)")
     if not ctx.width or not ctx.height:
         raise InputError(path, "video stream has no picture size (corrupt header?)")
     duration = _duration_seconds(container, stream)
+    sar = ctx.sample_aspect_ratio
     return MediaInfo(
         path=path,
         format_name=format_name,
@@ -126,10 +146,54 @@ def describe(path: Path, container: av.container.InputContainer) -> MediaInfo:
             for s in container.streams
             if s.index != stream.index
         ),
+        sample_aspect_ratio=Fraction(sar) if sar and sar != 1 else None,
+        start_time=float(stream.start_time * stream.time_base)
+        if stream.start_time is not None and stream.time_base else 0.0,
+        marked=is_marked(container.metadata),
     )
 
 
+def is_marked(metadata: dict[str, str]) -> bool:
+    """True when container metadata carries vidstyle's mark (Matroska upper-cases keys)."""
+    return any(
+        key.lower() == MARK_KEY and value.startswith(MARK_VALUE)
+        for key, value in metadata.items()
+    )
+
+
+def own_output_reason(path: Path) -> str | None:
+    """Why a file found in an input folder is left out: it is one of vidstyle's outputs
+    (stylizing those again is how `clip.scream.scream.scream...` came about)."""
+    if written_by_vidstyle(path):
+        return "an output of vidstyle (use --include-outputs to stylize it again)"
+    return None
+
+
+def written_by_vidstyle(path: Path) -> bool:
+    """True for a file vidstyle wrote (its mark is in the container metadata). Files that
+    cannot be opened are not ours: they are left to be refused with their own reason."""
+    if not_a_regular_file_reason(path):
+        return False
+    try:
+        with av.open(str(path), metadata_errors="replace") as container:
+            return is_marked(container.metadata)
+    except (av.error.FFmpegError, OSError, ValueError):
+        return False
+
+
 def _duration_seconds(container: av.container.InputContainer, stream) -> float | None:
+    """The video stream's own duration where the file states it: the per-stream DURATION
+    tag Matroska muxers write (FFmpeg fills Matroska's stream duration with the whole
+    file's, audio included), else the stream's (MP4, MOV, AVI), else the container's."""
+    tag = next((v for k, v in stream.metadata.items() if k.upper() == "DURATION"), None)
+    if tag:
+        with contextlib.suppress(ValueError):
+            hours, minutes, seconds = tag.split(":")
+            # The tag is where the stream ends on the file's clock, not its length.
+            end = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+            start = float(stream.start_time * stream.time_base) \
+                if stream.start_time is not None and stream.time_base else 0.0
+            return max(end - start, 0.0)
     if stream.duration is not None and stream.time_base:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
@@ -141,10 +205,23 @@ def _first_frame_rotation(path: Path, container, stream) -> int:
     """Decode the first frame: proves the stream decodes, and carries the display rotation.
 
     PyAV exposes the display matrix (what phones write for portrait clips) on frames only.
+    A damaged packet is skipped: the file is judged by what decodes.
     """
+    last_error = None
     try:
-        for frame in container.decode(stream):
+        for n, packet in enumerate(container.demux(stream)):
+            if n >= FIRST_FRAME_PACKETS:
+                break
+            try:
+                frames = packet.decode()
+            except (av.error.FFmpegError, ValueError) as exc:
+                last_error = exc
+                continue
+            for frame in frames:
+                return int(round(frame.rotation or 0))
+        for frame in stream.codec_context.decode(None):  # a decoder holding frames back
             return int(round(frame.rotation or 0))
     except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise InputError(path, f"video does not decode ({_describe(exc)})") from None
-    raise InputError(path, "video stream holds no decodable frame (truncated or corrupt)")
+        last_error = exc
+    why = f" ({_describe(last_error)})" if last_error else ""
+    raise InputError(path, f"video stream holds no decodable frame (truncated or corrupt){why}")

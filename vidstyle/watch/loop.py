@@ -35,6 +35,7 @@ from vidstyle.files import (
     temp_files,
     temp_pid,
 )
+from vidstyle.media.probe import written_by_vidstyle
 from vidstyle.progress import ProgressCallback, ProgressEvent
 from vidstyle.watch.ledger import (
     POINTER_NAME,
@@ -101,7 +102,7 @@ class JobOutcome:
 @dataclass(frozen=True)
 class WatchEvent:
     """What the loop tells `on_event`: kind is one of queued, started, progress, done,
-    failed, requeued, recovered, moved, idle, stopping."""
+    failed, requeued, recovered, moved, skipped, idle, stopping."""
 
     kind: str
     job: JobRecord | None = None
@@ -184,6 +185,9 @@ class WatchOptions:
     move_done: Path | None = None
     move_failed: Path | None = None
     lease_seconds: float = LEASE_SECONDS
+    # Also stylize files vidstyle wrote (skipped by default: an output folder inside the
+    # inbox would otherwise feed the watcher its own outputs, generation after generation).
+    include_outputs: bool = False
 
 
 class Watcher:
@@ -213,6 +217,7 @@ class Watcher:
             self.settings_by_fingerprint[settings.fingerprint()] = settings
         self.tracker = SettleTracker(options.settle)
         self.handled: dict[Path, FileStat] = {}
+        self.warned: set[tuple[Path, str]] = set()
         self.waiting_on: list[Path] = []
         self.summary = WatchSummary()
         self.ledger: Ledger | None = None
@@ -271,7 +276,13 @@ class Watcher:
     def scan(self) -> None:
         """Find settled, closed files and queue a job per style for each new version."""
         excluded = [self.out, self.state_dir, self.options.move_done, self.options.move_failed]
-        paths = find_videos(self.inbox, [p for p in excluded if p is not None])
+        skipped: list[tuple[Path, str]] = []
+        paths = find_videos(self.inbox, [p for p in excluded if p is not None], skipped)
+        for path, reason in skipped:
+            if (path, reason) not in self.warned:  # once, not on every scan
+                self.warned.add((path, reason))
+                log.warning("%s: skipped: %s", path, reason)
+                self._emit("skipped", message=f"{path}: {reason}")
         settled, moving = self.tracker.observe(paths)
         fresh = [(path, stat) for path, stat in settled if self.handled.get(path) != stat]
         busy = open_for_writing(path for path, _ in fresh)
@@ -286,11 +297,14 @@ class Watcher:
     def _register(self, path: Path, stat: FileStat) -> bool:
         """Add the jobs for one settled file; False if it changed or vanished meanwhile."""
         key = str(path)
+        if not self.options.include_outputs and written_by_vidstyle(path):
+            self._emit("skipped", message=f"{path}: an output of vidstyle, not an input")
+            return True
         digest = self.ledger.known_hash(key, stat.size, stat.mtime_ns)
         if digest is None:
             try:
-                digest = content_hash(path)
-            except OSError:
+                digest = content_hash(path, stop=self.stop.is_set)
+            except (OSError, VidstyleError):  # gone, replaced by a FIFO, or stopping
                 return False
             if stat_of(path) != stat:  # written to while we read it: settle again
                 return False

@@ -3,12 +3,16 @@
 A file dropped into a watch folder arrives over time (a copy, an upload, a render). It is
 taken only when all of these hold:
 
-1. its name ends in a video extension and is not hidden (our own temp files start with ".");
+1. its name ends in a video extension and is not hidden (our own temp files start with
+   "."), and it is a regular file: a FIFO or a device (a link to /dev/zero) would block
+   the reader forever, so those are skipped with a warning;
 2. its size and mtime have not changed for `settle` seconds, as seen by us (our clock,
    not the file's mtime, so clock skew on a network share cannot fool it);
 3. no process has it open for writing (Linux: /proc/*/fd plus the fd's access mode in
    /proc/*/fdinfo); this catches a writer that pauses longer than `settle`;
-4. PyAV opens it and finds a video stream (a text file named .mp4 fails here, and is
+4. it is not one of vidstyle's own outputs (they carry a mark in their metadata), so an
+   output folder inside the inbox is never fed on;
+5. PyAV opens it and finds a video stream (a text file named .mp4 fails here, and is
    recorded as failed rather than retried forever).
 """
 
@@ -22,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidstyle.errors import InputError
-from vidstyle.files import is_video_name
+from vidstyle.files import is_video_name, not_a_regular_file_reason
 from vidstyle.media.probe import probe
 
 log = logging.getLogger(__name__)
@@ -46,9 +50,11 @@ def is_hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
-def find_videos(inbox: Path, exclude: Iterable[Path] = ()) -> list[Path]:
-    """Video-named, non-hidden files under `inbox` (recursively, sorted), skipping the
-    folders in `exclude` (the output, state and move folders when they live inside)."""
+def find_videos(inbox: Path, exclude: Iterable[Path] = (),
+                skipped: list[tuple[Path, str]] | None = None) -> list[Path]:
+    """Video-named, non-hidden regular files under `inbox` (recursively, sorted), skipping
+    the folders in `exclude` (the output, state and move folders when they live inside).
+    Video-named entries that are not regular files go to `skipped` with the reason."""
     excluded = [p.resolve() for p in exclude]
     found = []
     for dirpath, dirnames, filenames in os.walk(inbox):
@@ -57,10 +63,14 @@ def find_videos(inbox: Path, exclude: Iterable[Path] = ()) -> list[Path]:
             d for d in dirnames
             if not d.startswith(".") and (folder / d).resolve() not in excluded
         )
-        found.extend(
-            folder / name for name in sorted(filenames)
-            if not name.startswith(".") and is_video_name(Path(name))
-        )
+        for name in sorted(filenames):
+            if name.startswith(".") or not is_video_name(Path(name)):
+                continue
+            reason = not_a_regular_file_reason(folder / name)
+            if reason is None:
+                found.append(folder / name)
+            elif skipped is not None:
+                skipped.append((folder / name, reason))
     return found
 
 
