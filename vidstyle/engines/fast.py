@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidstyle.engines.scale import resize_to_working, trained_size_of
+
 # Reflect padding is the least visible at the border (no dark frame edge, no smear); it
 # needs the pad to be smaller than the side, so tiny frames fall back to replicate.
 
@@ -31,12 +33,16 @@ class FastEngine:
         max_size: int | None = None,
         temporal_filter=None,
         compile: bool = False,
+        style_scale: float | None = None,
     ) -> None:
         self.device = device
         self.dtype = dtype
         self.max_size = max_size
         self.temporal_filter = temporal_filter
         self.multiple = int(getattr(network, "size_multiple", 1))
+        # --style-scale (vidstyle.engines.scale): None runs the network at the frame size.
+        self.style_scale = style_scale
+        self.trained_size = trained_size_of(network)
         self.network = network.to(device).eval()
         if device.type in ("cpu", "cuda"):
             # NHWC lets oneDNN/cuDNN pick their fastest convolution kernels.
@@ -84,6 +90,8 @@ class FastEngine:
     def stylize_float(self, x: torch.Tensor) -> torch.Tensor:
         """The network on a float ``N x 3 x H x W`` batch in [0, 1], at the input's size."""
         height, width = x.shape[-2:]
+        if self.style_scale is not None:
+            x = resize_to_working(x, self.style_scale, self.trained_size)
         x = downscale_to_fit(x, self.max_size)
         padded, pads = pad_to_multiple(x, self.multiple)
         padded = padded.contiguous(memory_format=torch.channels_last)
