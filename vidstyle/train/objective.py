@@ -47,10 +47,20 @@ class PerceptualLoss:
             self.target_grams = style_grams(style_image, vgg, settings.style_layers)
 
     def __call__(self, output: torch.Tensor, content: torch.Tensor) -> dict[str, torch.Tensor]:
-        s = self.settings
         features = self.vgg.features(output, self.layers)
-        with torch.no_grad():
-            target = self.vgg.features(content, [s.content_layer])[s.content_layer]
+        return self.terms(output, features, self.content_target(content))
+
+    @torch.no_grad()
+    def content_target(self, content: torch.Tensor) -> torch.Tensor:
+        """The photos' features at the content layer: one VGG pass that several styles
+        trained on the same batch can share (tools/train_named_gpu.py)."""
+        layer = self.settings.content_layer
+        return self.vgg.features(content, [layer])[layer]
+
+    def terms(self, output: torch.Tensor, features: dict[str, torch.Tensor],
+              target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The weighted terms from the output's VGG `features` (at `self.layers`)."""
+        s = self.settings
         grams = {layer: gram_matrix(features[layer]) for layer in s.style_layers}
         return {
             "content": s.content_weight * content_loss(features[s.content_layer], target),
