@@ -85,7 +85,7 @@ HELD_OUT = {
 EXCLUDED = ("leuvenB.jpg", "aero3.jpg", "starry_night.jpg", "EveningGlow/", "summer_1am/")
 HELD_OUT_CLIPS = ("box.mp4",)
 # Frames taken from each training clip, spread evenly; each gives `FRAME_CROPS` windows.
-FRAMES_PER_CLIP = 80
+FRAMES_PER_CLIP = 200
 FRAME_CROPS = (1.0, 0.5, 0.5)
 
 
