@@ -39,7 +39,7 @@ from vidstyle.config import Settings  # noqa: E402
 from vidstyle.evaluate import paired_frames, warping_errors  # noqa: E402
 from vidstyle.executors import Job  # noqa: E402
 from vidstyle.executors.ray import RayExecutor  # noqa: E402
-from vidstyle.segments import plan_segments, scan_video  # noqa: E402
+from vidstyle.media.segments import plan_segments, scan_video  # noqa: E402
 
 # Warping error is measured on frames shrunk to this long side (flow on full frames costs
 # more than the stylization being measured, and the comparison is relative).

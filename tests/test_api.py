@@ -303,9 +303,8 @@ def test_undecodable_audio_packet_is_skipped_with_a_warning(tmp_path, samples, i
     info = probe(src)
     out_settings = Settings().output
     out_settings.codec, out_settings.preset = "libvpx-vp9", "ultrafast"
-    with Demuxer(info) as demuxer:
-        writer = VideoWriter(tmp_path / "o.webm", info, demuxer, out_settings)
-        demuxer.copy_streams = writer.copied_stream_indices
+    with Demuxer(info, other_streams=True) as demuxer:
+        writer = VideoWriter(tmp_path / "o.webm", info, demuxer.container, out_settings)
         garbled = 0
         for item in demuxer.items():
             if isinstance(item, av.Packet):
@@ -327,3 +326,17 @@ def _garble(packet: av.Packet) -> av.Packet:
     broken.pts, broken.dts, broken.time_base = packet.pts, packet.dts, packet.time_base
     broken.stream = packet.stream
     return broken
+
+
+def test_the_stylizer_closes_its_engine(samples, invert):
+    from vidstyle.engines.base import EngineBase
+
+    closed = []
+
+    class Watched(EngineBase):
+        def close(self):
+            closed.append(True)
+
+    with Stylizer(Settings(style="scream"), network=invert) as stylizer:
+        stylizer._engine = Watched()
+    assert closed == [True] and stylizer._engine is None

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vidstyle.cli.common import build_settings
-from vidstyle.config import Settings, load_config
+from vidstyle.config import Settings, build_settings, load_config
 from vidstyle.errors import SettingsError
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"

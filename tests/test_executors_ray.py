@@ -27,8 +27,8 @@ from vidstyle.config import Settings
 from vidstyle.errors import MissingExtraError, SettingsError, StyleError
 from vidstyle.executors import Job, get_executor, run_apply
 from vidstyle.executors.progress import ClusterProgress
+from vidstyle.media.segments import scan_video
 from vidstyle.progress import ProgressEvent
-from vidstyle.segments import scan_video
 
 # Keep every Ray process of these tests on the loopback: Ray otherwise advertises the
 # machine's network address and listens on all interfaces. (Read when ray is imported.)

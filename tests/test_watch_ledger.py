@@ -14,10 +14,10 @@ import pytest
 
 from vidstyle.config import Settings
 from vidstyle.errors import SettingsError
+from vidstyle.files import file_signature
 from vidstyle.watch.ledger import (
     Ledger,
     current_owner,
-    file_signature,
     locate_ledger,
     owner_alive,
 )

@@ -25,10 +25,10 @@ from typer.testing import CliRunner
 import vidstyle
 from vidstyle.config import Settings
 from vidstyle.errors import InputError
+from vidstyle.files import content_hash, temp_files
 from vidstyle.watch import folder_status, watch_folder
 from vidstyle.watch.display import WatchDisplay
 from vidstyle.watch.ledger import Ledger, current_owner
-from vidstyle.watch.scan import content_hash, temp_files
 
 # fp32: bf16 autocast measured 3x slower than fp32 on this CPU for the 64 px network.
 FAST = Settings(duration=0.5, max_size=64, batch=2, precision="fp32").replace(

@@ -10,15 +10,13 @@ import sys
 
 import pytest
 
+from vidstyle.files import content_hash, temp_files, temp_pid
 from vidstyle.watch import scan
 from vidstyle.watch.scan import (
     SettleTracker,
-    content_hash,
     find_videos,
     open_for_writing,
     probe_error,
-    temp_files,
-    temp_pid,
 )
 
 needs_proc = pytest.mark.skipif(not scan.can_see_open_files(), reason="needs Linux /proc")

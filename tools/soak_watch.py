@@ -16,7 +16,7 @@ job is running and restarts it, then checks that every clip was done exactly onc
 * no temporary outputs left behind.
 
 Processes: `copy` copies the input to the output through vidstyle's own atomic temp file
-(`vidstyle.api.atomic_output`), slowly (`--work` seconds per job) so that kills land
+(`vidstyle.files.atomic_output`), slowly (`--work` seconds per job) so that kills land
 mid-job; `invert` runs the real `stylize_video` (decode, network, encode, mux) with a
 1 - x network; `style` runs `stylize_video` with `--style` (needs the style catalogue).
 Exit status 0 when every check passes.
@@ -43,9 +43,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 sys.path.insert(0, str(ROOT))
 
+from vidstyle.files import temp_files  # noqa: E402
 from vidstyle.watch import folder_status  # noqa: E402
 from vidstyle.watch.ledger import Ledger, parse_owner  # noqa: E402
-from vidstyle.watch.scan import probe_error, temp_files  # noqa: E402
+from vidstyle.watch.scan import probe_error  # noqa: E402
 
 CLIP_FRAMES = 8  # 0.32 s at 25 fps
 CLIP_SIZE = (128, 96)
@@ -54,7 +55,7 @@ WORKER = r"""
 import json, os, sys, time
 from pathlib import Path
 import vidstyle
-from vidstyle.api import atomic_output
+from vidstyle.files import atomic_output
 from vidstyle.errors import Cancelled
 from vidstyle.watch import watch_folder
 

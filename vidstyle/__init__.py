@@ -14,7 +14,6 @@ from vidstyle.api import (
     Stylizer,
     VideoResult,
     default_output_path,
-    expand_inputs,
     stylize_image,
     stylize_video,
 )
@@ -28,6 +27,7 @@ from vidstyle.errors import (
     VidstyleError,
     WeightsError,
 )
+from vidstyle.files import expand_inputs
 from vidstyle.media.probe import MediaInfo, probe
 
 __version__ = "0.1.0"

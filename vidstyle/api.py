@@ -2,24 +2,18 @@
 
     import vidstyle
     vidstyle.stylize_video("clip.mp4", style="scream")          # -> clip.scream.mp4
-    stylizer = vidstyle.Stylizer(vidstyle.Settings(style="wave", temporal="flow"))
-    for path in paths:
-        stylizer.video(path, out_dir="styled/")                   # network loaded once
+    with vidstyle.Stylizer(vidstyle.Settings(style="wave")) as stylizer:
+        for path in paths:
+            stylizer.video(path, out_dir="styled/")               # network loaded once
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
-import numpy as np
 import torch
 from torch import nn
 
@@ -27,15 +21,19 @@ from vidstyle.config import Settings
 from vidstyle.device import precision_name, resolve_batch, resolve_device, resolve_precision
 from vidstyle.engines.base import Engine
 from vidstyle.engines.fast import FastEngine
-from vidstyle.errors import Cancelled, InputError, OutputError, SettingsError
+from vidstyle.errors import Cancelled, OutputError, SettingsError
+from vidstyle.files import (
+    IMAGE_SUFFIXES,
+    atomic_output,
+    check_output_path,
+    read_image,
+    write_image,
+)
 from vidstyle.media.decode import Demuxer
 from vidstyle.media.encode import VideoWriter
 from vidstyle.media.probe import MediaInfo, probe
 from vidstyle.pipeline import Pipeline
 from vidstyle.progress import ProgressCallback, ProgressEvent, Throttle
-
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".mts")
-TEMP_MARKER = ".vidstyle-tmp-"
 
 
 @dataclass
@@ -89,67 +87,13 @@ def default_output_path(src: str | Path, style: str, out_dir: str | Path | None 
     return folder / f"{src.stem}.{style_slug(style)}{src.suffix or '.mp4'}"
 
 
-def temp_path_for(dst: Path) -> Path:
-    """A hidden temporary name beside `dst`, same extension (so the format is guessed).
-
-    The marker and pid let a watcher sweep leftovers of processes that died.
-    """
-    token = secrets.token_hex(4)
-    return dst.with_name(f".{dst.name}{TEMP_MARKER}{os.getpid()}-{token}{dst.suffix}")
-
-
-@contextlib.contextmanager
-def atomic_output(dst: Path, overwrite: bool) -> Iterator[Path]:
-    """Yield a temp path; on success rename it to `dst`, on any failure delete it."""
-    check_output_path(dst, overwrite)
-    tmp = temp_path_for(dst)
-    try:
-        yield tmp
-        if not overwrite and dst.exists():
-            raise OutputError(dst, "already exists (use --overwrite to replace it)")
-        # Data on disk before the name appears: after a power cut the watch ledger may say
-        # "done", and the file it points to must then be whole, not empty.
-        flush_to_disk(tmp)
-        os.replace(tmp, dst)
-        flush_to_disk(dst.parent)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def flush_to_disk(path: Path) -> None:
-    """fsync a file or a folder (the latter makes a rename durable); best effort."""
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass  # some file systems cannot fsync a folder; the rename is still atomic
-    finally:
-        os.close(descriptor)
-
-
-def check_output_path(dst: Path, overwrite: bool) -> None:
-    folder = dst.parent
-    if not folder.exists():
-        raise OutputError(folder, "output folder does not exist")
-    if not folder.is_dir():
-        raise OutputError(folder, "output folder is not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(folder, "output folder is not writable")
-    if dst.exists() and not overwrite:
-        raise OutputError(dst, "already exists (use --overwrite to replace it)")
-
-
 class Stylizer:
     """Holds a loaded engine so that many files reuse one network (and one device)."""
 
     def __init__(self, settings: Settings | None = None, *, network: nn.Module | None = None):
         self.settings = (settings or Settings()).validate()
         self.device = resolve_device(self.settings.device)
-        self.dtype = resolve_precision(self.settings.precision, self.device)
+        self.dtype = engine_precision(self.settings, self.device)
         self._network = network
         self._engine: Engine | None = None
 
@@ -158,6 +102,18 @@ class Stylizer:
         if self._engine is None:
             self._engine = build_engine(self.settings, self.device, self.dtype, self._network)
         return self._engine
+
+    def close(self) -> None:
+        """Close the engine (its flow thread, device memory); a later call loads it anew."""
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    def __enter__(self) -> Stylizer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def video(
         self,
@@ -180,25 +136,22 @@ class Stylizer:
         src = Path(src)
         settings = self.settings
         dst = Path(dst) if dst is not None else default_output_path(src, settings.style, out_dir)
-        if dst.resolve() == src.resolve():
-            raise OutputError(dst, "output would overwrite the input")
         info = probe(src)
-        check_output_path(dst, settings.output.overwrite)
+        check_output_path(dst, settings.output.overwrite, inputs=[src])
         engine = self.engine  # load before timing starts and before creating any file
         engine.reset()
         started = time.monotonic()
         report = _ProgressReporter(src, info, settings, on_progress, started)
         report.emit(0, kind="start")
         cancel = cancel or threading.Event()  # Ctrl-C sets it too (Pipeline.run)
-        if hasattr(engine, "on_iteration"):  # Gatys: minutes per frame, so report inside one
-            engine.on_iteration = report.iteration_reporter(cancel)
+        # Gatys: minutes per frame, so progress and cancellation reach inside one.
+        engine.on_iteration = report.iteration_reporter(cancel)
         try:
-            with atomic_output(dst, settings.output.overwrite) as tmp:
+            with atomic_output(dst, settings.output.overwrite, inputs=[src]) as tmp:
                 frames, writer = self._run(info, tmp, engine, report, cancel, warmup,
                                            video_only)
         finally:
-            if hasattr(engine, "on_iteration"):
-                engine.on_iteration = None
+            engine.on_iteration = None
         seconds = time.monotonic() - started
         report.emit(frames, kind="done", force=True)
         return VideoResult(
@@ -223,20 +176,21 @@ class Stylizer:
         engine = self.engine
         engine.reset()
         styled = engine.stylize(torch.from_numpy(pixels)[None])[0].numpy()
-        with atomic_output(dst, self.settings.output.overwrite) as tmp:
-            write_image(tmp, styled)
+        with atomic_output(dst, self.settings.output.overwrite, inputs=[src]) as tmp:
+            write_image(tmp, styled, suffix=dst.suffix)
         return dst
 
     def _run(self, info: MediaInfo, tmp: Path, engine: Engine, report, cancel,
              warmup: float, video_only: bool):
         settings = self.settings
         segment = settings.start is not None or settings.duration is not None
-        window = {"start": settings.start, "duration": settings.duration, "warmup": warmup}
+        window = {"start": settings.start, "duration": settings.duration, "warmup": warmup,
+                  "other_streams": True}
         with Demuxer(info, **window) as demuxer:
             writer = VideoWriter(
-                tmp, info, demuxer, settings.output, rebase=segment, video_only=video_only
+                tmp, info, demuxer.container, settings.output, rebase=segment,
+                video_only=video_only,
             )
-            demuxer.copy_streams = writer.copied_stream_indices
             pipeline = Pipeline(
                 demuxer, engine, writer,
                 batch=resolve_batch(settings.batch, self.device), on_frames=report.emit,
@@ -248,32 +202,6 @@ class Stylizer:
                 writer.abort()
                 raise
         return frames, writer
-
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
-
-
-def read_image(path: Path) -> np.ndarray:
-    """RGB uint8 pixels of an image file, or InputError naming the file and reason."""
-    if not path.exists():
-        raise InputError(path, "file not found")
-    data = np.fromfile(path, dtype=np.uint8)
-    if data.size == 0:
-        raise InputError(path, "file is empty (0 bytes)")
-    pixels = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if pixels is None:
-        raise InputError(path, "not an image OpenCV can read, or the file is corrupt")
-    return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
-
-
-def write_image(path: Path, pixels: np.ndarray) -> None:
-    ok, encoded = cv2.imencode(path.suffix, cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise OutputError(path, "could not encode the image")
-    try:
-        encoded.tofile(path)
-    except OSError as exc:
-        raise OutputError(path, f"write failed ({exc.strerror or exc})") from None
 
 
 class _ProgressReporter:
@@ -321,6 +249,21 @@ class _ProgressReporter:
         return on_iteration
 
 
+def engine_precision(settings: Settings, device: torch.device) -> torch.dtype:
+    """The compute dtype of the job's engine. The gatys engine keeps VGG-19 in fp32 on a
+    CPU (bf16 there slowed L-BFGS, engines/gatys.py), so "auto" means fp32 for it and an
+    explicit bf16 is refused rather than silently ignored."""
+    dtype = resolve_precision(settings.precision, device)
+    if settings.engine != "gatys" or device.type != "cpu" or dtype == torch.float32:
+        return dtype
+    if settings.precision != "auto":
+        raise SettingsError(
+            f"precision {settings.precision} does nothing for --engine gatys on the CPU "
+            "(it optimises in fp32 there); use auto or fp32"
+        )
+    return torch.float32
+
+
 def build_engine(
     settings: Settings, device: torch.device, dtype: torch.dtype, network: nn.Module | None = None
 ) -> Engine:
@@ -333,12 +276,12 @@ def build_engine(
             temporal_filter=make_temporal_filter(settings),
             compile=settings.compile,
         )
-    from vidstyle.engines.gatys import build_gatys_engine
+    from vidstyle.engines.gatys import GatysEngine
 
     init_network = None
     if settings.engine == "fast+gatys":
         init_network = network or load_network(settings, device)
-    return build_gatys_engine(settings, device, dtype, init_network=init_network)
+    return GatysEngine.from_settings(settings, device, dtype, init_network=init_network)
 
 
 def load_network(settings: Settings, device: torch.device) -> nn.Module:
@@ -353,11 +296,11 @@ def load_network(settings: Settings, device: torch.device) -> nn.Module:
 
 
 def make_temporal_filter(settings: Settings):
-    if settings.temporal == "off":
+    if settings.temporal_mode == "off":
         return None
     from vidstyle.temporal.blend import make_temporal_filter as make
 
-    return make(settings.temporal, settings.temporal_strength)
+    return make(settings.temporal_mode, settings.temporal_strength)
 
 
 def stylize_video(
@@ -380,9 +323,8 @@ def stylize_video(
     Raises `InputError`, `OutputError`, `StyleError`, `SettingsError` or `Cancelled`.
     """
     settings = (settings or Settings()).replace(**overrides) if overrides else settings
-    return Stylizer(settings, network=network).video(
-        src, dst, on_progress=on_progress, cancel=cancel
-    )
+    with Stylizer(settings, network=network) as stylizer:
+        return stylizer.video(src, dst, on_progress=on_progress, cancel=cancel)
 
 
 def stylize_image(
@@ -395,22 +337,5 @@ def stylize_image(
 ) -> Path:
     """Stylize one image with the engine `settings` names (fast, gatys, fast+gatys)."""
     settings = (settings or Settings()).replace(**overrides) if overrides else settings
-    return Stylizer(settings, network=network).image(src, dst)
-
-
-def expand_inputs(paths: list[str | Path]) -> list[Path]:
-    """Files as given; folders expand to the videos inside them (recursively, sorted)."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found.extend(
-                p for p in sorted(path.rglob("*"))
-                if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
-                and not p.name.startswith(".")
-            )
-        else:
-            found.append(path)
-    if not found:
-        raise SettingsError("no input videos found")
-    return found
+    with Stylizer(settings, network=network) as stylizer:
+        return stylizer.image(src, dst)

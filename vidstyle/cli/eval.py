@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from vidstyle.cli.common import console, err_console, user_errors
+from vidstyle.cli.common import Command, console, err_console, user_errors
 
 Opt = typer.Option
 
@@ -89,4 +89,4 @@ def print_report(report) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("eval")(evaluate)
+    app.command("eval", cls=Command)(evaluate)

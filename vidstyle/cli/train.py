@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from vidstyle.cli.common import console, err_console, user_errors
+from vidstyle.cli.common import Command, console, err_console, user_errors
 from vidstyle.train import TrainSettings, TrainStep, train_style, with_overrides
 
 Opt = typer.Option
@@ -73,4 +73,4 @@ def train(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("train")(train)
+    app.command("train", cls=Command)(train)

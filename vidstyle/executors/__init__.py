@@ -18,9 +18,10 @@ from typing import Protocol
 
 from torch import nn
 
-from vidstyle.api import VideoResult, default_output_path, expand_inputs
+from vidstyle.api import VideoResult, default_output_path
 from vidstyle.config import Settings
 from vidstyle.errors import MissingExtraError, SettingsError
+from vidstyle.files import expand_inputs
 from vidstyle.progress import ProgressCallback
 
 EXECUTORS = ("local", "ray")

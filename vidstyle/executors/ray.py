@@ -29,14 +29,14 @@ import ray
 import torch
 from torch import nn
 
-from vidstyle.api import TEMP_MARKER, Stylizer, VideoResult, atomic_output, temp_path_for
+from vidstyle.api import Stylizer, VideoResult
 from vidstyle.config import Settings
 from vidstyle.errors import Cancelled, SettingsError, VidstyleError
 from vidstyle.executors import BatchResult, FileDoneCallback, Job
 from vidstyle.executors.progress import ClusterProgress
+from vidstyle.files import atomic_output, file_signature, temp_files, temp_path_for
 from vidstyle.media.probe import probe
-from vidstyle.progress import ProgressCallback, ProgressEvent
-from vidstyle.segments import (
+from vidstyle.media.segments import (
     WARMUP_FRAMES,
     Segment,
     join_segments,
@@ -44,7 +44,7 @@ from vidstyle.segments import (
     scan_video,
     warmup_seconds,
 )
-from vidstyle.watch.ledger import file_signature
+from vidstyle.progress import ProgressCallback, ProgressEvent
 
 # Ray's own default for tasks; a worker that dies four times in a row is a bug or a
 # poisoned input, not bad luck.
@@ -474,10 +474,8 @@ def segment_path(dst: Path, index: int) -> Path:
 
 def orphan_temps(path: Path, since: float) -> list[Path]:
     """Temp files of `path` (``.<name>.vidstyle-tmp-*``) modified since `since`."""
-    if not path.parent.is_dir():
-        return []
     found = []
-    for temp in path.parent.glob(f".{path.name}{TEMP_MARKER}*"):
+    for temp in temp_files(path.parent, path):
         with contextlib.suppress(OSError):
             if temp.stat().st_mtime >= since - 1.0:
                 found.append(temp)

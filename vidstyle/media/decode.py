@@ -94,13 +94,16 @@ class Demuxer:
     def __init__(
         self,
         info: MediaInfo,
-        copy_streams: frozenset[int] = frozenset(),
         start: float | None = None,
         duration: float | None = None,
         warmup: float = 0.0,
+        *,
+        other_streams: bool = False,
     ) -> None:
+        """`other_streams`: also yield the packets of every non-video stream (the writer
+        keeps those it carries), or only the video frames."""
         self.info = info
-        self.copy_streams = copy_streams
+        self.other_streams = other_streams
         self.start = start
         self.end = None if duration is None else (start or 0.0) + duration
         # Frames in [start - warmup, start) are decoded and flagged `warmup`.
@@ -128,7 +131,7 @@ class Demuxer:
         return self.container.streams[index]
 
     def items(self) -> Iterator[DecodedFrame | av.Packet]:
-        """Frames of the video stream and packets of the copied streams, in demux order."""
+        """Frames of the video stream and packets of the other streams, in demux order."""
         if self.decode_from:
             self._seek(self.decode_from)
         window = REORDER_WINDOW if self.video.codec_context.has_b_frames else 0
@@ -166,8 +169,10 @@ class Demuxer:
             )
 
     def _demux(self) -> Iterator[av.VideoFrame | av.Packet]:
-        """Decoded video frames and copied packets, in file order."""
-        streams = [self.video] + [self.container.streams[i] for i in sorted(self.copy_streams)]
+        """Decoded video frames and the other streams' packets, in file order."""
+        streams = [self.video]
+        if self.other_streams:
+            streams += [s for s in self.container.streams if s.index != self.video.index]
         for packet in self.container.demux(streams):
             if packet.stream.index != self.video.index:
                 if packet.dts is not None and self._packet_in_window(packet):

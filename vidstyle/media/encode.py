@@ -20,7 +20,7 @@ import numpy as np
 
 from vidstyle.config import OutputSettings
 from vidstyle.errors import OutputError, SettingsError
-from vidstyle.media.decode import DecodedFrame, Demuxer
+from vidstyle.media.decode import DecodedFrame
 from vidstyle.media.probe import MediaInfo
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class VideoWriter:
         self,
         path: Path,
         info: MediaInfo,
-        demuxer: Demuxer,
+        source: av.container.InputContainer,
         settings: OutputSettings,
         *,
         format_name: str | None = None,
@@ -119,7 +119,11 @@ class VideoWriter:
         video_only: bool = False,
         video_template: av.video.stream.VideoStream | None = None,
     ) -> None:
-        """`video_template`: copy already-encoded video (`write_video_packet`) in that
+        """`source`: the input, whose streams are carried over in its order (its first
+        video stream is the one replaced by the stylized frames). Packets of streams that
+        are not carried are ignored by `write_packet`.
+
+        `video_template`: copy already-encoded video (`write_video_packet`) in that
         stream's codec instead of encoding frames; how segment outputs are joined."""
         self.path = path
         self.info = info
@@ -133,8 +137,8 @@ class VideoWriter:
         self._durations: dict[int, int] = {}
         self.copies: dict[int, CopiedStream] = {}
         # Add the output streams in the input's order, so stream #N stays stream #N.
-        video_index = demuxer.video.index
-        for stream in demuxer.container.streams:
+        video_index = source.streams.video[0].index
+        for stream in source.streams:
             if stream.index == video_index:
                 self.video = (self._add_encoded_video_stream(settings) if video_template is None
                               else self._add_copied_video_stream(video_template))
@@ -142,7 +146,7 @@ class VideoWriter:
                 continue
             elif copy := self._add_copied_stream(stream, settings):
                 self.copies[stream.index] = copy
-        self._copy_metadata(demuxer.container)
+        self._copy_metadata(source)
 
     @property
     def copied_stream_indices(self) -> frozenset[int]:

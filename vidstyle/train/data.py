@@ -16,10 +16,9 @@ import torch
 
 from vidstyle.engines.scale import TRAINING_SCENE_FACTOR
 from vidstyle.errors import InputError
+from vidstyle.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image
 from vidstyle.media.frames import count_frames, video_frames
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v"}
 # Photos are scaled so their short side is this many times the crop size before a crop is
 # cut: the crop then shows most of the scene, as Johnson's 256 px COCO resizes did. The
 # engine's --style-scale reproduces the stroke scale from the same factor.
@@ -98,10 +97,7 @@ class TrainingData:
         if index < len(self.frames):
             return self.frames[index]
         path = self.photos[index - len(self.frames)]
-        pixels = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if pixels is None:
-            raise InputError(path, "not an image OpenCV can read, or the file is corrupt")
-        return fit_short_side(cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB), self.size)
+        return fit_short_side(read_image(path), self.size)
 
     def random_crop(self, pixels: np.ndarray) -> np.ndarray:
         crop = crop_at(pixels, self.size, self.rng)

@@ -54,8 +54,7 @@ from torch import nn
 from vidstyle.device import resolve_device, resolve_precision
 from vidstyle.errors import SettingsError
 from vidstyle.networks.johnson import JohnsonNet
-from vidstyle.networks.vgg import load_vgg19
-from vidstyle.styles.weights import read_johnson_weights
+from vidstyle.styles.weights import load_vgg19, read_johnson_weights
 from vidstyle.train.checkpoints import (
     checkpoint_dir_for,
     load_checkpoint,

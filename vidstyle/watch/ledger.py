@@ -30,6 +30,7 @@ from pathlib import Path
 
 from vidstyle.config import Settings, merge
 from vidstyle.errors import SettingsError
+from vidstyle.files import file_signature, pid_alive
 
 LEDGER_NAME = "ledger.sqlite"
 # Default state folder, inside the output folder: <out>/.vidstyle/ledger.sqlite.
@@ -158,16 +159,6 @@ def current_owner() -> str:
 def parse_owner(owner: str) -> tuple[str, int, str]:
     host, pid, start = owner.rsplit(":", 2)
     return host, int(pid), start
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, belongs to someone else
-        return True
-    return True
 
 
 def owner_alive(owner: str) -> bool | None:
@@ -423,19 +414,6 @@ class Ledger:
         for state, n in self.db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
             counts[state] = n
         return counts
-
-
-def file_signature(path: Path) -> str | None:
-    """Identity of the file now at `path` (device, inode, size, mtime), or None if absent.
-
-    An atomic rename puts a new inode in place, so a changed signature after a claim means
-    the job's output was completed, even if the process died before recording it.
-    """
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
 
 
 def locate_ledger(path: str | Path) -> Path:

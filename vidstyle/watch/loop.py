@@ -27,6 +27,14 @@ from typing import Any, Protocol
 from vidstyle.api import default_output_path
 from vidstyle.config import Settings
 from vidstyle.errors import Cancelled, OutputError, VidstyleError
+from vidstyle.files import (
+    content_hash,
+    file_signature,
+    flush_to_disk,
+    pid_alive,
+    temp_files,
+    temp_pid,
+)
 from vidstyle.progress import ProgressCallback, ProgressEvent
 from vidstyle.watch.ledger import (
     POINTER_NAME,
@@ -34,21 +42,16 @@ from vidstyle.watch.ledger import (
     JobRecord,
     Ledger,
     current_owner,
-    file_signature,
     owner_alive,
     parse_owner,
-    pid_alive,
 )
 from vidstyle.watch.scan import (
     FileStat,
     SettleTracker,
-    content_hash,
     find_videos,
     open_for_writing,
     probe_error,
     stat_of,
-    temp_files,
-    temp_pid,
 )
 
 log = logging.getLogger(__name__)
@@ -149,6 +152,7 @@ def run_claimed_job(
         if not job.dst.is_file():
             raise OutputError(job.dst, "the job ended without writing its output")
         flush_to_disk(job.dst)
+        flush_to_disk(job.dst.parent)
     except Cancelled:
         return outcome("cancelled")
     except VidstyleError as exc:
@@ -158,17 +162,6 @@ def run_claimed_job(
         return outcome("failed", error=f"{job.src}: unexpected error ({type(exc).__name__}: "
                                        f"{exc})")
     return outcome("done", frames=getattr(result, "frames", None))
-
-
-def flush_to_disk(path: Path) -> None:
-    """fsync the file and its folder entry (the rename), so both survive a power cut."""
-    with open(path, "rb") as file:
-        os.fsync(file.fileno())
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 def job_settings(settings: Settings, style: str) -> Settings:

@@ -14,26 +14,18 @@ taken only when all of these hold:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidstyle.api import TEMP_MARKER, VIDEO_SUFFIXES
 from vidstyle.errors import InputError
+from vidstyle.files import is_video_name
 from vidstyle.media.probe import probe
 
 log = logging.getLogger(__name__)
-
-# Read size for hashing: 1 MiB keeps the syscall count low without holding much memory.
-HASH_CHUNK = 1 << 20
-# 16-byte blake2b: collisions are out of reach for any folder, and the hex stays short.
-HASH_BYTES = 16
-_TEMP_PID = re.compile(re.escape(TEMP_MARKER) + r"(\d+)-")
 
 
 @dataclass(frozen=True)
@@ -67,7 +59,7 @@ def find_videos(inbox: Path, exclude: Iterable[Path] = ()) -> list[Path]:
         )
         found.extend(
             folder / name for name in sorted(filenames)
-            if not name.startswith(".") and Path(name).suffix.lower() in VIDEO_SUFFIXES
+            if not name.startswith(".") and is_video_name(Path(name))
         )
     return found
 
@@ -175,15 +167,6 @@ def _fd_writable(fdinfo: Path) -> bool:
 # -- content --------------------------------------------------------------------------------
 
 
-def content_hash(path: Path) -> str:
-    """blake2b of the whole file, read in 1 MiB chunks."""
-    digest = hashlib.blake2b(digest_size=HASH_BYTES)
-    with open(path, "rb") as file:
-        while chunk := file.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def probe_error(path: Path) -> str | None:
     """None if PyAV opens `path` and finds a video stream, else the one-line reason."""
     try:
@@ -191,22 +174,3 @@ def probe_error(path: Path) -> str | None:
     except InputError as exc:
         return str(exc)
     return None
-
-
-# -- temporary outputs ----------------------------------------------------------------------
-
-
-def temp_pid(path: Path) -> int | None:
-    """The pid written into a stylize temp name (``.clip.scream.mp4.vidstyle-tmp-<pid>-...``)."""
-    match = _TEMP_PID.search(path.name)
-    return int(match.group(1)) if match and path.name.startswith(".") else None
-
-
-def temp_files(folder: Path, dst: Path | None = None) -> list[Path]:
-    """Stylize temp files under `folder` (recursively), or only those for output `dst`."""
-    if dst is not None:
-        pattern, root = f".{dst.name}{TEMP_MARKER}*", dst.parent
-        return sorted(root.glob(pattern)) if root.is_dir() else []
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.rglob(f".*{TEMP_MARKER}*") if temp_pid(p) is not None)

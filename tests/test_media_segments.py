@@ -10,11 +10,12 @@ import av
 import pytest
 from conftest import InvertNetwork, audio_packets, video_timestamps
 
-from vidstyle.api import Stylizer, atomic_output
+from vidstyle.api import Stylizer
 from vidstyle.config import Settings
 from vidstyle.errors import InputError, OutputError, SettingsError
+from vidstyle.files import atomic_output
 from vidstyle.media.probe import probe
-from vidstyle.segments import (
+from vidstyle.media.segments import (
     join_segments,
     plan_segments,
     scan_video,

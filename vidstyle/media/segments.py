@@ -173,7 +173,7 @@ def warmup_seconds(settings: Settings, info: MediaInfo, frames: int = WARMUP_FRA
     """Seconds of frames a segment runs before its first one so that its temporal state
     is warm: `frames` frames at the video's rate, or 0 when the engine keeps no state
     from frame to frame (fast engine, temporal off)."""
-    stateful = settings.temporal != "off" or (
+    stateful = settings.temporal_mode != "off" or (
         settings.engine != "fast" and settings.gatys.warm_start != "none"
     )
     if not stateful:
@@ -183,14 +183,6 @@ def warmup_seconds(settings: Settings, info: MediaInfo, frames: int = WARMUP_FRA
 
 
 # -- joining -------------------------------------------------------------------------------
-
-
-@dataclass
-class _OriginalStreams:
-    """What `VideoWriter` reads from a demuxer: the input container and its video stream."""
-
-    container: av.container.InputContainer
-    video: av.video.stream.VideoStream
 
 
 def check_segments_match(paths: Sequence[Path]) -> None:
@@ -244,8 +236,7 @@ def join_segments(
     origin = segments[0].start_pts if trimmed else 0
     offset = float(origin * info.time_base)
     with open_input(info.path) as original, av.open(str(segment_paths[0])) as first:
-        source = _OriginalStreams(original, original.streams.video[0])
-        writer = VideoWriter(dst, info, source, settings,
+        writer = VideoWriter(dst, info, original, settings,
                              video_template=first.streams.video[0])
         # Copied packets are shifted like the single-process writer's: by the time of
         # the window's first frame when the job was trimmed, by nothing otherwise.
