@@ -47,7 +47,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vidstyle.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, content_hash
+from vidstyle.errors import InputError
+from vidstyle.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, content_hash, read_image
 from vidstyle.media.frames import count_frames, video_frames
 
 REPO = Path(__file__).resolve().parent.parent
@@ -155,8 +156,11 @@ def image_files(folders: list[Path]) -> Iterator[Path]:
 
 
 def read_rgb(path: Path) -> np.ndarray | None:
-    pixels = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return None if pixels is None else cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
+    """The picture, or None for one OpenCV cannot read (some TIFFs): skipped, not fatal."""
+    try:
+        return read_image(path)
+    except InputError:
+        return None
 
 
 def is_photo_like(pixels: np.ndarray, min_side: int) -> bool:
