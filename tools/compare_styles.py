@@ -169,7 +169,7 @@ def measure_heldout(args: argparse.Namespace) -> dict[str, dict[str, dict[str, l
         meter = PerceptualMeter(str(painting), "cpu", args.size)
         candidates = {"ours": args.weights / f"johnson_{name}.safetensors"}
         for extra in args.networks or []:
-            candidates[extra.parent.name] = extra / f"johnson_{name}.safetensors"
+            candidates[extra.name] = extra / f"johnson_{name}.safetensors"
         for photo_name, photo in photos.items():
             outputs = {}
             for label, path in candidates.items():
