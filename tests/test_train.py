@@ -96,6 +96,16 @@ def test_resume_continues_from_the_step_count(trained, tmp_path):
         assert file.metadata()["steps"] == "15"
 
 
+def test_data_position_restores_the_crop_sequence():
+    data = TrainingData(PHOTOS, 64, seed=5)
+    data.batch(3)
+    position = json.loads(json.dumps(data.position()))  # as state.json stores it
+    ahead = data.batch(2)
+    data.batch(4)
+    data.restore(position)
+    assert torch.equal(data.batch(2), ahead)
+
+
 def test_resume_without_checkpoint_is_a_user_error(tmp_path):
     with pytest.raises(InputError, match="resume"):
         train_style(STYLE, PHOTOS, tmp_path / "none.safetensors", settings=TINY, resume=True)
@@ -186,3 +196,43 @@ def test_teacher_pulls_the_network_toward_its_output(tmp_path):
         before = (untrained(photo) - target).abs().mean()
         after = (student(photo) - target).abs().mean()
     assert after < 0.75 * before, (before, after)
+
+
+def load_gpu_tool():
+    import importlib.util
+
+    path = Path(__file__).parent.parent / "tools" / "train_named_gpu.py"
+    spec = importlib.util.spec_from_file_location("train_named_gpu", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_named_styles_share_content_features_without_changing_the_losses():
+    """One VGG pass for the photos and one for all outputs give each style exactly the
+    loss `vidstyle train` would give it on its own."""
+    tool = load_gpu_tool()
+    torch.manual_seed(0)
+    styles = tool.NamedStyles(["scream", "wave"], TINY, torch.device("cpu"))
+    content = TrainingData(PHOTOS, 64, seed=3).batch(2)
+    alone = []
+    for stylize, network, loss in zip(styles.stylizers, styles.networks, styles.losses,
+                                      strict=True):
+        with torch.no_grad():
+            alone.append(float(sum(loss(stylize(network, content), content).values())))
+    shared = styles.step(content)
+    assert shared == pytest.approx(alone, rel=1e-4)
+    assert alone[0] != pytest.approx(alone[1], rel=1e-3)  # two paintings, two targets
+
+
+def test_gpu_tool_trains_named_styles_at_tiny_scale_on_a_cpu(tmp_path):
+    tool = load_gpu_tool()
+    assert tool.main(["--data", str(PHOTOS), "--out", str(tmp_path), "--styles", "scream",
+                      "udnie", "--steps", "3", "--size", "32", "--batch", "1",
+                      "--style-size", "64", "--device", "cpu", "--precision", "fp32"]) == 0
+    for name in ("scream", "udnie"):
+        path = tmp_path / f"johnson_{name}.safetensors"
+        with safe_open(str(path), framework="pt") as file:
+            assert file.metadata()["style"] == name and file.metadata()["steps"] == "3"
+            assert file.metadata()["style_image"].startswith(name)
+        JohnsonNet().load_state_dict(read_johnson_weights(path))

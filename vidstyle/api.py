@@ -325,6 +325,7 @@ def build_engine(
             max_size=settings.max_size,
             temporal_filter=make_temporal_filter(settings),
             compile=settings.compile,
+            style_scale=settings.style_scale,
         )
     from vidstyle.engines.gatys import GatysEngine
 

@@ -98,6 +98,9 @@ class Settings:
     # on long jobs it measured 1.15x (Johnson) to 1.9x (26 presets) in bf16 on this CPU.
     compile: bool = False
     max_size: int | None = None
+    # Brush-stroke size relative to the frame (engines/scale.py): the network runs at a
+    # working size chosen from it. None runs it at the frame's own size (or max_size).
+    style_scale: float | None = None
     strength: float = 1.0
     preserve_color: bool = False
     # Flow-compensated blending of each styled frame with the previous one (Lai et al.'s
@@ -155,7 +158,8 @@ class Settings:
 
 def check_options_apply(settings: Settings) -> None:
     """Refuse an option that the chosen engine would silently ignore."""
-    fast_only = {"compile": (settings.compile, False), "batch": (settings.batch, None)}
+    fast_only = {"compile": (settings.compile, False), "batch": (settings.batch, None),
+                 "style_scale": (settings.style_scale, None)}
     if settings.engine == "gatys":
         fast_only |= {"strength": (settings.strength, 1.0),
                       "preserve_color": (settings.preserve_color, False)}
@@ -264,6 +268,8 @@ KNOBS: tuple[Knob, ...] = (
     Knob("engine", "Feed-forward network, per-frame optimisation, or the network refined.",
          choices=ENGINES),
     Knob("strength", "How much style (1 = full).", minimum=0.0, maximum=1.0),
+    Knob("style_scale", "Brush-stroke size relative to the frame: 1 = as trained, 2 = twice "
+         "as large (and faster), 0.5 = finer.", above=0.0, default_text="frame size"),
     Knob("preserve_color", "Keep the source colours.",
          flags=("--preserve-color/--no-preserve-color",)),
     Knob("device", "Where the networks run: auto, cpu, cuda, cuda:N or mps.", panel=SPEED),

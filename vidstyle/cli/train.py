@@ -50,7 +50,8 @@ def train(
     threads: Annotated[int | None, Opt(show_default=shown("threads"), help="CPU threads for torch.")] = None,
     seed: Annotated[int | None, Opt(show_default=shown("seed"), help="Random seed.")] = None,
     name: Annotated[str | None, Opt(show_default=shown("style_name"), help="Style name stored in the file.")] = None,
-    resume: Annotated[bool, Opt("--resume", help="Continue from OUTPUT.train/.")] = False,
+    resume: Annotated[bool, Opt("--resume", help="Continue from OUTPUT.train/ (its step, "
+                                "optimizer state and data position).")] = False,
 ) -> None:
     """Train a transform network for STYLE_IMAGE; load it with `vidstyle styles add`."""
     with user_errors():

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidstyle.engines.base import EngineBase
+from vidstyle.engines.scale import resize_to_working, trained_size_of
 from vidstyle.images import enlarge_to_min_side
 
 # Reflect padding is the least visible at the border (no dark frame edge, no smear); it
@@ -40,12 +41,16 @@ class FastEngine(EngineBase):
         max_size: int | None = None,
         temporal_filter=None,
         compile: bool = False,
+        style_scale: float | None = None,
     ) -> None:
         self.device = device
         self.dtype = dtype
         self.max_size = max_size
         self.temporal_filter = temporal_filter
         self.multiple = int(getattr(network, "size_multiple", 1))
+        # --style-scale (vidstyle.engines.scale): None runs the network at the frame size.
+        self.style_scale = style_scale
+        self.trained_size = trained_size_of(network)
         self.network = network.to(device).eval()
         if device.type in ("cpu", "cuda"):
             # NHWC lets oneDNN/cuDNN pick their fastest convolution kernels.
@@ -93,6 +98,8 @@ class FastEngine(EngineBase):
     def stylize_float(self, x: torch.Tensor) -> torch.Tensor:
         """The network on a float ``N x 3 x H x W`` batch in [0, 1], at the input's size."""
         height, width = x.shape[-2:]
+        if self.style_scale is not None:
+            x = resize_to_working(x, self.style_scale, self.trained_size)
         x = downscale_to_fit(x, self.max_size)
         x, factors = enlarge_to_min_side(x, MIN_NETWORK_SIDE)
         padded, pads = pad_to_multiple(x, self.multiple)

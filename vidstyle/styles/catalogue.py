@@ -53,6 +53,7 @@ class NetworkEntry:
     source: str
     licence: str
     package: str | None = None  # files live in this installed package, not vidstyle/weights
+    trained_size: int | None = None  # training crop size (engines/scale.py), if known
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ def load_catalogue(path: Path = CATALOGUE_FILE) -> Catalogue:
             name, entry["family"],
             {role: (f["file"], f["sha256"]) for role, f in entry["files"].items()},
             entry["source"], entry["licence"], entry.get("package"),
+            entry.get("trained_size"),
         )
         for name, entry in data["networks"].items()
     }

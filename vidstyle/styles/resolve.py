@@ -56,6 +56,7 @@ class Component:
     vector: torch.Tensor | None = None
     johnson_state: dict[str, torch.Tensor] | None = None
     source: str = ""
+    trained_size: int | None = None  # training crop size, for --style-scale
 
 
 # --- parsing ---------------------------------------------------------------------------
@@ -107,7 +108,8 @@ def resolve_component(name: str, weight: float = 1.0) -> Component:
             return Component(name, "arbitrary", weight, vector=shipped_vector(entry.vector))
         return Component(name, "johnson", weight,
                          johnson_state=shipped_tensors(entry.network, "network"),
-                         source=f"built-in {entry.network}")
+                         source=f"built-in {entry.network}",
+                         trained_size=catalogue.networks[entry.network].trained_size)
     user = load_user_style(name)
     if user is not None:
         family, tensors, path = user
@@ -176,6 +178,9 @@ def load_style(
     builder = {"conditional": _conditional, "arbitrary": _arbitrary, "johnson": _johnson}
     network, pixel_strength = builder[families.pop()](components, strength)
     module = StyleFinish(network, strength=pixel_strength, preserve_color=preserve_color)
+    sizes = {c.trained_size for c in components}
+    if len(sizes) == 1 and None not in sizes:
+        module.trained_size = sizes.pop()  # what --style-scale 1 reproduces (engines/scale.py)
     module = module.to(device).eval()
     module.requires_grad_(False)
     return module
