@@ -25,7 +25,7 @@ from conftest import InvertNetwork, audio_packets, video_timestamps
 from vidstyle.api import Stylizer
 from vidstyle.config import Settings
 from vidstyle.errors import MissingExtraError, SettingsError, StyleError
-from vidstyle.executors import Job, get_executor, run_apply
+from vidstyle.executors import Job, RunHooks, get_executor, run_apply
 from vidstyle.executors.progress import ClusterProgress
 from vidstyle.media.segments import scan_video
 from vidstyle.progress import ProgressEvent
@@ -329,9 +329,9 @@ def test_batch_by_file_finishes_every_clip_once_past_a_bad_one(samples, tmp_path
 def test_by_segment_output_has_the_inputs_frames_timestamps_and_audio(samples, tmp_path):
     src = samples / "cup.mp4"
     events: list[ProgressEvent] = []
-    executor = get_executor("ray", network=InvertNetwork())
+    executor = get_executor("ray", network=InvertNetwork(), segments=3)
     batch = executor.run([Job(src, tmp_path / "cup.out.mp4")], fast_settings(temporal="blend"),
-                         segments=3, on_progress=events.append)
+                         RunHooks(on_progress=events.append))
     assert batch.failures == []
     (result,) = batch.results
     assert result.frames == 217
