@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from dataclasses import dataclass, field
@@ -125,6 +126,13 @@ class Stylizer:
         settings = self.settings
         dst = Path(dst) if dst is not None else default_output_path(src, settings.style, out_dir)
         info = probe(src)
+        # Long inputs (or --resume) go as journaled segments that survive a crash
+        # (vidstyle.resume, docs/resume.md); a segment of one comes back here.
+        from vidstyle.resume import is_resumable, stylize_resumable
+
+        if not video_only and warmup == 0 and is_resumable(settings, info):
+            return stylize_resumable(self, src, dst, info, on_progress=on_progress,
+                                     cancel=cancel)
         check_output_path(dst, settings.output.overwrite, inputs=[src])
         engine = self.engine  # load before timing starts and before creating any file
         engine.reset()
@@ -154,6 +162,17 @@ class Stylizer:
             transcoded_streams=writer.report.transcoded,
             warnings=writer.report.warnings,
         )
+
+    def windowed(self, start: float, duration: float | None, *,
+                 overwrite: bool = False) -> Stylizer:
+        """This job over ``[start, start + duration)`` only, sharing the loaded engine
+        (segments of a long video, one after another)."""
+        window = copy.copy(self)
+        window._engine = self.engine
+        window.settings = self.settings.replace(
+            start=start, duration=duration, output={"overwrite": overwrite}
+        ).validate()
+        return window
 
     def image(self, src: str | Path, dst: str | Path | None = None) -> Path:
         """Stylize one still image (any format OpenCV reads); returns the output path."""

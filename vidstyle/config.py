@@ -101,6 +101,18 @@ class Settings:
     temporal_strength: float = 0.85
     start: float | None = None
     duration: float | None = None
+    # -- long jobs and schedules (docs/resume.md, docs/schedule.md) --
+    # Resumable: the video is stylized as keyframe-aligned segments kept beside the output
+    # with a journal, so a crash costs at most the segment in progress. Always with
+    # `resume`, else for inputs (or --start/--duration windows) longer than `resume_after`.
+    resume: bool = False
+    resume_after: float = 120.0
+    # Seconds per resumable segment: what a crash can cost at most, against the warm-up
+    # each segment pays (docs/resume.md has both measured).
+    resume_segment: float = 30.0
+    # Seconds over which a style schedule ("0:scream, 12.5:wave") crossfades into each
+    # new style, centred on its time; 0 cuts.
+    transition: float = 1.0
     output: OutputSettings = field(default_factory=OutputSettings)
     gatys: GatysSettings = field(default_factory=GatysSettings)
 
@@ -126,6 +138,12 @@ class Settings:
             raise SettingsError(f"start must not be negative, got {self.start}")
         if self.duration is not None and self.duration <= 0:
             raise SettingsError(f"duration must be positive, got {self.duration}")
+        if self.resume_after < 0:
+            raise SettingsError(f"resume after must not be negative, got {self.resume_after}")
+        if self.resume_segment <= 0:
+            raise SettingsError(f"resume segment must be positive, got {self.resume_segment}")
+        if self.transition < 0:
+            raise SettingsError(f"transition must not be negative, got {self.transition}")
         if not 0 <= self.output.crf <= 63:
             raise SettingsError(f"crf must be between 0 and 63, got {self.output.crf}")
         return self
@@ -143,11 +161,21 @@ class Settings:
         The watch ledger compares it to decide whether a done file must be done again.
         """
         data = self.to_dict()
-        for speed_only in ("device", "batch", "compile"):
+        for speed_only in ("device", "batch", "compile", *RESUME_FIELDS):
             data.pop(speed_only)
+        # Fields added after the first ledgers were written count only off their default,
+        # so upgrading does not make a watcher redo every done file.
+        for name, default in LATER_FIELDS.items():
+            if data[name] == default:
+                data.pop(name)
         data["output"].pop("overwrite")
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# How a job is run, not what it produces (the journal stores the segment plan it used).
+RESUME_FIELDS = ("resume", "resume_after", "resume_segment")
+LATER_FIELDS = {"transition": 1.0}
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -55,6 +55,10 @@ def apply(
     ray_address: Annotated[str | None, Opt("--ray-address", help="Ray cluster: auto | HOST:PORT (default: this machine's cluster, else a new local one).")] = None,
     segments: Annotated[int | None, Opt(help="Cut each video at keyframes into N segments stylized in parallel (--executor ray).")] = None,
     segment_seconds: Annotated[float | None, Opt(help="Like --segments, by segment length in seconds.")] = None,
+    resume: Annotated[bool | None, Opt("--resume/--no-resume", help="Journal segments beside the output so a rerun after a crash goes on where it stopped (always on past --resume-after).")] = None,
+    resume_after: Annotated[float | None, Opt(help="Inputs longer than this many seconds are resumable (default 120).")] = None,
+    resume_segment: Annotated[float | None, Opt(help="Seconds per resumable segment: the most a crash can cost (default 30).")] = None,
+    transition: Annotated[float | None, Opt(help="Style schedule ('0:scream, 12.5:wave'): crossfade seconds at each change (default 1).")] = None,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress display.")] = False,
     as_json: Annotated[bool, Opt("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
@@ -65,7 +69,8 @@ def apply(
             style=style, engine=engine, device=device, precision=precision, batch=batch,
             compile=compile_network, max_size=max_size, strength=strength, preserve_color=preserve_color,
             temporal=temporal, temporal_strength=temporal_strength, start=start,
-            duration=duration,
+            duration=duration, resume=resume, resume_after=resume_after,
+            resume_segment=resume_segment, transition=transition,
             **{
                 "output.codec": codec, "output.crf": crf, "output.preset": preset,
                 "output.overwrite": overwrite,

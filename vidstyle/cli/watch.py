@@ -46,6 +46,9 @@ def watch(
     segment_seconds: Annotated[
         float | None, Opt(help="Like --segments, by segment length in seconds (ray).")
     ] = None,
+    resume: Annotated[bool | None, Opt("--resume/--no-resume", help="Journal segments so a file picked up again goes on where it stopped (always on past --resume-after).")] = None,
+    resume_after: Annotated[float | None, Opt(help="Inputs longer than this many seconds are resumable (default 120).")] = None,
+    resume_segment: Annotated[float | None, Opt(help="Seconds per resumable segment (default 30).")] = None,
     quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress display.")] = False,
     as_json: Annotated[bool, Opt("--json", help="Print a JSON summary at the end.")] = False,
 ) -> None:
@@ -55,7 +58,8 @@ def watch(
 
     with user_errors():
         settings = build_settings(config, device=device, precision=precision, batch=batch,
-                                  max_size=max_size)
+                                  max_size=max_size, resume=resume, resume_after=resume_after,
+                                  resume_segment=resume_segment)
         extra = {}
         if executor != "local" or segments is not None or segment_seconds is not None:
             from vidstyle.executors import get_executor

@@ -37,7 +37,6 @@ from vidstyle.executors.progress import ClusterProgress
 from vidstyle.files import atomic_output, file_signature, temp_files, temp_path_for
 from vidstyle.media.probe import probe
 from vidstyle.media.segments import (
-    WARMUP_FRAMES,
     Segment,
     join_segments,
     plan_segments,
@@ -227,7 +226,7 @@ class RayExecutor(Executor):
         max_retries: int = MAX_RETRIES,
         segments: int | None = None,
         segment_seconds: float | None = None,
-        warmup_frames: int = WARMUP_FRAMES,
+        warmup_frames: int | None = None,
         init_options: dict | None = None,
     ) -> None:
         if segments is not None and segment_seconds is not None:
