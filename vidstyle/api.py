@@ -22,6 +22,7 @@ from vidstyle.config import Settings
 from vidstyle.device import precision_name, resolve_batch, resolve_device, resolve_precision
 from vidstyle.engines.base import Engine
 from vidstyle.engines.fast import FastEngine
+from vidstyle.engines.scheduled import ScheduledEngine
 from vidstyle.errors import Cancelled, OutputError
 from vidstyle.files import (
     IMAGE_SUFFIXES,
@@ -135,6 +136,8 @@ class Stylizer:
                                      cancel=cancel)
         check_output_path(dst, settings.output.overwrite, inputs=[src])
         engine = self.engine  # load before timing starts and before creating any file
+        if isinstance(engine, ScheduledEngine):  # every cue inside the video, before work
+            engine.schedule.check_within(info.duration, src)
         engine.reset()
         started = time.monotonic()
         report = _ProgressReporter(src, info, settings, on_progress, started)
@@ -199,8 +202,9 @@ class Stylizer:
                 tmp, info, demuxer.container, settings.output, rebase=segment,
                 video_only=video_only,
             )
+            source = engine.timed(demuxer) if isinstance(engine, ScheduledEngine) else demuxer
             pipeline = Pipeline(
-                demuxer, engine, writer,
+                source, engine, writer,
                 batch=resolve_batch(settings.batch, self.device), on_frames=report.emit,
                 cancel=cancel,
             )
@@ -261,6 +265,12 @@ def build_engine(
     settings: Settings, device: torch.device, dtype: torch.dtype, network: nn.Module | None = None
 ) -> Engine:
     """The engine `settings.engine` names, with its network and temporal filter."""
+    from vidstyle.styles.schedule import is_schedule
+
+    if is_schedule(settings.style):  # styles along the timeline (docs/schedule.md)
+        from vidstyle.engines.scheduled import build_scheduled_engine
+
+        return build_scheduled_engine(settings, device, dtype, make_temporal_filter(settings))
     if settings.engine == "fast":
         network = network or load_network(settings, device)
         return FastEngine(

@@ -84,14 +84,21 @@ def preview_clip_command(
     size: Annotated[int, typer.Option(help="long side of each frame, px")] = 320,
     strength: Annotated[float, typer.Option(min=0.0, max=1.0)] = 1.0,
     preserve_color: Annotated[bool, typer.Option("--preserve-color")] = False,
+    transition: Annotated[float, typer.Option(help="style schedule: crossfade seconds")] = 1.0,
 ) -> None:
-    """A few frames of CLIP, original beside stylized, in seconds."""
-    from vidstyle.styles.preview import clip_strip, write_image
+    """A few frames of CLIP, original beside stylized, in seconds; for a style schedule
+    ('0:scream, 12.5:wave'), the frames around each change."""
+    from vidstyle.styles.preview import clip_strip, schedule_strip, write_image
+    from vidstyle.styles.schedule import is_schedule
 
     started = time.monotonic()
     with user_errors():
-        strip = clip_strip(clip, style, frames=frames, size=size, strength=strength,
-                           preserve_color=preserve_color)
+        if is_schedule(style):
+            strip = schedule_strip(clip, style, transition=transition, size=size,
+                                   strength=strength, preserve_color=preserve_color)
+        else:
+            strip = clip_strip(clip, style, frames=frames, size=size, strength=strength,
+                               preserve_color=preserve_color)
         write_image(output, strip)
     console.print(f"wrote {output} in {time.monotonic() - started:.1f} s")
 

@@ -3,6 +3,8 @@
 * `contact_sheet`: one photo in every style (or a chosen few), labelled tiles in a grid.
 * `clip_strip`: a few evenly spaced frames of a clip, original beside stylized, in
   seconds (PyAV seeks to each time instead of decoding the whole clip).
+* `schedule_strip`: for a style schedule, one row per change: frames just before, at
+  the start, middle and end of the transition, and just after.
 """
 
 from __future__ import annotations
@@ -129,6 +131,55 @@ def clip_strip(
         rows.append(np.hstack([labelled(pixels, f"{seconds:.1f} s"),
                                labelled(styled, style)]))
     return grid(rows, 1)
+
+
+# Seconds before and after a transition that its preview row also shows.
+CHANGE_MARGIN = 0.5
+
+
+def schedule_strip(clip: str | Path, spec: str, *, transition: float = 1.0,
+                   size: int = 320, strength: float = 1.0,
+                   preserve_color: bool = False) -> np.ndarray:
+    """One row per style change of schedule `spec` on `clip`: the frames at 5 moments
+    around it, each labelled with its time and mix, through the scheduled engine."""
+    from vidstyle.config import Settings
+    from vidstyle.engines.scheduled import build_scheduled_engine
+
+    settings = Settings(style=spec, transition=transition, temporal="off",
+                        strength=strength, preserve_color=preserve_color)
+    engine = build_scheduled_engine(settings, torch.device("cpu"), torch.float32)
+    clip = Path(clip)
+    try:
+        with av.open(str(clip)) as container:
+            if not container.streams.video:
+                raise InputError(clip, "no video stream")
+            stream = container.streams.video[0]
+            duration = _duration(container, stream)
+            engine.schedule.check_within(duration or None, clip)
+            rows = []
+            for start, end, _, cue in engine.schedule.changes():
+                moments = [start - CHANGE_MARGIN, start, cue.time, end, end + CHANGE_MARGIN]
+                moments = [min(max(t, 0.0), max(duration - 0.05, 0.0)) for t in moments]
+                tiles = []
+                for seconds in moments:
+                    pixels = fit_within(_frame_at(container, stream, seconds), size)
+                    engine.reset()
+                    engine.times.append(seconds)
+                    styled = engine.stylize(torch.from_numpy(np.ascontiguousarray(pixels))[None])
+                    tiles.append(labelled(styled[0].numpy(), _mix_label(engine, seconds)))
+                rows.append(np.hstack(tiles))
+    except av.FFmpegError as exc:
+        raise InputError(clip, f"cannot decode ({exc})") from None
+    if not rows:
+        raise InputError(clip, "the style schedule has no changes to show")
+    return grid(rows, 1)
+
+
+def _mix_label(engine, seconds: float) -> str:
+    before, after, weight = engine.key_at(seconds)
+    if before == after:
+        return f"{seconds:.2f} s {after}"
+    return f"{seconds:.2f} s {before} {1 - weight:.0%} {after} {weight:.0%}"
 
 
 def write_image(path: str | Path, pixels: np.ndarray) -> Path:
