@@ -20,7 +20,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised only on 3.10
     import tomli as tomllib
 
-from vidstyle.errors import SettingsError
+from vidstyle.errors import SettingsError, VidstyleError
 
 ENGINES = ("fast", "gatys", "fast+gatys")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -203,17 +203,23 @@ def merge(base: Any, changes: dict[str, Any]) -> Any:
     return dataclasses.replace(base, **updates)
 
 
+def read_toml(path: Path, what: str, error: type[VidstyleError] = SettingsError) -> dict:
+    """The TOML file `path` as a dict; every way it can fail is one `error` line naming
+    the file and `what` it was meant to be (config, schedule)."""
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise error(f"{path}: {what} file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot read {what} ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path}: not valid TOML ({exc})") from None
+
+
 def load_config(path: str | Path, base: Settings | None = None) -> Settings:
     """Read a TOML preset (see `configs/`) on top of `base` (defaults if None)."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise SettingsError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{path}: cannot read config ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{path}: not valid TOML ({exc})") from None
+    data = read_toml(path, "config")
     try:
         return merge(base or Settings(), data)
     except SettingsError as exc:

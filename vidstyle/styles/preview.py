@@ -9,7 +9,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import av
@@ -79,22 +80,28 @@ def contact_sheet(
     return grid(tiles, min(columns, len(tiles)))
 
 
-def sample_frames(clip: str | Path, count: int, size: int) -> list[tuple[float, np.ndarray]]:
-    """`count` frames at evenly spaced times (centres of equal slices), long side <= size."""
-    clip = Path(clip)
+@contextlib.contextmanager
+def _open_clip(clip: Path) -> Iterator[tuple[av.container.InputContainer, av.VideoStream,
+                                             float]]:
+    """(container, video stream, duration in s); decoding errors as one InputError."""
     try:
         with av.open(str(clip)) as container:
             if not container.streams.video:
                 raise InputError(clip, "no video stream")
             stream = container.streams.video[0]
-            duration = _duration(container, stream)
-            frames = []
-            for k in range(count):
-                target = duration * (k + 0.5) / count
-                frames.append((target, fit_within(_frame_at(container, stream, target), size)))
-            return frames
+            yield container, stream, _duration(container, stream)
     except av.FFmpegError as exc:
         raise InputError(clip, f"cannot decode ({exc})") from None
+
+
+def sample_frames(clip: str | Path, count: int, size: int) -> list[tuple[float, np.ndarray]]:
+    """`count` frames at evenly spaced times (centres of equal slices), long side <= size."""
+    with _open_clip(Path(clip)) as (container, stream, duration):
+        frames = []
+        for k in range(count):
+            target = duration * (k + 0.5) / count
+            frames.append((target, fit_within(_frame_at(container, stream, target), size)))
+        return frames
 
 
 def _duration(container: av.container.InputContainer, stream: av.VideoStream) -> float:
@@ -149,27 +156,20 @@ def schedule_strip(clip: str | Path, spec: str, *, transition: float = 1.0,
                         strength=strength, preserve_color=preserve_color)
     engine = build_scheduled_engine(settings, torch.device("cpu"), torch.float32)
     clip = Path(clip)
-    try:
-        with av.open(str(clip)) as container:
-            if not container.streams.video:
-                raise InputError(clip, "no video stream")
-            stream = container.streams.video[0]
-            duration = _duration(container, stream)
-            engine.schedule.check_within(duration or None, clip)
-            rows = []
-            for start, end, _, cue in engine.schedule.changes():
-                moments = [start - CHANGE_MARGIN, start, cue.time, end, end + CHANGE_MARGIN]
-                moments = [min(max(t, 0.0), max(duration - 0.05, 0.0)) for t in moments]
-                tiles = []
-                for seconds in moments:
-                    pixels = fit_within(_frame_at(container, stream, seconds), size)
-                    engine.reset()
-                    engine.times.append(seconds)
-                    styled = engine.stylize(torch.from_numpy(np.ascontiguousarray(pixels))[None])
-                    tiles.append(labelled(styled[0].numpy(), _mix_label(engine, seconds)))
-                rows.append(np.hstack(tiles))
-    except av.FFmpegError as exc:
-        raise InputError(clip, f"cannot decode ({exc})") from None
+    rows = []
+    with _open_clip(clip) as (container, stream, duration):
+        engine.schedule.check_within(duration or None, clip)
+        for start, end, _, cue in engine.schedule.changes():
+            moments = [start - CHANGE_MARGIN, start, cue.time, end, end + CHANGE_MARGIN]
+            moments = [min(max(t, 0.0), max(duration - 0.05, 0.0)) for t in moments]
+            tiles = []
+            for seconds in moments:
+                pixels = fit_within(_frame_at(container, stream, seconds), size)
+                engine.reset()
+                engine.times.append(seconds)
+                styled = engine.stylize(torch.from_numpy(np.ascontiguousarray(pixels))[None])
+                tiles.append(labelled(styled[0].numpy(), _mix_label(engine, seconds)))
+            rows.append(np.hstack(tiles))
     if not rows:
         raise InputError(clip, "the style schedule has no changes to show")
     return grid(rows, 1)

@@ -22,15 +22,10 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised only on 3.10
-    import tomli as tomllib
-
+from vidstyle.config import read_toml
 from vidstyle.errors import StyleError
 
 SCHEDULE_SUFFIX = ".toml"
@@ -157,14 +152,7 @@ def parse_schedule(spec: str, transition: float) -> Schedule:
 
 
 def _read_file(path: Path, transition: float) -> Schedule:
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise StyleError(f"{path}: schedule file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StyleError(f"{path}: cannot read schedule ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise StyleError(f"{path}: not valid TOML ({exc})") from None
+    data = read_toml(path, "schedule", StyleError)
     unknown = set(data) - {"transition", "cue"}
     if unknown:
         raise StyleError(f"{path}: unknown key {sorted(unknown)[0]!r} (use transition, [[cue]])")
