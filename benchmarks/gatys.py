@@ -33,11 +33,11 @@ from vidstyle.config import GatysSettings  # noqa: E402
 from vidstyle.engines.gatys import (  # noqa: E402
     GatysEngine,
     optimize_image,
-    resolve_style_target,
     warp_previous,
 )
 from vidstyle.evaluate import mean_error, warping_errors  # noqa: E402
-from vidstyle.networks.vgg import load_vgg19  # noqa: E402
+from vidstyle.styles.targets import style_target  # noqa: E402
+from vidstyle.styles.weights import load_vgg19  # noqa: E402
 from vidstyle.temporal.flow import FlowEstimator  # noqa: E402
 
 
@@ -124,7 +124,7 @@ def main() -> None:
         style_weight=args.style_weight, temporal_weight=args.temporal_weight, tolerance=0.0,
     )
     vgg = load_vgg19(settings.loss_net)
-    target = resolve_style_target(args.style, vgg, settings.style_layers)
+    target = style_target(args.style, vgg, settings.style_layers)
     frames = read_clip(args.clip, args.frames, args.width, args.skip)
     print(f"{args.clip}: {len(frames)} frames at {frames[0].shape[1]}x{frames[0].shape[0]}, "
           f"style {args.style}, torch threads {torch.get_num_threads()}")

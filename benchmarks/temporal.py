@@ -134,7 +134,7 @@ class TextureMeter:
     def __init__(self, reference: list[np.ndarray], indices: list[int], device) -> None:
         from vidstyle.config import GatysSettings
         from vidstyle.losses import style_grams
-        from vidstyle.networks.vgg import load_vgg19
+        from vidstyle.styles.weights import load_vgg19
 
         self.layers = GatysSettings().style_layers
         self.vgg = load_vgg19(device=device)
@@ -224,12 +224,12 @@ def main() -> None:
 def known_style(name: str) -> bool:
     """Whether the style distance has a target for `name` (an image or shipped Grams)."""
     from vidstyle.config import GatysSettings
-    from vidstyle.engines.gatys import resolve_style_target
     from vidstyle.errors import StyleError
-    from vidstyle.networks.vgg import load_vgg19
+    from vidstyle.styles.targets import style_target
+    from vidstyle.styles.weights import load_vgg19
 
     try:
-        resolve_style_target(name, load_vgg19(), GatysSettings().style_layers)
+        style_target(name, load_vgg19(), GatysSettings().style_layers)
     except StyleError:
         return False
     return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fractions
+import re
 from pathlib import Path
 
 import av
@@ -119,3 +120,32 @@ def audio_packets(path: Path, track: int = 0) -> list[bytes]:
     with av.open(str(path)) as container:
         stream = container.streams.audio[track]
         return [bytes(p) for p in container.demux(stream) if p.size]
+
+
+def _final_screen(output: str) -> list[str]:
+    """The lines a terminal shows after printing `output`: the cursor moves and erasures
+    rich's live display uses (CR, LF, cursor up, erase line) are applied, colours dropped."""
+    lines, row, column = [""], 0, 0
+    for token in re.findall(r"\x1b\[[0-9;?]*[A-Za-z]|\r|\n|[^\x1b\r\n]+", output):
+        if token == "\n":
+            row, column = row + 1, 0
+            lines.extend([""] * (row + 1 - len(lines)))
+        elif token == "\r":
+            column = 0
+        elif token.startswith("\x1b["):
+            code, count = token[-1], token[2:-1]
+            if code == "A":
+                row = max(0, row - int(count or 1))
+            elif code == "K":
+                lines[row] = "" if count == "2" else lines[row][:column]
+        else:
+            line = lines[row].ljust(column)
+            lines[row] = line[:column] + token + line[column + len(token):]
+            column += len(token)
+    return [line.rstrip() for line in lines if line.strip()]
+
+
+@pytest.fixture
+def final_screen():
+    """`final_screen(text)`: what is left on a terminal after `text` was written to it."""
+    return _final_screen

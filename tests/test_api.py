@@ -326,3 +326,17 @@ def _garble(packet: av.Packet) -> av.Packet:
     broken.pts, broken.dts, broken.time_base = packet.pts, packet.dts, packet.time_base
     broken.stream = packet.stream
     return broken
+
+
+def test_the_stylizer_closes_its_engine(samples, invert):
+    from vidstyle.engines.base import EngineBase
+
+    closed = []
+
+    class Watched(EngineBase):
+        def close(self):
+            closed.append(True)
+
+    with Stylizer(Settings(style="scream"), network=invert) as stylizer:
+        stylizer._engine = Watched()
+    assert closed == [True] and stylizer._engine is None

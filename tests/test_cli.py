@@ -9,10 +9,15 @@ import subprocess
 import sys
 import time
 
+import av
 import pytest
+import torch
+import typer
 from typer.testing import CliRunner
 
 from vidstyle.cli import app
+from vidstyle.cli.common import Command, settings_options
+from vidstyle.config import VIDEO, Settings, knobs_for
 
 runner = CliRunner()
 FAST = ["--preset", "ultrafast", "--max-size", "96"]
@@ -100,3 +105,111 @@ def test_interrupted_run_leaves_no_partial_output(tmp_path, samples, signum):
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert list(tmp_path.iterdir()) == []
+
+
+TERMINAL = {"TTY_COMPATIBLE": "1", "COLUMNS": "120"}  # rich draws as on a terminal
+
+
+def test_on_a_terminal_each_file_leaves_one_clean_line_and_no_bars(tmp_path, samples,
+                                                                   final_screen):
+    out = tmp_path / "styled"
+    clips = [samples / "cup.mp4", samples / "box.mp4"]
+    result = runner.invoke(app, ["apply", *map(str, clips), "--out", str(out),
+                                 "--duration", "0.3", *FAST], env=TERMINAL)
+    assert result.exit_code == 0, result.output
+    assert "\x1b[" in result.stderr  # it really drew a live display
+    screen = final_screen(result.stderr)
+    assert len(screen) == 2, screen
+    for line, clip in zip(screen, clips, strict=True):
+        assert line.startswith(str(out / f"{clip.stem}.scream.mp4") + "  (")
+        assert " frames, " in line and " fps, cpu " in line
+
+
+def test_one_file_on_a_terminal_leaves_its_line_alone(tmp_path, samples, final_screen):
+    dst = tmp_path / "cup.mp4"
+    result = runner.invoke(app, ["apply", str(samples / "cup.mp4"), "-o", str(dst),
+                                 "--duration", "0.3", *FAST], env=TERMINAL)
+    assert result.exit_code == 0, result.output
+    [line] = final_screen(result.stderr)
+    assert line.startswith(f"{dst}  (") and line.endswith(")")
+
+
+def test_a_failed_run_leaves_no_empty_out_folder(tmp_path, samples):
+    out = tmp_path / "new" / "styled"
+    result = runner.invoke(app, ["apply", str(samples / "cup.mp4"), "--style", "screem",
+                                 "--out", str(out)])
+    assert result.exit_code == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_apply_help_shows_every_default_and_choice_and_no_internal_labels():
+    result = runner.invoke(app, ["apply", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    text = result.stdout
+    for label in ("<list", "<path>", "<bool>", "<str>", "{inputs}", "{VIDEO"):
+        assert label not in text
+    assert "[OPTIONS] VIDEO..." in text
+    rows = {}
+    for line in text.splitlines():
+        words = line.strip("│ ").split()
+        if words and words[0].startswith("--"):
+            rows[words[0]] = line
+    for knob in knobs_for(VIDEO):
+        row = rows[knob.option_names[0].split("/")[0]]
+        assert "[default: " in row, row
+        for choice in knob.choices:
+            assert choice in row, (choice, row)
+    for option in ("--output", "--out", "--config", "--executor", "--segments"):
+        assert "[default: " in rows[option]
+
+
+def test_only_typed_flags_override_the_config_file(tmp_path):
+    seen: list[Settings] = []
+    probe = typer.Typer()
+
+    @settings_options(knobs_for(VIDEO))
+    def show(settings: Settings) -> None:
+        seen.append(settings)
+
+    probe.command(cls=Command)(show)
+    config = tmp_path / "c.toml"
+    config.write_text('temporal = "off"\n[output]\ncrf = 30\n')
+    assert runner.invoke(probe, ["--config", str(config), "--crf", "20"]).exit_code == 0
+    assert runner.invoke(probe, ["--crf", "18", "--temporal", "blend"]).exit_code == 0
+    typed, defaults = seen
+    assert typed.temporal == "off" and typed.output.crf == 20
+    assert defaults.temporal == "blend" and defaults.output.crf == 18
+    refused = runner.invoke(probe, ["--temporal", "maybe"])
+    assert refused.exit_code == 2 and "choose one of auto, off, blend, flow" in refused.stderr
+
+
+def test_preview_refuses_an_existing_file_and_says_where_it_wrote(tmp_path, samples,
+                                                                   monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    existing = tmp_path / "preview.png"
+    existing.write_bytes(b"keep me")
+    command = ["preview", str(samples / "cup.mp4"), "--frames", "1", "--size", "64"]
+    refused = runner.invoke(app, command)
+    assert refused.exit_code == 1
+    assert "already exists" in refused.stderr and "--overwrite" in refused.stderr
+    assert existing.read_bytes() == b"keep me"
+    result = runner.invoke(app, [*command, "--overwrite"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert f"wrote {existing}" in result.stdout  # the full path, not just "preview.png"
+    assert existing.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_info_says_what_is_usable_here():
+    result = runner.invoke(app, ["info", "--json"])
+    data = json.loads(result.stdout)
+    assert data["ffmpeg"] == str(av.ffmpeg_version_info)  # a release, not libavformat's
+    libavformat = ".".join(map(str, av.library_versions["libavformat"]))
+    assert data["ffmpeg_libraries"]["libavformat"] == libavformat
+    assert (data["cuda"] is None) == (not torch.cuda.is_available())
+    cuda_rows = [d for d in data["devices"] if d["device"].startswith("cuda")]
+    assert len(cuda_rows) == (torch.cuda.device_count() if torch.cuda.is_available() else 0)
+    if not torch.cuda.is_available():
+        assert not any("nvenc" in name for name in data["encoders"])
+    text = runner.invoke(app, ["info"], env={"COLUMNS": "300"}).stdout
+    assert f"libavformat {libavformat}" in text
+    assert f"ffmpeg    {av.ffmpeg_version_info} (" in text

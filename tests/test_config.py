@@ -6,8 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from vidstyle.cli.common import build_settings
-from vidstyle.config import Settings, load_config
+from vidstyle.config import (
+    IMAGE,
+    KNOBS,
+    TEMPORAL_MODES,
+    VIDEO,
+    Settings,
+    build_settings,
+    knobs_for,
+    load_config,
+)
 from vidstyle.errors import SettingsError
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -57,3 +65,40 @@ def test_fingerprint_ignores_speed_knobs_but_not_the_look():
     assert base.fingerprint() != base.replace(style="wave").fingerprint()
     assert base.fingerprint() != base.replace(output={"crf": 30}).fingerprint()
     assert base.fingerprint() != base.replace(gatys={"iterations": 5}).fingerprint()
+
+
+@pytest.mark.parametrize("knob", KNOBS, ids=lambda k: k.key)
+def test_every_knob_names_a_setting_whose_default_passes_its_own_rules(knob):
+    default = knob.default()
+    assert default is None or isinstance(default, knob.value_type())
+    knob.check(default)
+    assert knob.option_names[0].startswith("--")
+
+
+def test_a_config_file_is_held_to_the_same_rules_as_the_flags(tmp_path):
+    preset = tmp_path / "p.toml"
+    preset.write_text("[output]\ncrf = 99\n")
+    with pytest.raises(SettingsError) as from_file:
+        build_settings(preset)
+    with pytest.raises(SettingsError) as from_flag:
+        build_settings(None, **{"output.crf": 99})
+    assert str(from_file.value) == str(from_flag.value) == "crf must be between 0 and 63, got 99"
+
+
+def test_choices_and_ranges_come_from_the_knob_table():
+    by_key = {k.key: k for k in KNOBS}
+    assert by_key["temporal"].choices == TEMPORAL_MODES
+    assert "One of: auto, off, blend, flow." in by_key["temporal"].describe()
+    assert "From 0 to 1." in by_key["strength"].describe()
+    with pytest.raises(SettingsError, match="duration must be more than 0"):
+        Settings(duration=0.0).validate()
+    with pytest.raises(SettingsError, match="unknown gatys.optimizer 'sgd'"):
+        Settings().replace(gatys={"optimizer": "sgd"}).validate()
+
+
+def test_knobs_for_a_job_and_without_some():
+    video = {k.key for k in knobs_for(VIDEO)}
+    image = {k.key for k in knobs_for(IMAGE)}
+    assert {"temporal", "output.codec", "batch"} <= video - image
+    assert "gatys.init" in image - video
+    assert "style" not in {k.key for k in knobs_for(VIDEO, without=("style",))}

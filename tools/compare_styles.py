@@ -29,14 +29,15 @@ import numpy as np
 import torch
 
 from vidstyle.config import GatysSettings
-from vidstyle.engines.gatys import style_target_from_image, stylize_image_gatys
+from vidstyle.engines.gatys import stylize_image_gatys
 from vidstyle.evaluate import mean_error, read_frames, warping_errors
 from vidstyle.losses import content_distance, style_distance, style_grams
-from vidstyle.networks.vgg import load_vgg19
 from vidstyle.styles.catalogue import load_catalogue
 from vidstyle.styles.paintings import read_style_image
 from vidstyle.styles.preview import fit_within, grid, labelled, stylize_pixels, write_image
 from vidstyle.styles.resolve import load_style
+from vidstyle.styles.targets import style_target_from_image
+from vidstyle.styles.weights import load_vgg19
 from vidstyle.train import load_style_image
 
 REPO = Path(__file__).resolve().parent.parent

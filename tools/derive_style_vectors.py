@@ -1,6 +1,6 @@
 """Derive the built-in painting styles' 100-d style vectors and store them in the package.
 
-    python tools/derive_style_vectors.py [--paintings /work/shared/styles]
+    python tools/derive_style_vectors.py [--paintings samples/paintings]
 
 Runs vidstyle's port of the arbitrary-style predictor (Ghiasi et al. 2017) on each
 painting listed in PAINTINGS, exactly as `--style painting.jpg` would at run time
@@ -39,7 +39,8 @@ PAINTINGS = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--paintings", type=Path, default=Path("/work/shared/styles"))
+    parser.add_argument("--paintings", type=Path,
+                        default=Path(__file__).resolve().parent.parent / "samples" / "paintings")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     predictor = load_predictor()

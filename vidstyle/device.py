@@ -1,6 +1,8 @@
-"""Choosing where and in what precision the networks run."""
+"""Choosing where and in what precision the networks run, and what is usable here."""
 
 from __future__ import annotations
+
+import platform
 
 import torch
 
@@ -87,3 +89,48 @@ def resolve_batch(batch: int | None, device: torch.device) -> int:
 
 def precision_name(dtype: torch.dtype) -> str:
     return {v: k for k, v in _DTYPES.items()}[dtype]
+
+
+def usable_devices() -> list[dict]:
+    """The devices a job could run on here, each with its automatic precision."""
+    cpu = torch.device("cpu")
+    devices = [{"device": "cpu", "name": platform.processor() or platform.machine(),
+                "precision_auto": precision_name(resolve_precision("auto", cpu)),
+                "bf16_native": cpu_has_fast_bf16()}]
+    if torch.cuda.is_available():  # a CUDA build without a GPU or driver lists none
+        for index in range(torch.cuda.device_count()):
+            devices.append({"device": f"cuda:{index}", "name": torch.cuda.get_device_name(index),
+                            "precision_auto": "fp16",
+                            "bf16_native": torch.cuda.is_bf16_supported()})
+    if _mps_available():
+        devices.append({"device": "mps", "name": "Apple GPU", "precision_auto": "fp16"})
+    return devices
+
+
+def gather_info() -> dict:
+    """What `vidstyle info` reports: versions, and what is usable on this machine."""
+    import cv2
+
+    from vidstyle import __version__
+    from vidstyle.media.encoders import (
+        ffmpeg_release,
+        library_versions,
+        pyav_version,
+        usable_encoders,
+    )
+
+    return {
+        "vidstyle": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        # The CUDA version only where CUDA runs: a CUDA build on a machine without a GPU
+        # says nothing about what the machine can do.
+        "cuda": torch.version.cuda if torch.cuda.is_available() else None,
+        "pyav": pyav_version(),
+        "ffmpeg": ffmpeg_release(),
+        "ffmpeg_libraries": library_versions(),
+        "opencv": cv2.__version__,
+        "devices": usable_devices(),
+        "encoders": usable_encoders(),
+    }
+

@@ -217,7 +217,7 @@ class PerceptualMeter:
 
     def __init__(self, style: str | None, device: torch.device | str, size: int) -> None:
         from vidstyle.config import GatysSettings
-        from vidstyle.networks.vgg import load_vgg19
+        from vidstyle.styles.weights import load_vgg19
 
         knobs = GatysSettings()
         self.device = device
@@ -227,11 +227,11 @@ class PerceptualMeter:
         self.vgg = load_vgg19(source=knobs.loss_net, device=str(device))
         self.style_target = None
         if style:
-            from vidstyle.engines.gatys import resolve_style_target
+            from vidstyle.styles.targets import style_target
 
             # Style Grams at the Gatys engine's own style size, so that the distance is
             # the style term that engine optimises.
-            self.style_target = resolve_style_target(style, self.vgg, self.style_layers)
+            self.style_target = style_target(style, self.vgg, self.style_layers)
 
     @torch.no_grad()
     def measure(self, original: np.ndarray, stylized: np.ndarray) -> tuple[float | None, float]:

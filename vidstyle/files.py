@@ -291,6 +291,26 @@ def atomic_output(dst: Path, overwrite: bool, inputs: Iterable[Path] = ()) -> It
             tmp.unlink()
 
 
+@contextlib.contextmanager
+def output_folder(folder: Path | None) -> Iterator[None]:
+    """Create `folder` (and missing parents) for a run; remove what was created if the
+    run left nothing in it, so a failed run leaves no empty folder behind."""
+    if folder is None or folder.is_dir():
+        yield
+        return
+    created = [folder, *(p for p in folder.parents if not p.exists())]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(folder, exc.strerror or "cannot create the output folder") from None
+    try:
+        yield
+    finally:
+        for path in created:  # deepest first
+            with contextlib.suppress(OSError):
+                path.rmdir()  # only succeeds on an empty folder
+
+
 # -- pictures -------------------------------------------------------------------------------
 
 

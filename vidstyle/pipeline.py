@@ -178,7 +178,8 @@ class Pipeline:
                     continue
                 time = self.writer.write_frame(frame, image)
                 self.frames_written += 1
-                self._mux_side_packets(until=time)
+                if time is not None:  # a frame without a timestamp tells no time: wait
+                    self._mux_side_packets(until=time)
             self.on_frames(self.frames_written)
         self._mux_side_packets(until=None)
         self.writer.close()

@@ -61,9 +61,14 @@ from vidstyle.errors import InputError, OutputError, SettingsError
 from vidstyle.losses import content_loss, gram_matrix, style_grams, style_loss, total_variation
 from vidstyle.media.decode import frame_to_rgb
 from vidstyle.networks.johnson import PIXEL_SCALE, JohnsonNet
-from vidstyle.networks.vgg import LAYER_NAMES, load_vgg19
+from vidstyle.networks.vgg import LAYER_NAMES
 from vidstyle.styles.paintings import read_style_image
-from vidstyle.styles.weights import read_johnson_weights, read_safetensors, write_safetensors
+from vidstyle.styles.weights import (
+    load_vgg19,
+    read_johnson_weights,
+    read_safetensors,
+    write_safetensors,
+)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v"}

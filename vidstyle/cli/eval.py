@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from vidstyle.cli.common import console, err_console, user_errors
+from vidstyle.cli.common import AsJson, Command, console, err_console, user_errors
 
 Opt = typer.Option
 
@@ -17,21 +17,25 @@ def evaluate(
     original: Annotated[Path, typer.Argument(help="The source video.")],
     stylized: Annotated[Path, typer.Argument(help="The stylized video (any resolution).")],
     style: Annotated[
-        str | None, Opt("--style", "-s", help="Style image or name: adds the style distance.")
+        str | None, Opt("--style", "-s", show_default="none",
+                        help="Style image or name: adds the style distance.")
     ] = None,
-    as_json: Annotated[bool, Opt("--json", help="Print one JSON object on stdout.")] = False,
+    as_json: AsJson = False,
     plot: Annotated[
-        Path | None, Opt("--plot", help="Write a PNG of the per-frame warping error.")
+        Path | None, Opt("--plot", show_default="none",
+                         help="Write a PNG of the per-frame warping error.")
     ] = None,
     max_frames: Annotated[
-        int | None, Opt("--max-frames", min=2, help="Compare only the first N frames.")
+        int | None, Opt("--max-frames", min=2, show_default="every frame",
+                        help="Compare only the first N frames.")
     ] = None,
     size: Annotated[
         int | None,
-        Opt("--size", min=16, help="Measure on frames shrunk to this long side (pixels)."),
+        Opt("--size", min=16, show_default="full size",
+            help="Measure on frames shrunk to this long side (pixels)."),
     ] = None,
     device: Annotated[
-        str, Opt(help="Device for the VGG distances: cpu | cuda[:N] | mps | auto")
+        str, Opt(help="Device for the VGG distances: cpu, cuda, cuda:N, mps or auto.")
     ] = "cpu",
 ) -> None:
     """Warping error (temporal flicker, vs. the original's floor), style and content distance."""
@@ -89,4 +93,4 @@ def print_report(report) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("eval")(evaluate)
+    app.command("eval", cls=Command)(evaluate)

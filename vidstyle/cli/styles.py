@@ -9,13 +9,17 @@ from typing import Annotated
 
 import typer
 
-from vidstyle.cli.common import console, user_errors
+from vidstyle.cli.common import AsJson, Command, console, knob_option, settings_options, user_errors
+from vidstyle.config import Settings, knobs_named
+from vidstyle.files import check_output_path
+
+(OVERWRITE,) = knobs_named("output.overwrite")
 
 styles_app = typer.Typer(help="List, add, remove and preview styles.", no_args_is_help=True)
 
 
-@styles_app.command("list")
-def list_command(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+@styles_app.command("list", cls=Command)
+def list_command(as_json: AsJson = False) -> None:
     """Every style name: built-in paintings and presets, then your own."""
     from vidstyle.styles import list_styles
 
@@ -33,12 +37,14 @@ def list_command(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
     console.print(table)
 
 
-@styles_app.command("add")
+@styles_app.command("add", cls=Command)
 def add_command(
-    name: Annotated[str, typer.Argument(help="the new style's name")],
-    file: Annotated[Path, typer.Argument(help="a Johnson .pth/.safetensors, or a painting")],
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace a style of that name")]
-    = False,
+    name: Annotated[str, typer.Argument(metavar="NAME", show_default=False,
+                                        help="The new style's name.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", show_default=False,
+                                         help="A Johnson .pth/.safetensors, or a painting.")],
+    overwrite: Annotated[bool, typer.Option("--overwrite",
+                                            help="Replace a style of that name.")] = False,
 ) -> None:
     """Store a style under NAME: a trained Johnson network, or any painting."""
     from vidstyle.styles import add_user_style, user_styles_dir
@@ -48,8 +54,10 @@ def add_command(
     console.print(f"added [bold]{info.name}[/] ({info.family}) to {user_styles_dir()}")
 
 
-@styles_app.command("remove")
-def remove_command(name: Annotated[str, typer.Argument(help="a user style's name")]) -> None:
+@styles_app.command("remove", cls=Command)
+def remove_command(name: Annotated[str, typer.Argument(
+    metavar="NAME", show_default=False, help="A user style's name.",
+)]) -> None:
     """Delete one of your styles."""
     from vidstyle.styles import remove_user_style
 
@@ -58,51 +66,70 @@ def remove_command(name: Annotated[str, typer.Argument(help="a user style's name
     console.print(f"removed [bold]{name}[/] ({path})")
 
 
-@styles_app.command("preview")
+@styles_app.command("preview", cls=Command)
 def preview_sheet_command(
-    photo: Annotated[Path, typer.Argument(help="a photo to show every style on")],
-    output: Annotated[Path, typer.Option("-o", "--output")] = Path("styles_sheet.png"),
-    only: Annotated[str | None, typer.Option("--styles", help="comma-separated names")] = None,
-    tile: Annotated[int, typer.Option(help="long side of each tile, px")] = 256,
-    columns: Annotated[int, typer.Option()] = 6,
+    photo: Annotated[Path, typer.Argument(
+        metavar="PHOTO", show_default=False, help="A photo to show every style on.",
+    )],
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE",
+                                         help="The sheet to write (.png/.jpg).")]
+    = Path("styles_sheet.png"),
+    only: Annotated[str | None, typer.Option(
+        "--styles", metavar="TEXT", show_default="every style", help="Comma-separated names.",
+    )] = None,
+    tile: Annotated[int, typer.Option(metavar="INTEGER", min=16,
+                                      help="Long side of each tile, pixels.")] = 256,
+    columns: Annotated[int, typer.Option(metavar="INTEGER", min=1,
+                                         help="Tiles per row.")] = 6,
+    overwrite: knob_option(OVERWRITE) = None,
 ) -> None:
     """A labelled contact sheet of PHOTO in every style."""
-    from vidstyle.styles.preview import contact_sheet, write_image
+    from vidstyle.styles.preview import contact_sheet, save_picture
 
     started = time.monotonic()
     with user_errors():
         names = [n.strip() for n in only.split(",")] if only else None
-        write_image(output, contact_sheet(photo, names, tile=tile, columns=columns))
-    console.print(f"wrote {output} in {time.monotonic() - started:.1f} s")
+        check_output_path(output, bool(overwrite))  # before minutes of stylizing
+        written = save_picture(output, contact_sheet(photo, names, tile=tile, columns=columns),
+                               overwrite=bool(overwrite))
+    console.print(f"wrote {written} in {time.monotonic() - started:.1f} s", highlight=False)
 
 
+@settings_options(knobs_named("style", "strength", "preserve_color", "transition",
+                              OVERWRITE.key))
 def preview_clip_command(
-    clip: Annotated[Path, typer.Argument(help="a video")],
-    style: Annotated[str, typer.Option("--style", "-s")] = "scream",
-    output: Annotated[Path, typer.Option("-o", "--output")] = Path("preview.png"),
-    frames: Annotated[int, typer.Option(help="how many moments of the clip")] = 4,
-    size: Annotated[int, typer.Option(help="long side of each frame, px")] = 320,
-    strength: Annotated[float, typer.Option(min=0.0, max=1.0)] = 1.0,
-    preserve_color: Annotated[bool, typer.Option("--preserve-color")] = False,
-    transition: Annotated[float, typer.Option(help="style schedule: crossfade seconds")] = 1.0,
+    clip: Annotated[Path, typer.Argument(metavar="VIDEO", show_default=False,
+                                         help="A video.")],
+    settings: Settings,
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE",
+                                         help="The picture to write (.png/.jpg).")]
+    = Path("preview.png"),
+    frames: Annotated[int, typer.Option(metavar="INTEGER", min=1,
+                                        help="How many moments of the clip.")] = 4,
+    size: Annotated[int, typer.Option(metavar="INTEGER", min=16,
+                                      help="Long side of each frame, pixels.")] = 320,
 ) -> None:
     """A few frames of CLIP, original beside stylized, in seconds; for a style schedule
     ('0:scream, 12.5:wave'), the frames around each change."""
-    from vidstyle.styles.preview import clip_strip, schedule_strip, write_image
+    from vidstyle.styles.preview import clip_strip, save_picture, schedule_strip
     from vidstyle.styles.schedule import is_schedule
 
     started = time.monotonic()
+    overwrite = settings.output.overwrite
     with user_errors():
-        if is_schedule(style):
-            strip = schedule_strip(clip, style, transition=transition, size=size,
-                                   strength=strength, preserve_color=preserve_color)
+        check_output_path(output, overwrite)
+        if is_schedule(settings.style):
+            strip = schedule_strip(clip, settings.style, transition=settings.transition,
+                                   size=size, strength=settings.strength,
+                                   preserve_color=settings.preserve_color)
         else:
-            strip = clip_strip(clip, style, frames=frames, size=size, strength=strength,
-                               preserve_color=preserve_color)
-        write_image(output, strip)
-    console.print(f"wrote {output} in {time.monotonic() - started:.1f} s")
+            strip = clip_strip(clip, settings.style, frames=frames, size=size,
+                               strength=settings.strength,
+                               preserve_color=settings.preserve_color)
+        written = save_picture(output, strip, overwrite=overwrite)
+    console.print(f"wrote {written} in {time.monotonic() - started:.1f} s", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(styles_app, name="styles")
-    app.command("preview")(preview_clip_command)
+    app.command("preview", cls=Command)(preview_clip_command)

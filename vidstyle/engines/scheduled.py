@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from vidstyle.config import Settings
+from vidstyle.engines.base import EngineBase
 from vidstyle.engines.fast import FastEngine
 from vidstyle.errors import SettingsError
 from vidstyle.media.decode import DecodedFrame
@@ -37,7 +38,7 @@ TRANSITION_STEPS = 48
 STYLE_SPACE_FAMILIES = ("arbitrary", "conditional")
 
 
-class ScheduledEngine:
+class ScheduledEngine(EngineBase):
     """Implements `vidstyle.engines.base.Engine`: the scheduled style at each frame."""
 
     def __init__(self, schedule: Schedule, settings: Settings, device: torch.device,

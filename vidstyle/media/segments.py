@@ -179,7 +179,7 @@ def warmup_frames(settings: Settings) -> int:
     frames = 0
     if settings.engine != "fast" and settings.gatys.warm_start != "none":
         frames = WARMUP_FRAMES
-    if settings.temporal != "off" and settings.temporal_strength > 0:
+    if settings.temporal_mode != "off" and settings.temporal_strength > 0:
         strength = min(settings.temporal_strength, 0.999)
         frames = max(frames, WARMUP_FRAMES,
                      math.ceil(math.log(WARMUP_RESIDUAL) / math.log(strength)))

@@ -52,6 +52,7 @@ class NetworkEntry:
     files: dict[str, tuple[str, str]]  # role -> (file name, sha256)
     source: str
     licence: str
+    package: str | None = None  # files live in this installed package, not vidstyle/weights
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,14 @@ class StyleEntry:
     licence: str
     preset: int | None = None
     vector: str | None = None
+    painting: str | None = None
 
 
 @dataclass(frozen=True)
 class Catalogue:
     networks: dict[str, NetworkEntry]
     styles: dict[str, StyleEntry]
+    paintings: dict[str, tuple[str, str]]  # painting -> (Gram file name, sha256)
 
     def preset_names(self) -> dict[int, str]:
         return {s.preset: s.name for s in self.styles.values() if s.preset is not None}
@@ -89,18 +92,22 @@ def load_catalogue(path: Path = CATALOGUE_FILE) -> Catalogue:
         name: NetworkEntry(
             name, entry["family"],
             {role: (f["file"], f["sha256"]) for role, f in entry["files"].items()},
-            entry["source"], entry["licence"],
+            entry["source"], entry["licence"], entry.get("package"),
         )
         for name, entry in data["networks"].items()
     }
     styles = {
         name: StyleEntry(
             name, entry["network"], entry.get("description", ""), entry.get("licence", ""),
-            entry.get("preset"), entry.get("vector"),
+            entry.get("preset"), entry.get("vector"), entry.get("painting"),
         )
         for name, entry in data["styles"].items()
     }
-    return Catalogue(networks, styles)
+    paintings = {
+        name: (entry["grams"]["file"], entry["grams"]["sha256"])
+        for name, entry in data.get("paintings", {}).items()
+    }
+    return Catalogue(networks, styles, paintings)
 
 
 @functools.lru_cache(maxsize=8)

@@ -12,22 +12,22 @@ import hashlib
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
-from vidstyle.errors import StyleError, WeightsError
+from vidstyle.errors import InputError, StyleError, WeightsError
+from vidstyle.files import is_image_name, read_image
+from vidstyle.images import to_tensor
 from vidstyle.networks.arbitrary import StylePredictor, prepare_style_image
 from vidstyle.styles.catalogue import load_catalogue, shipped_tensors
 from vidstyle.styles.weights import load_into, read_safetensors, write_safetensors
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 # Bump when the way vectors are computed changes, so old cache entries are not reused.
 VECTOR_RECIPE = "centre-square-256-bicubic-v1"
 
 
 def is_image_path(spec: str) -> bool:
-    return Path(spec).suffix.lower() in IMAGE_SUFFIXES
+    return is_image_name(spec)
 
 
 def cache_dir() -> Path:
@@ -35,16 +35,17 @@ def cache_dir() -> Path:
     return Path(base) / "vidstyle" / "style_vectors"
 
 
+def read_style_pixels(path: str | Path) -> np.ndarray:
+    """A style picture as RGB uint8 ``H x W x 3``; StyleError naming the file if unreadable."""
+    try:
+        return read_image(Path(path))
+    except InputError as exc:
+        raise StyleError(f"{path}: cannot read the style image ({exc.reason})") from None
+
+
 def read_style_image(path: str | Path) -> torch.Tensor:
     """A picture as a ``1 x 3 x H x W`` float RGB tensor in [0, 1]."""
-    path = Path(path)
-    if not path.is_file():
-        raise StyleError(f"{path}: style image not found")
-    pixels = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_COLOR)
-    if pixels is None:
-        raise StyleError(f"{path}: cannot read the style image (not an image, or corrupt)")
-    rgb = np.ascontiguousarray(pixels[:, :, ::-1])
-    return torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.0
+    return to_tensor(read_style_pixels(path))
 
 
 def load_predictor(device: torch.device | str = "cpu") -> StylePredictor:

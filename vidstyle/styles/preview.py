@@ -20,6 +20,7 @@ import torch
 
 from vidstyle.engines.fast import FastEngine
 from vidstyle.errors import InputError, OutputError
+from vidstyle.files import atomic_output
 from vidstyle.media.decode import frame_to_rgb
 from vidstyle.styles.paintings import read_style_image
 from vidstyle.styles.resolve import list_styles, load_style
@@ -154,10 +155,10 @@ def schedule_strip(clip: str | Path, spec: str, *, transition: float = 1.0,
 
     settings = Settings(style=spec, transition=transition, temporal="off",
                         strength=strength, preserve_color=preserve_color)
-    engine = build_scheduled_engine(settings, torch.device("cpu"), torch.float32)
     clip = Path(clip)
     rows = []
-    with _open_clip(clip) as (container, stream, duration):
+    with build_scheduled_engine(settings, torch.device("cpu"), torch.float32) as engine, \
+            _open_clip(clip) as (container, stream, duration):
         engine.schedule.check_within(duration or None, clip)
         for start, end, _, cue in engine.schedule.changes():
             moments = [start - CHANGE_MARGIN, start, cue.time, end, end + CHANGE_MARGIN]
@@ -182,13 +183,14 @@ def _mix_label(engine, seconds: float) -> str:
     return f"{seconds:.2f} s {before} {1 - weight:.0%} {after} {weight:.0%}"
 
 
-def write_image(path: str | Path, pixels: np.ndarray) -> Path:
-    """Write RGB `pixels`; the format follows the suffix (.png, .jpg ...)."""
+def write_image(path: str | Path, pixels: np.ndarray, *, suffix: str | None = None) -> Path:
+    """Write RGB `pixels`; the format follows `suffix` (default: the path's: .png, .jpg ...)."""
     path = Path(path)
+    suffix = suffix or path.suffix or ".png"
     try:
-        is_jpeg = path.suffix.lower() in (".jpg", ".jpeg")
+        is_jpeg = suffix.lower() in (".jpg", ".jpeg")
         params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if is_jpeg else []
-        ok, encoded = cv2.imencode(path.suffix or ".png", pixels[:, :, ::-1], params)
+        ok, encoded = cv2.imencode(suffix, pixels[:, :, ::-1], params)
     except cv2.error:
         ok = False
     if not ok:
@@ -198,3 +200,12 @@ def write_image(path: str | Path, pixels: np.ndarray) -> Path:
     except OSError as exc:
         raise OutputError(path, exc.strerror or "cannot write") from None
     return path
+
+
+def save_picture(path: str | Path, pixels: np.ndarray, *, overwrite: bool = False) -> Path:
+    """Write a preview the way every output is written: an existing file is refused
+    unless `overwrite`, and the file appears whole or not at all. Returns its full path."""
+    path = Path(path)
+    with atomic_output(path, overwrite) as tmp:
+        write_image(tmp, pixels, suffix=path.suffix or ".png")
+    return path.resolve()

@@ -1,9 +1,11 @@
 """The user's own styles: one safetensors file per name in the user's data folder.
 
 A user style is either a Johnson network (imported from a pytorch/examples `.pth` or a
-safetensors state dict) or a painting's style vector for the arbitrary network. Either
-way it is stored as ``NAME.safetensors`` whose metadata says which (`family`) and where it
-came from (`source`), so the folder is the whole registry.
+safetensors state dict) or a painting's style vector for the arbitrary network, stored
+with the painting itself (long side at most `KEPT_PICTURE_SIZE`) so that the gatys engine
+and evaluation can take its Gram statistics. Either way it is stored as
+``NAME.safetensors`` whose metadata says which (`family`) and where it came from
+(`source`), so the folder is the whole registry.
 
 Folder: ``$VIDSTYLE_STYLES``, else ``$XDG_DATA_HOME/vidstyle/styles``, else
 ``~/.local/share/vidstyle/styles``.
@@ -18,10 +20,14 @@ from pathlib import Path
 import torch
 
 from vidstyle.errors import StyleError, WeightsError
+from vidstyle.images import fit_long_side, resize_array
 from vidstyle.styles.catalogue import StyleInfo, load_catalogue
-from vidstyle.styles.paintings import is_image_path, style_vector_for_image
+from vidstyle.styles.paintings import is_image_path, read_style_pixels, style_vector_for_image
 from vidstyle.styles.weights import read_johnson_weights, read_safetensors, write_safetensors
 
+# The gatys engine's style size is 512 px by default; twice that leaves room for larger
+# style sizes (bigger strokes) at about 3 MB a style.
+KEPT_PICTURE_SIZE = 1024
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 WEIGHTS_SUFFIXES = {".pth", ".pt", ".safetensors"}
 
@@ -56,7 +62,8 @@ def add_user_style(name: str, file: str | Path, *, overwrite: bool = False) -> S
     if file.suffix.lower() in WEIGHTS_SUFFIXES:
         tensors, family = read_johnson_weights(file), "johnson"
     elif is_image_path(str(file)):
-        tensors, family = {"style": style_vector_for_image(file)}, "arbitrary"
+        tensors, family = {"style": style_vector_for_image(file), "picture": kept_picture(file)}, (
+            "arbitrary")
     else:
         raise StyleError(
             f"{file}: not a style file (use a .pth/.safetensors Johnson network or an image)"
@@ -64,6 +71,14 @@ def add_user_style(name: str, file: str | Path, *, overwrite: bool = False) -> S
     metadata = {"family": family, "source": file.name, "licence": "user-supplied"}
     write_safetensors(destination, tensors, metadata)
     return StyleInfo(name, family, file.name, "user-supplied", "user")
+
+
+def kept_picture(file: Path) -> torch.Tensor:
+    """The painting as stored with its style: RGB uint8 ``H x W x 3``, long side at most
+    `KEPT_PICTURE_SIZE`."""
+    pixels = read_style_pixels(file)
+    shape = fit_long_side(*pixels.shape[:2], KEPT_PICTURE_SIZE)
+    return torch.from_numpy(resize_array(pixels, shape).copy())
 
 
 def remove_user_style(name: str) -> Path:

@@ -12,6 +12,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from vidstyle.progress import SmoothedRate, format_eta
 from vidstyle.watch.ledger import STATES, JobRecord
 from vidstyle.watch.loop import WatchEvent
 
@@ -29,6 +30,9 @@ class WatchDisplay:
         self.last: WatchEvent | None = None
         self.finished: list[JobRecord] = []
         self._live: Live | None = None
+        # The current job's rate, smoothed like `vidstyle apply`'s (progress.SmoothedRate).
+        self._rate = SmoothedRate()
+        self._rate_path: Path | None = None
 
     def __enter__(self) -> WatchDisplay:
         if self.live:
@@ -70,9 +74,12 @@ class WatchDisplay:
         if progress is None:
             return Group(title, Text("starting...", style="dim"))
         total = progress.frames_total or 0
-        eta = progress.eta
+        if self._rate_path != progress.path:  # a new job: its own average
+            self._rate, self._rate_path = SmoothedRate(), progress.path
+        self._rate.update(progress.elapsed, progress.frames_done)
+        eta = self._rate.eta(total - progress.frames_done) if total else None
         numbers = (f"{progress.frames_done}/{total or '?'} frames  {progress.fps:.1f} fps"
-                   + (f"  ETA {eta:.0f} s" if eta is not None else ""))
+                   + (f"  ETA {format_eta(eta)}" if eta is not None else ""))
         bar = ProgressBar(total=max(total, 1), completed=progress.frames_done, width=40)
         return Group(title, bar, Text(numbers))
 
