@@ -288,161 +288,6 @@ def test_two_nodes_on_the_loopback_share_a_batch(samples, tmp_path):
     print("tasks per node:", {n: report["nodes"].count(n) for n in set(report["nodes"])})
 
 
-# -- an in-process local cluster -------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-             logging_level="ERROR")
-    # The test networks live in test modules the workers cannot import: ship them whole.
-    ray.cloudpickle.register_pickle_by_value(conftest)
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    yield
-    ray.shutdown()
-
-
-@on_cluster
-def test_batch_by_file_finishes_every_clip_once_past_a_bad_one(samples, tmp_path):
-    bad = tmp_path / "text.mp4"
-    bad.write_text("this is not a video\n")
-    sources = [samples / "cup.mp4", samples / "box.mp4", bad, samples / "bigbuckbunny.mp4"]
-    events: list[ProgressEvent] = []
-    finished: list[Path] = []
-    results, failures = run_apply(
-        sources, fast_settings(duration=1.0), executor="ray", out_dir=tmp_path,
-        network=InvertNetwork(), on_progress=events.append,
-        on_file_done=lambda src, result, error: finished.append(src),
-    )
-    assert sorted(r.src for r in results) == sorted(s for s in sources if s != bad)
-    for result in results:
-        expected = len(scan_video(result.src).frames_in(0.0, 1.0))
-        assert result.frames == expected == len(video_timestamps(result.dst))
-    assert failures == [(bad, f"{bad}: not a video file, or the file is corrupt")]
-    assert sorted(finished) == sorted(sources)  # each file reported exactly once
-    done = [e for e in events if e.kind == "done"]
-    assert sorted(e.path for e in done) == sorted(r.src for r in results)
-    assert not temp_files(tmp_path)
-
-
-@on_cluster
-def test_by_segment_output_has_the_inputs_frames_timestamps_and_audio(samples, tmp_path):
-    src = samples / "cup.mp4"
-    events: list[ProgressEvent] = []
-    executor = get_executor("ray", network=InvertNetwork(), segments=3)
-    batch = executor.run([Job(src, tmp_path / "cup.out.mp4")], fast_settings(temporal="blend"),
-                         RunHooks(on_progress=events.append))
-    assert batch.failures == []
-    (result,) = batch.results
-    assert result.frames == 217
-    assert video_timestamps(result.dst) == video_timestamps(src)
-    assert audio_packets(result.dst) == audio_packets(src)
-    assert len(executor.last_outcomes) == 3 + 1  # three segments and one join
-    assert events[-1].kind == "done" and events[-1].frames_done == 217
-    frames_seen = [e.frames_done for e in events if e.kind == "frames"]
-    assert frames_seen == sorted(frames_seen)  # summed across workers, never backwards
-    assert not temp_files(tmp_path)
-
-
-@pytest.mark.parametrize("segments", [None, 2], ids=["by-file", "by-segment"])
-@on_cluster
-def test_killed_worker_is_retried_and_the_output_appears_once(samples, tmp_path, segments):
-    marker = tmp_path / "killed.pid"
-    src = samples / "cup.mp4"
-    settings = fast_settings(start=1.5, duration=2.0)
-    results, failures = run_apply(
-        [src], settings, executor="ray", out_dir=tmp_path, segments=segments,
-        network=KillOnceNetwork(str(marker)),
-    )
-    assert marker.exists()  # a worker really died mid-task
-    assert failures == []
-    (result,) = results
-    expected = scan_video(src).frames_in(1.5, 3.5)
-    assert result.frames == len(expected) == len(video_timestamps(result.dst))
-    outputs = [p for p in tmp_path.iterdir() if p.suffix == ".mp4"]
-    assert outputs == [result.dst]
-    assert not temp_files(tmp_path)  # the dead attempt's temp file was swept
-
-
-@on_cluster
-def test_transient_errors_are_retried_but_input_errors_are_not(samples, tmp_path):
-    src = samples / "cup.mp4"
-    flaky_log, style_log = tmp_path / "flaky.log", tmp_path / "style.log"
-    flaky = FailingNetwork(str(flaky_log), OSError("NFS server not responding"), times=1)
-    results, failures = run_apply([src], fast_settings(duration=0.5), executor="ray",
-                                  out_dir=tmp_path, network=flaky)
-    assert failures == [] and len(results) == 1  # so the attempt after the failure ran
-    assert attempts(flaky_log) == 1
-
-    broken = FailingNetwork(str(style_log), StyleError("style 'x': broken weights"))
-    results, failures = run_apply([src], fast_settings(duration=0.5, style="other"),
-                                  executor="ray", out_dir=tmp_path, network=broken)
-    assert results == [] and failures == [(src, "style 'x': broken weights")]
-    assert attempts(style_log) == 1  # a verdict, not retried
-
-
-def local_process(calls: list, name: str):
-    """A watch `process` callable that stylizes in this process and records its calls."""
-
-    def process(src, dst, settings, *, on_progress=None, cancel=None):
-        calls.append((name, Path(src).name))
-        return Stylizer(settings, network=InvertNetwork()).video(
-            src, dst, on_progress=on_progress, cancel=cancel
-        )
-
-    return process
-
-
-def ray_process(calls: list, name: str):
-    executor = get_executor("ray", network=InvertNetwork())
-
-    def process(src, dst, settings, *, on_progress=None, cancel=None):
-        calls.append((name, Path(src).name))
-        return executor.process(src, dst, settings, on_progress=on_progress, cancel=cancel)
-
-    return process
-
-
-@on_cluster
-def test_a_cluster_and_a_local_watcher_share_one_ledger_without_doing_a_file_twice(
-    samples, tmp_path
-):
-    """Two watchers on one inbox and one ledger at the same time, one of them running its
-    jobs on the Ray cluster: the ledger's claims give every file to exactly one."""
-    from vidstyle.watch import watch_folder
-    from vidstyle.watch.ledger import Ledger
-
-    inbox, out = tmp_path / "inbox", tmp_path / "out"
-    inbox.mkdir()
-    for i, name in enumerate(["cup.mp4", "box.mp4", "bigbuckbunny.mp4", "cup.mp4"]):
-        (inbox / f"clip{i}.mp4").symlink_to(samples / name)
-    calls: list[tuple[str, str]] = []
-    settings = fast_settings(duration=0.8)
-    stop = threading.Event()
-
-    def watcher(process) -> None:
-        watch_folder(inbox, out, ["invert"], settings, once=True, settle=0.0, stop=stop,
-                     process=process)
-
-    threads = [
-        threading.Thread(target=watcher, args=(ray_process(calls, "cluster"),)),
-        threading.Thread(target=watcher, args=(local_process(calls, "local"),)),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(240)
-    stop.set()
-    print("jobs per watcher:", {w: [n for who, n in calls if who == w] for w, _ in calls})
-    files = sorted(name for _, name in calls)
-    assert files == [f"clip{i}.mp4" for i in range(4)]  # each once, by one of the two
-    with Ledger.in_folder(out / ".vidstyle") as ledger:
-        assert ledger.counts()["done"] == 4
-    assert sorted(p.name for p in out.glob("*.mp4")) == [
-        f"clip{i}.invert.mp4" for i in range(4)
-    ]
-
-
 # -- a node lost mid-job: three nodes, each in its own network namespace ---------------------
 
 # Each node as small as Ray allows: one CPU and the minimum object store (75 MB plus a
@@ -691,3 +536,157 @@ def test_a_node_lost_mid_job_costs_only_its_segments(samples, tmp_path):
             assert (a.to_ndarray(format="rgb24") == b.to_ndarray(format="rgb24")).all()
     print(f"namespaces: {isolated}")
 
+
+# -- an in-process local cluster -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+             logging_level="ERROR")
+    # The test networks live in test modules the workers cannot import: ship them whole.
+    ray.cloudpickle.register_pickle_by_value(conftest)
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    yield
+    ray.shutdown()
+
+
+@on_cluster
+def test_batch_by_file_finishes_every_clip_once_past_a_bad_one(samples, tmp_path):
+    bad = tmp_path / "text.mp4"
+    bad.write_text("this is not a video\n")
+    sources = [samples / "cup.mp4", samples / "box.mp4", bad, samples / "bigbuckbunny.mp4"]
+    events: list[ProgressEvent] = []
+    finished: list[Path] = []
+    results, failures = run_apply(
+        sources, fast_settings(duration=1.0), executor="ray", out_dir=tmp_path,
+        network=InvertNetwork(), on_progress=events.append,
+        on_file_done=lambda src, result, error: finished.append(src),
+    )
+    assert sorted(r.src for r in results) == sorted(s for s in sources if s != bad)
+    for result in results:
+        expected = len(scan_video(result.src).frames_in(0.0, 1.0))
+        assert result.frames == expected == len(video_timestamps(result.dst))
+    assert failures == [(bad, f"{bad}: not a video file, or the file is corrupt")]
+    assert sorted(finished) == sorted(sources)  # each file reported exactly once
+    done = [e for e in events if e.kind == "done"]
+    assert sorted(e.path for e in done) == sorted(r.src for r in results)
+    assert not temp_files(tmp_path)
+
+
+@on_cluster
+def test_by_segment_output_has_the_inputs_frames_timestamps_and_audio(samples, tmp_path):
+    src = samples / "cup.mp4"
+    events: list[ProgressEvent] = []
+    executor = get_executor("ray", network=InvertNetwork(), segments=3)
+    batch = executor.run([Job(src, tmp_path / "cup.out.mp4")], fast_settings(temporal="blend"),
+                         RunHooks(on_progress=events.append))
+    assert batch.failures == []
+    (result,) = batch.results
+    assert result.frames == 217
+    assert video_timestamps(result.dst) == video_timestamps(src)
+    assert audio_packets(result.dst) == audio_packets(src)
+    assert len(executor.last_outcomes) == 3 + 1  # three segments and one join
+    assert events[-1].kind == "done" and events[-1].frames_done == 217
+    frames_seen = [e.frames_done for e in events if e.kind == "frames"]
+    assert frames_seen == sorted(frames_seen)  # summed across workers, never backwards
+    assert not temp_files(tmp_path)
+
+
+@pytest.mark.parametrize("segments", [None, 2], ids=["by-file", "by-segment"])
+@on_cluster
+def test_killed_worker_is_retried_and_the_output_appears_once(samples, tmp_path, segments):
+    marker = tmp_path / "killed.pid"
+    src = samples / "cup.mp4"
+    settings = fast_settings(start=1.5, duration=2.0)
+    results, failures = run_apply(
+        [src], settings, executor="ray", out_dir=tmp_path, segments=segments,
+        network=KillOnceNetwork(str(marker)),
+    )
+    assert marker.exists()  # a worker really died mid-task
+    assert failures == []
+    (result,) = results
+    expected = scan_video(src).frames_in(1.5, 3.5)
+    assert result.frames == len(expected) == len(video_timestamps(result.dst))
+    outputs = [p for p in tmp_path.iterdir() if p.suffix == ".mp4"]
+    assert outputs == [result.dst]
+    assert not temp_files(tmp_path)  # the dead attempt's temp file was swept
+
+
+@on_cluster
+def test_transient_errors_are_retried_but_input_errors_are_not(samples, tmp_path):
+    src = samples / "cup.mp4"
+    flaky_log, style_log = tmp_path / "flaky.log", tmp_path / "style.log"
+    flaky = FailingNetwork(str(flaky_log), OSError("NFS server not responding"), times=1)
+    results, failures = run_apply([src], fast_settings(duration=0.5), executor="ray",
+                                  out_dir=tmp_path, network=flaky)
+    assert failures == [] and len(results) == 1  # so the attempt after the failure ran
+    assert attempts(flaky_log) == 1
+
+    broken = FailingNetwork(str(style_log), StyleError("style 'x': broken weights"))
+    results, failures = run_apply([src], fast_settings(duration=0.5, style="other"),
+                                  executor="ray", out_dir=tmp_path, network=broken)
+    assert results == [] and failures == [(src, "style 'x': broken weights")]
+    assert attempts(style_log) == 1  # a verdict, not retried
+
+
+def local_process(calls: list, name: str):
+    """A watch `process` callable that stylizes in this process and records its calls."""
+
+    def process(src, dst, settings, *, on_progress=None, cancel=None):
+        calls.append((name, Path(src).name))
+        return Stylizer(settings, network=InvertNetwork()).video(
+            src, dst, on_progress=on_progress, cancel=cancel
+        )
+
+    return process
+
+
+def ray_process(calls: list, name: str):
+    executor = get_executor("ray", network=InvertNetwork())
+
+    def process(src, dst, settings, *, on_progress=None, cancel=None):
+        calls.append((name, Path(src).name))
+        return executor.process(src, dst, settings, on_progress=on_progress, cancel=cancel)
+
+    return process
+
+
+@on_cluster
+def test_a_cluster_and_a_local_watcher_share_one_ledger_without_doing_a_file_twice(
+    samples, tmp_path
+):
+    """Two watchers on one inbox and one ledger at the same time, one of them running its
+    jobs on the Ray cluster: the ledger's claims give every file to exactly one."""
+    from vidstyle.watch import watch_folder
+    from vidstyle.watch.ledger import Ledger
+
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    for i, name in enumerate(["cup.mp4", "box.mp4", "bigbuckbunny.mp4", "cup.mp4"]):
+        (inbox / f"clip{i}.mp4").symlink_to(samples / name)
+    calls: list[tuple[str, str]] = []
+    settings = fast_settings(duration=0.8)
+    stop = threading.Event()
+
+    def watcher(process) -> None:
+        watch_folder(inbox, out, ["invert"], settings, once=True, settle=0.0, stop=stop,
+                     process=process)
+
+    threads = [
+        threading.Thread(target=watcher, args=(ray_process(calls, "cluster"),)),
+        threading.Thread(target=watcher, args=(local_process(calls, "local"),)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(240)
+    stop.set()
+    print("jobs per watcher:", {w: [n for who, n in calls if who == w] for w, _ in calls})
+    files = sorted(name for _, name in calls)
+    assert files == [f"clip{i}.mp4" for i in range(4)]  # each once, by one of the two
+    with Ledger.in_folder(out / ".vidstyle") as ledger:
+        assert ledger.counts()["done"] == 4
+    assert sorted(p.name for p in out.glob("*.mp4")) == [
+        f"clip{i}.invert.mp4" for i in range(4)
+    ]
