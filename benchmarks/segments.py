@@ -109,16 +109,17 @@ def main() -> None:
     for count in args.segments:
         joins = join_pairs(args.clip, count)
         for warmup in (True, False):
-            executor = RayExecutor(warmup_frames=10 if warmup else 0)
+            # None: the default warm-up (vidstyle.media.segments.warmup_frames).
+            executor = RayExecutor(warmup_frames=None if warmup else 0, segments=count)
             dst = work / f"seg{count}-{'warm' if warmup else 'cold'}.mp4"
             started = time.monotonic()
-            batch = executor.run([Job(args.clip, dst)], settings, segments=count)
+            batch = executor.run([Job(args.clip, dst)], settings)
             seconds = time.monotonic() - started
             if batch.failures:
                 raise SystemExit(batch.failures[0][1])
             at_joins, inside = summarize(errors_of(args.clip, dst), joins)
             single_at_joins, _ = summarize(single_errors, joins)
-            label = f"{len(joins) + 1} segments, warm-up {'10 frames' if warmup else 'none'}"
+            label = f"{len(joins) + 1} segments, warm-up {'default' if warmup else 'none'}"
             rows.append((label, seconds, single_seconds / seconds, at_joins, single_at_joins,
                          inside))
     ray.shutdown()

@@ -25,7 +25,7 @@ from conftest import InvertNetwork, audio_packets, video_timestamps
 from vidstyle.api import Stylizer
 from vidstyle.config import Settings
 from vidstyle.errors import MissingExtraError, SettingsError, StyleError
-from vidstyle.executors import Job, get_executor, run_apply
+from vidstyle.executors import Job, RunHooks, get_executor, run_apply
 from vidstyle.executors.progress import ClusterProgress
 from vidstyle.media.segments import scan_video
 from vidstyle.progress import ProgressEvent
@@ -288,6 +288,255 @@ def test_two_nodes_on_the_loopback_share_a_batch(samples, tmp_path):
     print("tasks per node:", {n: report["nodes"].count(n) for n in set(report["nodes"])})
 
 
+# -- a node lost mid-job: three nodes, each in its own network namespace ---------------------
+
+# Each node as small as Ray allows: one CPU and the minimum object store (75 MB plus a
+# margin); only settings, plans and results travel through it, never frames.
+NODE_OBJECT_STORE = str(80 * 1024 * 1024)
+
+NODE_LOSS_DRIVER = textwrap.dedent("""
+    import json, os, sys, time
+    from pathlib import Path
+    import torch
+    import ray
+    from vidstyle.config import Settings
+    from vidstyle.executors import get_executor, plan_jobs
+
+    class MarkedInvert(torch.nn.Module):
+        # 1 - x; every process that runs it leaves a marker file with its pid, so that the
+        # test can tell when the node it is about to kill is busy.
+        size_multiple = 4
+
+        def __init__(self, markers):
+            super().__init__()
+            self.markers = markers
+
+        def forward(self, x):
+            node = ray.get_runtime_context().get_node_id()
+            Path(self.markers, f"{node}-{os.getpid()}").touch()
+            time.sleep(0.05)  # keep a segment in flight long enough to lose it
+            return 1.0 - x
+
+    address, out, markers, *sources = sys.argv[1:]
+    ray.init(address=address, logging_level="ERROR")
+    settings = Settings(style="invert", device="cpu", temporal="off").replace(
+        output={"preset": "ultrafast", "crf": 0})
+    executor = get_executor("ray", address, network=MarkedInvert(markers), segments=3)
+    batch = executor.run(plan_jobs(sources, settings, out_dir=out), settings)
+    print(json.dumps({
+        "outputs": [str(r.dst) for r in batch.results],
+        "failures": batch.failures,
+        "nodes": [o.node_id for o in executor.last_outcomes],
+        "alive": [n["NodeID"] for n in ray.nodes() if n["Alive"]],
+        "addresses": sorted({n["NodeManagerAddress"] for n in ray.nodes()}),
+    }))
+""")
+
+
+def pin_to(address: str) -> str:
+    """PIN_LOOPBACK for another node address: Ray must advertise exactly this one."""
+    return PIN_LOOPBACK.replace(repr(LOOPBACK), repr(address))
+
+
+class Namespaces:
+    """Network namespaces joined by veth pairs on one bridge: the host side holds the
+    head (and the driver), each namespace one worker node. Root only; `available` is
+    False (with the reason) where the kernel or the sandbox refuses."""
+
+    def __init__(self, count: int) -> None:
+        tag = os.getpid() % 100000
+        self.subnet = f"10.231.{os.getpid() % 250}"
+        self.bridge = f"vsbr{tag}"
+        self.names = [f"vsns{tag}n{i}" for i in range(count)]
+        self.host_ends = [f"vsh{tag}n{i}" for i in range(count)]
+        self.head_address = f"{self.subnet}.1"
+        self.addresses = [f"{self.subnet}.{i + 2}" for i in range(count)]
+        self.reason = ""
+        self.available = self._create()
+
+    def _ip(self, *args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True, timeout=20)
+
+    def _create(self) -> bool:
+        try:
+            self._ip("link", "add", self.bridge, "type", "bridge")
+            self._ip("addr", "add", f"{self.head_address}/24", "dev", self.bridge)
+            self._ip("link", "set", self.bridge, "up")
+            for name, host_end, address in zip(self.names, self.host_ends, self.addresses,
+                                               strict=True):
+                self._ip("netns", "add", name)
+                self._ip("link", "add", host_end, "type", "veth", "peer", "name", "eth0",
+                         "netns", name)
+                self._ip("link", "set", host_end, "master", self.bridge)
+                self._ip("link", "set", host_end, "up")
+                self._ip("-n", name, "addr", "add", f"{address}/24", "dev", "eth0")
+                self._ip("-n", name, "link", "set", "eth0", "up")
+                self._ip("-n", name, "link", "set", "lo", "up")
+        except (OSError, subprocess.SubprocessError) as exc:
+            stderr = getattr(exc, "stderr", b"") or b""
+            self.reason = (stderr.decode().strip() or str(exc)).splitlines()[0]
+            self.remove()
+            return False
+        return True
+
+    def kill_all(self, index: int) -> None:
+        """SIGKILL every process in namespace `index`: a machine switched off."""
+        pids = subprocess.run(["ip", "netns", "pids", self.names[index]], capture_output=True,
+                              text=True, timeout=20).stdout.split()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+
+    def command(self, index: int) -> list[str]:
+        return ["ip", "netns", "exec", self.names[index]]
+
+    def remove(self) -> None:
+        for name, host_end in zip(self.names, self.host_ends, strict=True):
+            subprocess.run(["ip", "link", "del", host_end], capture_output=True, timeout=20)
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=20)
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True, timeout=20)
+
+
+def start_node_at(address: str, args: list[str], log: Path,
+                  prefix: list[str] = ()) -> subprocess.Popen:
+    """`ray start --block` advertising `address`, in its own process group (and, with a
+    `prefix` of ``ip netns exec NS``, its own network namespace)."""
+    return subprocess.Popen(
+        [*prefix, sys.executable, "-c", pin_to(address) + RAY_CLI.split(PIN_LOOPBACK)[1],
+         "start", f"--node-ip-address={address}", "--block",
+         f"--object-store-memory={NODE_OBJECT_STORE}", "--num-cpus=1", *args],
+        start_new_session=True, stdout=log.open("w"), stderr=subprocess.STDOUT, env=RAY_ENV,
+        cwd=REPO,
+    )
+
+
+def node_with_resource(address: str, head_ip: str, resource: str) -> str:
+    code = pin_to(head_ip) + (
+        f"import ray; ray.init(address={address!r}, logging_level='ERROR'); "
+        f"print([n['NodeID'] for n in ray.nodes() if {resource!r} in n['Resources']][0])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=RAY_ENV, capture_output=True,
+                          text=True, timeout=60, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
+def alive_at(address: str, pin: str) -> int:
+    code = pin + (
+        f"import ray; ray.init(address={address!r}, logging_level='ERROR'); "
+        "print(sum(n['Alive'] for n in ray.nodes()))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env=RAY_ENV, capture_output=True,
+                          text=True, timeout=60, cwd=REPO)
+    return int(done.stdout.strip() or 0) if done.returncode == 0 else 0
+
+
+def join_node(address: str, head_ip: str, ip: str, count: int, log: Path,
+              prefix: list[str], extra: list[str]) -> subprocess.Popen:
+    """Start a worker node and wait until the cluster has `count` nodes. Ray gives a
+    node 30 s to register, which a loaded 2-core machine can miss: then start it again."""
+    for _ in range(3):
+        node = start_node_at(ip, [f"--address={address}", *extra], log, prefix)
+        deadline = time.monotonic() + 120
+        while node.poll() is None and time.monotonic() < deadline:
+            if alive_at(address, pin_to(head_ip)) >= count:
+                return node
+            time.sleep(1.0)
+        stop_node(node)
+    raise AssertionError(f"a worker node did not join: {log.read_text()[-2000:]}")
+
+
+def lossless_single_process(src: Path, dst: Path) -> Path:
+    settings = Settings(style="invert", device="cpu", temporal="off").replace(
+        output={"preset": "ultrafast", "crf": 0})
+    return Stylizer(settings, network=InvertNetwork()).video(src, dst).dst
+
+
+@ray_test
+def test_a_node_lost_mid_job_costs_only_its_segments(samples, tmp_path):
+    """A head and two worker nodes (one CPU each, own network namespaces on a bridge
+    where this machine allows it, else all on the loopback) stylize two clips by segment;
+    once the second worker node is busy, it is killed whole (raylet, workers: a machine
+    lost). Ray retries its segments on the others; every output appears exactly once,
+    frame-exact against a single process, and nothing partial is left."""
+    if ray.is_initialized():
+        pytest.skip("an in-process Ray cluster is already running")
+    spaces = Namespaces(2) if os.geteuid() == 0 else None
+    isolated = spaces is not None and spaces.available
+    if not isolated:
+        print("no network namespaces here:", spaces.reason if spaces else "not root")
+    head_ip = spaces.head_address if isolated else LOOPBACK
+    worker_ips = spaces.addresses if isolated else [LOOPBACK, LOOPBACK]
+    port = free_port()
+    address = f"{head_ip}:{port}"
+    out, markers = tmp_path / "out", tmp_path / "markers"
+    out.mkdir()
+    markers.mkdir()
+    sources = [samples / "cup.mp4", samples / "bigbuckbunny.mp4"]
+    nodes = []
+    try:
+        nodes.append(start_node_at(head_ip, ["--head", f"--port={port}",
+                                             "--include-dashboard=false"],
+                                   tmp_path / "head.log"))
+        deadline = time.monotonic() + 90
+        while alive_at(address, pin_to(head_ip)) < 1:
+            assert time.monotonic() < deadline, (tmp_path / "head.log").read_text()[-2000:]
+        for i, ip in enumerate(worker_ips):
+            prefix = spaces.command(i) if isolated else []
+            # The victim is told apart by a resource no task asks for.
+            tag = ['--resources={"victim": 1}'] if i == 1 else []
+            nodes.append(join_node(address, head_ip, ip, i + 2, tmp_path / f"worker{i}.log",
+                                   prefix, tag))
+        victim_id = node_with_resource(address, head_ip, "victim")
+        driver = subprocess.Popen(
+            [sys.executable, "-c", pin_to(head_ip) + NODE_LOSS_DRIVER, address, str(out),
+             str(markers), *map(str, sources)],
+            env=RAY_ENV, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        victim = nodes[2]
+        deadline = time.monotonic() + 300
+        while not any(m.name.startswith(victim_id) for m in markers.iterdir()):
+            assert driver.poll() is None, driver.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "the second worker node never got a task"
+            time.sleep(0.05)
+        # The machine is gone: its raylet and everything else it ran (in its namespace).
+        os.killpg(victim.pid, signal.SIGKILL)
+        if isolated:
+            spaces.kill_all(1)
+        victim.wait(15)
+        stdout, stderr = driver.communicate(timeout=400)
+        assert driver.returncode == 0, stderr[-3000:]
+        report = json.loads(stdout.strip().splitlines()[-1])
+    finally:
+        for node in reversed(nodes):
+            stop_node(node)
+        if spaces is not None and spaces.available:
+            spaces.remove()
+        with contextlib.suppress(OSError):
+            if CURRENT_CLUSTER_FILE.read_text().strip() == address:
+                CURRENT_CLUSTER_FILE.unlink()
+    print("outcomes by node:", {n: report["nodes"].count(n) for n in set(report["nodes"])},
+          "victim:", victim_id)
+    assert report["failures"] == []
+    # The victim started a segment (its marker) and finished none: what it was running
+    # was done again on the survivors.
+    assert victim_id not in report["nodes"]
+    assert len(set(report["nodes"])) == 2
+    if isolated:
+        assert set(report["addresses"]) == {head_ip, *worker_ips}
+    outputs = sorted(Path(p) for p in report["outputs"])
+    assert sorted(out.iterdir()) == outputs  # each once; no temp, no segment file left
+    for src, dst in zip(sources, sorted(outputs, key=lambda p: p.name.startswith("big")),
+                        strict=True):
+        reference = lossless_single_process(src, tmp_path / f"single-{src.name}")
+        assert video_timestamps(dst) == video_timestamps(reference)
+        assert audio_packets(dst) == audio_packets(reference)
+        for a, b in zip(conftest.decoded_frames(dst), conftest.decoded_frames(reference),
+                        strict=True):
+            assert (a.to_ndarray(format="rgb24") == b.to_ndarray(format="rgb24")).all()
+    print(f"namespaces: {isolated}")
+
+
 # -- an in-process local cluster -------------------------------------------------------------
 
 
@@ -329,9 +578,9 @@ def test_batch_by_file_finishes_every_clip_once_past_a_bad_one(samples, tmp_path
 def test_by_segment_output_has_the_inputs_frames_timestamps_and_audio(samples, tmp_path):
     src = samples / "cup.mp4"
     events: list[ProgressEvent] = []
-    executor = get_executor("ray", network=InvertNetwork())
+    executor = get_executor("ray", network=InvertNetwork(), segments=3)
     batch = executor.run([Job(src, tmp_path / "cup.out.mp4")], fast_settings(temporal="blend"),
-                         segments=3, on_progress=events.append)
+                         RunHooks(on_progress=events.append))
     assert batch.failures == []
     (result,) = batch.results
     assert result.frames == 217

@@ -16,9 +16,12 @@ from vidstyle.errors import InputError, OutputError, SettingsError
 from vidstyle.files import atomic_output
 from vidstyle.media.probe import probe
 from vidstyle.media.segments import (
+    WARMUP_FRAMES,
+    WARMUP_RESIDUAL,
     join_segments,
     plan_segments,
     scan_video,
+    warmup_frames,
     warmup_seconds,
 )
 
@@ -119,7 +122,18 @@ def test_plan_rejects_bad_requests(samples, tmp_path):
 def test_warmup_only_for_engines_with_temporal_state(samples):
     info = probe(samples / "cup.mp4")
     assert warmup_seconds(Settings(temporal="off"), info) == 0.0
-    assert warmup_seconds(Settings(temporal="flow"), info) == pytest.approx(10 / 26.777)
+    assert warmup_seconds(Settings(temporal="flow"), info) == pytest.approx(25 / 26.777)
+
+
+@pytest.mark.parametrize("strength", [0.3, 0.6, 0.85, 0.95])
+def test_warmup_lasts_until_the_cold_start_has_faded(strength):
+    """The recursive filter keeps strength^n of a cold start after n frames: the warm-up
+    is the first n under WARMUP_RESIDUAL (at least WARMUP_FRAMES)."""
+    frames = warmup_frames(Settings(temporal="blend", temporal_strength=strength))
+    assert strength ** frames < WARMUP_RESIDUAL <= strength ** (frames - 1) or (
+        frames == WARMUP_FRAMES and strength ** WARMUP_FRAMES < WARMUP_RESIDUAL)
+    assert warmup_frames(Settings(temporal="off")) == 0
+    assert warmup_frames(Settings(temporal="off", engine="gatys")) == WARMUP_FRAMES
 
 
 # -- joining -------------------------------------------------------------------------------

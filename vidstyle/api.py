@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Iterable
@@ -22,6 +23,7 @@ from vidstyle.config import Settings
 from vidstyle.device import precision_name, resolve_batch, resolve_device, resolve_precision
 from vidstyle.engines.base import Engine
 from vidstyle.engines.fast import FastEngine
+from vidstyle.engines.scheduled import ScheduledEngine
 from vidstyle.errors import Cancelled, OutputError, SettingsError
 from vidstyle.files import (
     IMAGE_SUFFIXES,
@@ -160,7 +162,16 @@ class Stylizer:
         check_output_path(dst, settings.output.overwrite, inputs=protected)
         info = probe(src)
         check_window(info, settings)
+        # Long inputs (or --resume) go as journaled segments that survive a crash
+        # (vidstyle.resume, docs/resume.md); a segment of one comes back here.
+        from vidstyle.resume import is_resumable, stylize_resumable
+
+        if not video_only and warmup == 0 and is_resumable(settings, info):
+            return stylize_resumable(self, src, dst, info, on_progress=on_progress,
+                                     cancel=cancel)
         engine = self.engine  # load before timing starts and before creating any file
+        if isinstance(engine, ScheduledEngine):  # every cue inside the video, before work
+            engine.schedule.check_within(info.duration, src)
         engine.reset()
         started = time.monotonic()
         report = _ProgressReporter(src, info, settings, on_progress, started)
@@ -191,6 +202,17 @@ class Stylizer:
             data_lost=writer.report.data_lost or bool(video_warnings(demuxer)),
         )
 
+    def windowed(self, start: float, duration: float | None, *,
+                 overwrite: bool = False) -> Stylizer:
+        """This job over ``[start, start + duration)`` only, sharing the loaded engine
+        (segments of a long video, one after another)."""
+        window = copy.copy(self)
+        window._engine = self.engine
+        window.settings = self.settings.replace(
+            start=start, duration=duration, output={"overwrite": overwrite}
+        ).validate()
+        return window
+
     def image(self, src: str | Path, dst: str | Path | None = None) -> Path:
         """Stylize one still image (any format OpenCV reads); returns the output path."""
         src = Path(src)
@@ -217,8 +239,9 @@ class Stylizer:
                 video_only=video_only,
             )
             report.emit(0, kind="start")  # after the encoder options are proven
+            source = engine.timed(demuxer) if isinstance(engine, ScheduledEngine) else demuxer
             pipeline = Pipeline(
-                demuxer, engine, writer,
+                source, engine, writer,
                 batch=resolve_batch(settings.batch, self.device), on_frames=report.emit,
                 cancel=cancel,
             )
@@ -318,6 +341,12 @@ def build_engine(
     settings: Settings, device: torch.device, dtype: torch.dtype, network: nn.Module | None = None
 ) -> Engine:
     """The engine `settings.engine` names, with its network and temporal filter."""
+    from vidstyle.styles.schedule import is_schedule
+
+    if is_schedule(settings.style):  # styles along the timeline (docs/schedule.md)
+        from vidstyle.engines.scheduled import build_scheduled_engine
+
+        return build_scheduled_engine(settings, device, dtype, make_temporal_filter(settings))
     if settings.engine == "fast":
         network = network or load_network(settings, device)
         return FastEngine(

@@ -21,7 +21,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised only on 3.10
     import tomli as tomllib
 
-from vidstyle.errors import SettingsError
+from vidstyle.errors import SettingsError, VidstyleError
 
 ENGINES = ("fast", "gatys", "fast+gatys")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -111,6 +111,18 @@ class Settings:
     temporal_strength: float = 0.85
     start: float | None = None
     duration: float | None = None
+    # -- long jobs and schedules (docs/resume.md, docs/schedule.md) --
+    # Resumable: the video is stylized as keyframe-aligned segments kept beside the output
+    # with a journal, so a crash costs at most the segment in progress. Always with
+    # `resume`, else for inputs (or --start/--duration windows) longer than `resume_after`.
+    resume: bool = False
+    resume_after: float = 120.0
+    # Seconds per resumable segment: what a crash can cost at most, against the warm-up
+    # each segment pays (docs/resume.md has both measured).
+    resume_segment: float = 30.0
+    # Seconds over which a style schedule ("0:scream, 12.5:wave") crossfades into each
+    # new style, centred on its time; 0 cuts.
+    transition: float = 1.0
     output: OutputSettings = field(default_factory=OutputSettings)
     gatys: GatysSettings = field(default_factory=GatysSettings)
 
@@ -149,11 +161,21 @@ class Settings:
         The watch ledger compares it to decide whether a done file must be done again.
         """
         data = self.to_dict()
-        for speed_only in ("device", "batch", "compile"):
+        for speed_only in ("device", "batch", "compile", *RESUME_FIELDS):
             data.pop(speed_only)
+        # Fields added after the first ledgers were written count only off their default,
+        # so upgrading does not make a watcher redo every done file.
+        for name, default in LATER_FIELDS.items():
+            if data[name] == default:
+                data.pop(name)
         data["output"].pop("overwrite")
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# How a job is run, not what it produces (the journal stores the segment plan it used).
+RESUME_FIELDS = ("resume", "resume_after", "resume_segment")
+LATER_FIELDS = {"transition": 1.0}
 
 
 def check_options_apply(settings: Settings) -> None:
@@ -256,8 +278,8 @@ class Knob:
             raise SettingsError(f"{label} must be more than {self.above:g}, got {value}")
 
 
-SPEED, FLICKER, RANGE, ENCODING, GATYS = (
-    "Speed", "Flicker", "Part of the video", "Encoding", "Gatys engine",
+SPEED, FLICKER, RANGE, ENCODING, GATYS, LONG = (
+    "Speed", "Flicker", "Part of the video", "Encoding", "Gatys engine", "Long jobs",
 )
 
 # Every setting a command-line flag can change; `vidstyle apply/watch/image/preview` take
@@ -289,6 +311,15 @@ KNOBS: tuple[Knob, ...] = (
          panel=RANGE),
     Knob("duration", "Stylize only this many seconds.", above=0.0, default_text="to the end",
          jobs=(VIDEO,), panel=RANGE),
+    Knob("transition", "Schedules ('0:scream, 12.5:wave'): crossfade seconds.",
+         minimum=0.0, jobs=(VIDEO,), panel=RANGE),
+    Knob("resume", "Journal segments: a rerun after a crash goes on from there.",
+         flags=("--resume/--no-resume",), default_text="past --resume-after",
+         jobs=(VIDEO,), panel=LONG),
+    Knob("resume_after", "Inputs longer than this (s) are resumable.", minimum=0.0,
+         jobs=(VIDEO,), panel=LONG),
+    Knob("resume_segment", "Seconds per resumable segment.", above=0.0, jobs=(VIDEO,),
+         panel=LONG),
     Knob("output.codec", "Video encoder, e.g. libx264, libx265, libvpx-vp9, libsvtav1, "
          "prores_ks, h264_nvenc (`vidstyle info` lists those usable here).",
          jobs=(VIDEO,), panel=ENCODING),
@@ -364,17 +395,23 @@ def merge(base: Any, changes: dict[str, Any]) -> Any:
     return dataclasses.replace(base, **updates)
 
 
+def read_toml(path: Path, what: str, error: type[VidstyleError] = SettingsError) -> dict:
+    """The TOML file `path` as a dict; every way it can fail is one `error` line naming
+    the file and `what` it was meant to be (config, schedule)."""
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise error(f"{path}: {what} file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot read {what} ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path}: not valid TOML ({exc})") from None
+
+
 def load_config(path: str | Path, base: Settings | None = None) -> Settings:
     """Read a TOML preset (see `configs/`) on top of `base` (defaults if None)."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise SettingsError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{path}: cannot read config ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{path}: not valid TOML ({exc})") from None
+    data = read_toml(path, "config")
     try:
         return merge(base or Settings(), data)
     except SettingsError as exc:

@@ -95,7 +95,8 @@ def preview_sheet_command(
     console.print(f"wrote {written} in {time.monotonic() - started:.1f} s", highlight=False)
 
 
-@settings_options(knobs_named("style", "strength", "preserve_color", OVERWRITE.key))
+@settings_options(knobs_named("style", "strength", "preserve_color", "transition",
+                              OVERWRITE.key))
 def preview_clip_command(
     clip: Annotated[Path, typer.Argument(metavar="VIDEO", show_default=False,
                                          help="A video.")],
@@ -108,15 +109,23 @@ def preview_clip_command(
     size: Annotated[int, typer.Option(metavar="INTEGER", min=16,
                                       help="Long side of each frame, pixels.")] = 320,
 ) -> None:
-    """A few frames of CLIP, original beside stylized, in seconds."""
-    from vidstyle.styles.preview import clip_strip, save_picture
+    """A few frames of CLIP, original beside stylized, in seconds; for a style schedule
+    ('0:scream, 12.5:wave'), the frames around each change."""
+    from vidstyle.styles.preview import clip_strip, save_picture, schedule_strip
+    from vidstyle.styles.schedule import is_schedule
 
     started = time.monotonic()
     overwrite = settings.output.overwrite
     with user_errors():
         check_output_path(output, overwrite)
-        strip = clip_strip(clip, settings.style, frames=frames, size=size,
-                           strength=settings.strength, preserve_color=settings.preserve_color)
+        if is_schedule(settings.style):
+            strip = schedule_strip(clip, settings.style, transition=settings.transition,
+                                   size=size, strength=settings.strength,
+                                   preserve_color=settings.preserve_color)
+        else:
+            strip = clip_strip(clip, settings.style, frames=frames, size=size,
+                               strength=settings.strength,
+                               preserve_color=settings.preserve_color)
         written = save_picture(output, strip, overwrite=overwrite)
     console.print(f"wrote {written} in {time.monotonic() - started:.1f} s", highlight=False)
 

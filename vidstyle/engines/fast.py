@@ -47,14 +47,9 @@ class FastEngine(EngineBase):
         self.dtype = dtype
         self.max_size = max_size
         self.temporal_filter = temporal_filter
-        self.multiple = int(getattr(network, "size_multiple", 1))
         # --style-scale (vidstyle.engines.scale): None runs the network at the frame size.
         self.style_scale = style_scale
-        self.trained_size = trained_size_of(network)
-        self.network = network.to(device).eval()
-        if device.type in ("cpu", "cuda"):
-            # NHWC lets oneDNN/cuDNN pick their fastest convolution kernels.
-            self.network = self.network.to(memory_format=torch.channels_last)
+        self.use_network(network)
         if compile:
             # Fuses the elementwise passes between convolutions (norm, ReLU, padding),
             # which is where these networks spend most of their time on a CPU.
@@ -67,6 +62,16 @@ class FastEngine(EngineBase):
         self._last_content: np.ndarray | None = None
         if hasattr(temporal_filter, "estimate"):
             self._flow_pool = ThreadPoolExecutor(1, thread_name_prefix="vidstyle-flow")
+
+    def use_network(self, network: nn.Module) -> None:
+        """Run `network` from the next batch on, keeping the temporal state (a style
+        schedule changes networks mid-video, vidstyle.engines.scheduled)."""
+        self.multiple = int(getattr(network, "size_multiple", 1))
+        self.trained_size = trained_size_of(network)
+        self.network = network.to(self.device).eval()
+        if self.device.type in ("cpu", "cuda"):
+            # NHWC lets oneDNN/cuDNN pick their fastest convolution kernels.
+            self.network = self.network.to(memory_format=torch.channels_last)
 
     def reset(self) -> None:
         self._last_content = None

@@ -2,8 +2,10 @@
 
     results, failures = run_apply(paths, settings, executor="ray", segments=8)
 
-Every executor takes the same list of `Job`s and settings, reports progress through the
-same `ProgressEvent` callback, and writes each output atomically. A file that fails
+Every executor is an `Executor`: `run` takes the list of `Job`s, the settings and one
+`RunHooks` (progress, per-file callback, cancel flag), and writes each output atomically;
+`process` is the watch loop's one-job shape of the same thing. How a file is cut
+(segments) is the executor's own construction option. A file that fails
 (a bad input, an unwritable output) is reported with its one-line error and the rest of
 the batch carries on. See docs/distributed.md for the Ray side.
 """
@@ -11,16 +13,16 @@ the batch carries on. See docs/distributed.md for the Ray side.
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from torch import nn
 
 from vidstyle.api import VideoResult, default_output_path
 from vidstyle.config import Settings
-from vidstyle.errors import MissingExtraError, SettingsError
+from vidstyle.errors import MissingExtraError, SettingsError, VidstyleError
 from vidstyle.files import expand_inputs
 from vidstyle.progress import ProgressCallback
 
@@ -46,18 +48,42 @@ class BatchResult:
     failures: list[tuple[Path, str]] = field(default_factory=list)
 
 
-class Executor(Protocol):
-    def run(
-        self,
-        jobs: Sequence[Job],
-        settings: Settings,
-        *,
-        on_progress: ProgressCallback | None = None,
-        on_file_done: FileDoneCallback | None = None,
-        segments: int | None = None,
-        segment_seconds: float | None = None,
-        cancel: threading.Event | None = None,
-    ) -> BatchResult: ...
+@dataclass(frozen=True)
+class RunHooks:
+    """How a caller watches and stops a batch: progress events, one call per finished
+    file, and a flag that cancels what is running."""
+
+    on_progress: ProgressCallback | None = None
+    on_file_done: FileDoneCallback | None = None
+    cancel: threading.Event | None = None
+
+    def file_done(self, src: Path, result: VideoResult | None, error: str | None) -> None:
+        if self.on_file_done is not None:
+            self.on_file_done(src, result, error)
+
+
+NO_HOOKS = RunHooks()
+
+
+class Executor(ABC):
+    """Where jobs run. Subclasses implement `run`; `process` comes with it."""
+
+    @abstractmethod
+    def run(self, jobs: Sequence[Job], settings: Settings,
+            hooks: RunHooks = NO_HOOKS) -> BatchResult:
+        """Every job to its outcome; a failed file is reported and the batch goes on.
+        Raises only for the whole batch (bad settings, Cancelled)."""
+
+    def process(self, src: Path, dst: Path, settings: Settings, *,
+                on_progress: ProgressCallback | None = None,
+                cancel: threading.Event | None = None) -> VideoResult:
+        """One job, blocking until done: the watch loop's `process` callable. Raises
+        VidstyleError on failure."""
+        batch = self.run([Job(Path(src), Path(dst))], settings,
+                         RunHooks(on_progress=on_progress, cancel=cancel))
+        if batch.failures:
+            raise VidstyleError(batch.failures[0][1])
+        return batch.results[0]
 
 
 def get_executor(
@@ -66,7 +92,8 @@ def get_executor(
 ) -> Executor:
     """The executor `name` names. `address` (ray only): ``auto`` for the cluster this
     machine belongs to, ``HOST:PORT`` for a given head node, None to start a local one.
-    `network` replaces the style network (tests, custom models)."""
+    `network` replaces the style network (tests, custom models); `options` go to the
+    executor (``segments=N`` or ``segment_seconds=S``: ray only)."""
     if name == "local":
         if address is not None:
             raise SettingsError("--ray-address needs --executor ray")
@@ -126,12 +153,9 @@ def run_apply(
     if segments is not None and segment_seconds is not None:
         raise SettingsError("give --segments or --segment-seconds, not both")
     jobs = plan_jobs(sources, settings, out_dir=out_dir, output=output)
-    runner = get_executor(executor, address, network=network)
-    batch = runner.run(
-        jobs, settings,
-        on_progress=on_progress, on_file_done=on_file_done,
-        segments=segments, segment_seconds=segment_seconds, cancel=cancel,
-    )
+    runner = get_executor(executor, address, network=network, segments=segments,
+                          segment_seconds=segment_seconds)
+    batch = runner.run(jobs, settings, RunHooks(on_progress, on_file_done, cancel))
     return batch.results, batch.failures
 
 
@@ -141,6 +165,8 @@ __all__ = [
     "Executor",
     "FileDoneCallback",
     "Job",
+    "NO_HOOKS",
+    "RunHooks",
     "get_executor",
     "plan_jobs",
     "run_apply",

@@ -32,12 +32,17 @@ from torch import nn
 from vidstyle.api import Stylizer, VideoResult
 from vidstyle.config import Settings
 from vidstyle.errors import Cancelled, SettingsError, VidstyleError
-from vidstyle.executors import BatchResult, FileDoneCallback, Job
+from vidstyle.executors import NO_HOOKS, BatchResult, Executor, Job, RunHooks
 from vidstyle.executors.progress import ClusterProgress
-from vidstyle.files import atomic_output, file_signature, temp_files, temp_path_for
+from vidstyle.files import (
+    atomic_output,
+    check_output_path,
+    file_signature,
+    temp_files,
+    temp_path_for,
+)
 from vidstyle.media.probe import probe
 from vidstyle.media.segments import (
-    WARMUP_FRAMES,
     Segment,
     join_segments,
     plan_segments,
@@ -131,9 +136,10 @@ def stylize_file(job: Job, settings: Settings, network: nn.Module | None,
     try:
         if _written_since(job.dst, prior):
             return _recovered(outcome, settings)
-        outcome.result = Stylizer(settings, network=network).video(
-            job.src, job.dst, on_progress=_reporter(hub, (job.src, "file"))
-        )
+        with Stylizer(settings, network=network) as stylizer:
+            outcome.result = stylizer.video(
+                job.src, job.dst, on_progress=_reporter(hub, (job.src, "file"))
+            )
     except Cancelled:
         outcome.cancelled = True
     except VidstyleError as exc:
@@ -150,10 +156,11 @@ def stylize_segment(src: Path, seg_path: Path, segment: Segment, settings: Setti
         start=segment.start, duration=segment.duration, output={"overwrite": True}
     )
     try:
-        outcome.result = Stylizer(window, network=network).video(
-            src, seg_path, warmup=warmup, video_only=True,
-            on_progress=_reporter(hub, (src, segment.index)),
-        )
+        with Stylizer(window, network=network) as stylizer:
+            outcome.result = stylizer.video(
+                src, seg_path, warmup=warmup, video_only=True,
+                on_progress=_reporter(hub, (src, segment.index)),
+            )
     except Cancelled:
         outcome.cancelled = True
     except VidstyleError as exc:
@@ -179,6 +186,7 @@ def join_file(job: Job, seg_paths: list[Path], segments: list[Segment], settings
             src=job.src, dst=job.dst, frames=frames, seconds=time.monotonic() - started,
             device="", precision="", copied_streams=report.copied,
             transcoded_streams=report.transcoded, warnings=report.warnings,
+            streams=[fate.to_dict() for fate in report.streams], data_lost=report.data_lost,
         )
     except VidstyleError as exc:
         outcome.error = str(exc)
@@ -214,7 +222,7 @@ class _FileWork:
     error: str | None = None
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     """Runs batches on a Ray cluster: `address` None starts a local one, ``auto`` joins
     the cluster this machine is part of, ``HOST:PORT`` a given head node."""
 
@@ -227,9 +235,11 @@ class RayExecutor:
         max_retries: int = MAX_RETRIES,
         segments: int | None = None,
         segment_seconds: float | None = None,
-        warmup_frames: int = WARMUP_FRAMES,
+        warmup_frames: int | None = None,
         init_options: dict | None = None,
     ) -> None:
+        if segments is not None and segment_seconds is not None:
+            raise SettingsError("give --segments or --segment-seconds, not both")
         self.address = address
         self.network = network
         self.cpus_per_task = cpus_per_task
@@ -259,44 +269,26 @@ class RayExecutor:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise SettingsError(f"cannot connect to a Ray cluster at {where} ({reason})") from None
 
-    # -- the watch loop's hook -------------------------------------------------------------
-
-    def process(self, src: Path, dst: Path, settings: Settings,
-                on_progress: ProgressCallback | None = None,
-                cancel: threading.Event | None = None) -> VideoResult:
-        """One claimed job on the cluster, blocking until it is done; the signature of the
-        watch loop's injectable `process` callable. Raises VidstyleError on failure."""
-        batch = self.run([Job(Path(src), Path(dst))], settings, on_progress=on_progress,
-                         segments=self.segments, segment_seconds=self.segment_seconds,
-                         cancel=cancel)
-        if batch.failures:
-            raise VidstyleError(batch.failures[0][1])
-        return batch.results[0]
-
     # -- batches ---------------------------------------------------------------------------
 
-    def run(
-        self,
-        jobs: Sequence[Job],
-        settings: Settings,
-        *,
-        on_progress: ProgressCallback | None = None,
-        on_file_done: FileDoneCallback | None = None,
-        segments: int | None = None,
-        segment_seconds: float | None = None,
-        cancel: threading.Event | None = None,
-    ) -> BatchResult:
-        if segments is not None and segment_seconds is not None:
-            raise SettingsError("give --segments or --segment-seconds, not both")
+    def run(self, jobs: Sequence[Job], settings: Settings,
+            hooks: RunHooks = NO_HOOKS) -> BatchResult:
         settings = settings.validate()
         self.connect()
-        run = _BatchRun(self, settings, on_progress, on_file_done, cancel)
+        run = _BatchRun(self, settings, hooks)
+        inputs = [job.src for job in jobs]
         try:
             for job in jobs:
-                if segments is None and segment_seconds is None:
+                try:  # before any task: no output may replace an input of the run
+                    check_output_path(job.dst, settings.output.overwrite, inputs=inputs)
+                except VidstyleError as exc:
+                    run.batch.failures.append((job.src, str(exc)))
+                    hooks.file_done(job.src, None, str(exc))
+                    continue
+                if self.segments is None and self.segment_seconds is None:
                     run.submit_file(job)
                 else:
-                    run.submit_segments(job, segments, segment_seconds)
+                    run.submit_segments(job, self.segments, self.segment_seconds)
             run.wait_all()
         finally:
             run.clean_up()
@@ -307,15 +299,13 @@ class RayExecutor:
 class _BatchRun:
     """One batch in flight: submits tasks, reacts as they finish, feeds the display."""
 
-    def __init__(self, executor: RayExecutor, settings: Settings,
-                 on_progress: ProgressCallback | None, on_file_done: FileDoneCallback | None,
-                 cancel: threading.Event | None) -> None:
+    def __init__(self, executor: RayExecutor, settings: Settings, hooks: RunHooks) -> None:
         self.executor = executor
         self.resources, self.settings = task_resources(settings, executor.cpus_per_task)
-        self.on_file_done = on_file_done
-        self.cancel = cancel or threading.Event()
-        self.progress = ClusterProgress(on_progress)
-        self.hub = ProgressHub.remote() if on_progress is not None else None
+        self.hooks = hooks
+        self.cancel = hooks.cancel or threading.Event()
+        self.progress = ClusterProgress(hooks.on_progress)
+        self.hub = ProgressHub.remote() if hooks.on_progress is not None else None
         self.network_ref = ray.put(executor.network) if executor.network is not None else None
         self.batch = BatchResult()
         self.outcomes: list[Outcome] = []
@@ -426,8 +416,7 @@ class _BatchRun:
             remove_files(work.seg_paths)
         self.progress.finish(work.job.src, result.frames)
         self.batch.results.append(result)
-        if self.on_file_done is not None:
-            self.on_file_done(work.job.src, result, None)
+        self.hooks.file_done(work.job.src, result, None)
 
     def _file_failed(self, work: _FileWork, error: str) -> None:
         if work.error is not None:
@@ -439,8 +428,7 @@ class _BatchRun:
                 self.pending.pop(ref)
         remove_files(work.seg_paths)
         self.batch.failures.append((work.job.src, error))
-        if self.on_file_done is not None:
-            self.on_file_done(work.job.src, None, error)
+        self.hooks.file_done(work.job.src, None, error)
 
     # -- cleaning up -----------------------------------------------------------------------
 

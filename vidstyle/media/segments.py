@@ -8,7 +8,9 @@ A long video is stylized in parallel by giving each worker one segment ``[t0, t1
    Cutting at keyframes keeps each worker's seek cheap; which frames a segment holds is
    decided by timestamp, so every frame lands in exactly one segment whatever the GOP.
 3. Each worker writes the video stream of its segment alone, timestamps rebased to zero
-   (`Stylizer(...).video(..., warmup=W, video_only=True)`).
+   (`Stylizer(...).video(..., warmup=W, video_only=True)`), after `warmup_frames` frames
+   that prime the temporal filter. (The resumable job, `vidstyle.resume`, does the same
+   one segment after another in one process.)
 4. `join_segments` remuxes the segments' packets into one stream without re-encoding,
    shifting each segment back to its place on the original's clock, and muxes the
    original's audio, subtitles, chapters and metadata once over the whole, exactly as
@@ -38,9 +40,11 @@ from vidstyle.media.probe import MediaInfo, open_input
 # the frames it would stylize.
 MIN_SEGMENT_FRAMES = 8
 # Frames run through the engine before a segment's first frame to warm temporal state
-# (flow/blend filter, Gatys warm start). The blend weight is 0.6 by default, so the start
-# state's share after n frames is 0.6^n: 10 frames leave 0.6 %, under 2/255 of a pixel.
+# (flow/blend filter, Gatys warm start), at least. The filters are recursive: the state a
+# segment starts from keeps a share s^n after n frames (s = temporal strength), so the
+# warm-up lasts until that share is under WARMUP_RESIDUAL: 25 frames at the default 0.85.
 WARMUP_FRAMES = 10
+WARMUP_RESIDUAL = 0.02
 
 
 @dataclass(frozen=True)
@@ -169,14 +173,24 @@ def _nearest_keyframes(
     return sorted(cuts)
 
 
-def warmup_seconds(settings: Settings, info: MediaInfo, frames: int = WARMUP_FRAMES) -> float:
-    """Seconds of frames a segment runs before its first one so that its temporal state
-    is warm: `frames` frames at the video's rate, or 0 when the engine keeps no state
-    from frame to frame (fast engine, temporal off)."""
-    stateful = settings.temporal_mode != "off" or (
-        settings.engine != "fast" and settings.gatys.warm_start != "none"
-    )
-    if not stateful:
+def warmup_frames(settings: Settings) -> int:
+    """Frames a segment runs before its first one so that its temporal state is warm (see
+    WARMUP_RESIDUAL), or 0 when the engine keeps no state from frame to frame."""
+    frames = 0
+    if settings.engine != "fast" and settings.gatys.warm_start != "none":
+        frames = WARMUP_FRAMES
+    if settings.temporal_mode != "off" and settings.temporal_strength > 0:
+        strength = min(settings.temporal_strength, 0.999)
+        frames = max(frames, WARMUP_FRAMES,
+                     math.ceil(math.log(WARMUP_RESIDUAL) / math.log(strength)))
+    return frames
+
+
+def warmup_seconds(settings: Settings, info: MediaInfo, frames: int | None = None) -> float:
+    """Seconds of warm-up before a segment: `frames` (default `warmup_frames`) at the
+    video's rate."""
+    frames = warmup_frames(settings) if frames is None else frames
+    if frames == 0:
         return 0.0
     rate = float(info.frame_rate) if info.frame_rate else 25.0
     return frames / rate

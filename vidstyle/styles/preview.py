@@ -3,11 +3,14 @@
 * `contact_sheet`: one photo in every style (or a chosen few), labelled tiles in a grid.
 * `clip_strip`: a few evenly spaced frames of a clip, original beside stylized, in
   seconds (PyAV seeks to each time instead of decoding the whole clip).
+* `schedule_strip`: for a style schedule, one row per change: frames just before, at
+  the start, middle and end of the transition, and just after.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import av
@@ -78,22 +81,28 @@ def contact_sheet(
     return grid(tiles, min(columns, len(tiles)))
 
 
-def sample_frames(clip: str | Path, count: int, size: int) -> list[tuple[float, np.ndarray]]:
-    """`count` frames at evenly spaced times (centres of equal slices), long side <= size."""
-    clip = Path(clip)
+@contextlib.contextmanager
+def _open_clip(clip: Path) -> Iterator[tuple[av.container.InputContainer, av.VideoStream,
+                                             float]]:
+    """(container, video stream, duration in s); decoding errors as one InputError."""
     try:
         with av.open(str(clip)) as container:
             if not container.streams.video:
                 raise InputError(clip, "no video stream")
             stream = container.streams.video[0]
-            duration = _duration(container, stream)
-            frames = []
-            for k in range(count):
-                target = duration * (k + 0.5) / count
-                frames.append((target, fit_within(_frame_at(container, stream, target), size)))
-            return frames
+            yield container, stream, _duration(container, stream)
     except av.FFmpegError as exc:
         raise InputError(clip, f"cannot decode ({exc})") from None
+
+
+def sample_frames(clip: str | Path, count: int, size: int) -> list[tuple[float, np.ndarray]]:
+    """`count` frames at evenly spaced times (centres of equal slices), long side <= size."""
+    with _open_clip(Path(clip)) as (container, stream, duration):
+        frames = []
+        for k in range(count):
+            target = duration * (k + 0.5) / count
+            frames.append((target, fit_within(_frame_at(container, stream, target), size)))
+        return frames
 
 
 def _duration(container: av.container.InputContainer, stream: av.VideoStream) -> float:
@@ -130,6 +139,48 @@ def clip_strip(
         rows.append(np.hstack([labelled(pixels, f"{seconds:.1f} s"),
                                labelled(styled, style)]))
     return grid(rows, 1)
+
+
+# Seconds before and after a transition that its preview row also shows.
+CHANGE_MARGIN = 0.5
+
+
+def schedule_strip(clip: str | Path, spec: str, *, transition: float = 1.0,
+                   size: int = 320, strength: float = 1.0,
+                   preserve_color: bool = False) -> np.ndarray:
+    """One row per style change of schedule `spec` on `clip`: the frames at 5 moments
+    around it, each labelled with its time and mix, through the scheduled engine."""
+    from vidstyle.config import Settings
+    from vidstyle.engines.scheduled import build_scheduled_engine
+
+    settings = Settings(style=spec, transition=transition, temporal="off",
+                        strength=strength, preserve_color=preserve_color)
+    clip = Path(clip)
+    rows = []
+    with build_scheduled_engine(settings, torch.device("cpu"), torch.float32) as engine, \
+            _open_clip(clip) as (container, stream, duration):
+        engine.schedule.check_within(duration or None, clip)
+        for start, end, _, cue in engine.schedule.changes():
+            moments = [start - CHANGE_MARGIN, start, cue.time, end, end + CHANGE_MARGIN]
+            moments = [min(max(t, 0.0), max(duration - 0.05, 0.0)) for t in moments]
+            tiles = []
+            for seconds in moments:
+                pixels = fit_within(_frame_at(container, stream, seconds), size)
+                engine.reset()
+                engine.times.append(seconds)
+                styled = engine.stylize(torch.from_numpy(np.ascontiguousarray(pixels))[None])
+                tiles.append(labelled(styled[0].numpy(), _mix_label(engine, seconds)))
+            rows.append(np.hstack(tiles))
+    if not rows:
+        raise InputError(clip, "the style schedule has no changes to show")
+    return grid(rows, 1)
+
+
+def _mix_label(engine, seconds: float) -> str:
+    before, after, weight = engine.key_at(seconds)
+    if before == after:
+        return f"{seconds:.2f} s {after}"
+    return f"{seconds:.2f} s {before} {1 - weight:.0%} {after} {weight:.0%}"
 
 
 def write_image(path: str | Path, pixels: np.ndarray, *, suffix: str | None = None) -> Path:

@@ -235,7 +235,12 @@ def list_styles() -> list[StyleInfo]:
 
 def style_slug(spec: str) -> str:
     """A short, filename-safe name for a spec: ``scream``, ``scream0.6-wave0.4``,
-    ``preset3``, a painting's file stem. Parses only; never reads files or weights."""
+    ``preset3``, a painting's file stem; a schedule's styles in order
+    (``scream-wave-udnie``). Parses only; never reads files or weights."""
+    from vidstyle.styles.schedule import is_schedule, schedule_slug
+
+    if is_schedule(spec):
+        return schedule_slug(spec)
     try:
         parts = parse_spec(spec)
     except StyleError:
