@@ -28,7 +28,12 @@ def evaluate(
     ] = None,
     size: Annotated[
         int | None,
-        Opt("--size", min=16, help="Measure on frames shrunk to this long side (pixels)."),
+        Opt(
+            "--size",
+            min=16,
+            help="Measure on frames shrunk to this long side (pixels). "
+            "Default: the original's own resolution.",
+        ),
     ] = None,
     device: Annotated[
         str, Opt(help="Device for the VGG distances: cpu | cuda[:N] | mps | auto")
@@ -62,6 +67,9 @@ def print_report(report) -> None:
 
     table = Table("measure", "value", "meaning", title=f"{report.stylized} vs {report.original}")
     table.add_row("frames", str(report.frames), "pairs compared in order")
+    if report.size:
+        height, width = report.size
+        table.add_row("measured at", f"{width}x{height}", "frame size the warping error used")
     table.add_row(
         "warping error",
         f"{report.warping_error:.5f}",

@@ -23,6 +23,7 @@ frames. See docs/temporal.md for the measured trade-off.
 from __future__ import annotations
 
 import threading
+from collections import deque
 
 import numpy as np
 import torch
@@ -178,6 +179,56 @@ class FlowFilter(TemporalFilter):
         if estimator is None:
             estimator = self._local.estimator = FlowEstimator(self.flow_method, self.flow_preset)
         return estimator
+
+
+class LongTermFilter(FlowFilter):
+    """The flow filter with a memory of several previous outputs (Ruder et al. 2016, long-
+    term consistency): regions hidden in the last frame but seen a few frames ago are pulled
+    towards that older output instead of restarting.
+
+    Frame t-k enters only where the more recent frames do not already cover it: its weight
+    is ``max(0, c_k - sum_{j<k} c_j)`` (Ruder et al., eq. 8), so the weights sum to at most
+    1. The flows to frames older than t-1 are computed here, on the critical path.
+    """
+
+    def __init__(self, strength: float, *, memory: int = 3, **kwargs) -> None:
+        super().__init__(strength, **kwargs)
+        self.memory = memory
+        self.history: deque[tuple[np.ndarray, torch.Tensor]] = deque(maxlen=memory)
+
+    def reset(self) -> None:
+        super().reset()
+        self.history.clear()
+
+    def __call__(
+        self, content: np.ndarray, styled: torch.Tensor, estimate: FlowConfidence | None = None
+    ) -> torch.Tensor:
+        if self._has_usable_past(styled) and self._same_size(content):
+            estimate = estimate or self.estimate(self.previous_content, content)
+            if estimate.coverage < self.cut_coverage:
+                self.cuts += 1
+                self.history.clear()
+            else:
+                older = [self.estimate(past, content) for past, _ in list(self.history)[1:]]
+                styled = self._blend_many(styled, [estimate, *older])
+        else:
+            self.history.clear()
+        self.history.appendleft((content, styled))
+        self.previous_content = content
+        self.previous_output = styled
+        return styled
+
+    def _blend_many(self, styled: torch.Tensor, estimates: list[FlowConfidence]) -> torch.Tensor:
+        current = styled.float()
+        pull = torch.zeros_like(current)
+        covered = torch.zeros(current.shape[-2:], device=current.device)
+        for (_, output), estimate in zip(self.history, estimates, strict=False):
+            confidence = torch.from_numpy(estimate.confidence).to(current.device)
+            weight = (confidence - covered).clamp_(min=0.0)
+            previous = output.to(current.device, torch.float32).unsqueeze(0)
+            pull += weight * (warp_backward_tensor(previous, estimate.flow)[0] - current)
+            covered += weight
+        return (current + self.correction(pull)).to(styled.dtype)
 
 
 class GradientFilter(FlowFilter):
