@@ -83,7 +83,9 @@ def make_filter(config: str):
     for item in rest:
         key, _, value = item.partition("=")
         name, kind = KEYS[key]
-        kwargs[name] = kind(value) or None if name == "flow_max_size" else kind(value)
+        kwargs[name] = kind(value)
+    if kwargs.get("flow_max_size") == 0:
+        kwargs["flow_max_size"] = None  # size=0: flow at the frame's own size
     return MODES[mode](strength, **kwargs)
 
 
@@ -217,43 +219,105 @@ def select_clips(args) -> list[Clip]:
     return clips
 
 
+class RecordingFilter:
+    """Wraps the API's temporal filter: keeps each unfiltered network frame (the per-frame
+    output, for free) and times the filter's two parts (flow thread, blend)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.unfiltered: list[np.ndarray] = []
+        self.flow_seconds = 0.0
+        self.blend_seconds = 0.0
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def estimate(self, previous, content):
+        start = time.perf_counter()
+        try:
+            return self.inner.estimate(previous, content)
+        finally:
+            self.flow_seconds += time.perf_counter() - start
+
+    def __call__(self, content, styled, *estimate):
+        self.unfiltered.append(
+            styled.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+        )
+        start = time.perf_counter()
+        try:
+            return self.inner(content, styled, *estimate)
+        finally:
+            self.blend_seconds += time.perf_counter() - start
+
+
+def stylize_recording(src: Path, dst: Path, style: str, frames: int, fps: float):
+    """The API's default output for the first `frames` frames, and the recorder."""
+    import vidstyle
+    from vidstyle.temporal import blend as blend_module
+
+    real = blend_module.make_temporal_filter
+    recorders: list[RecordingFilter] = []
+
+    def recording(mode: str, strength: float):
+        recorders.append(RecordingFilter(real(mode, strength)))
+        return recorders[-1]
+
+    settings = Settings(style=style, device="cpu", duration=(frames - 0.5) / fps)
+    settings.output.overwrite = True
+    blend_module.make_temporal_filter = recording
+    try:
+        result = vidstyle.Stylizer(settings).video(src, dst)
+    finally:
+        blend_module.make_temporal_filter = real
+    return result, recorders[0]
+
+
 def table(args) -> None:
     """Real outputs through the API, scored from the files by both implementations."""
-    import vidstyle
     from benchmarks.warping_check import warping_ratio
+    from vidstyle.evaluate import evaluate_frames
 
     clips = select_clips(args)
     out_dir = Path(args.out or tempfile.mkdtemp(prefix="vidstyle-temporal-"))
     out_dir.mkdir(parents=True, exist_ok=True)
-    print(f"table: first {args.frames} frames of each clip, full size, outputs in {out_dir}")
-    print("| clip | size | style | per-frame ratio | default ratio | independent | "
-          "content per-frame | content default | texture change | filter ms | net ms |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"table: first {args.frames} frames of each clip at its own size, default settings "
+          f"({Settings().temporal} {Settings().temporal_strength}), outputs in {out_dir}")
+    print("| clip | size | style | per-frame ratio | default ratio (eval) | independent | "
+          "content per-frame | content default | texture change | flow ms | blend ms | "
+          "end-to-end ms |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows = []
     for clip in clips:
         src = Path(args.corpus) / clip.file
         frames = list(read_frames(src, args.frames))
-        duration = (len(frames) - 0.5) / clip.fps
         for style in args.styles.split(","):
-            paths = {}
-            for label, temporal in (("off", "off"), ("default", Settings().temporal)):
-                settings = Settings(style=style, device="cpu", temporal=temporal,
-                                    duration=duration)
-                dst = out_dir / f"{clip.name}.{style.replace(':', '')}.{label}.mp4"
-                vidstyle.Stylizer(settings).video(src, dst, overwrite=True)
-                paths[label] = dst
-            reports = {k: evaluate_video(src, p, max_frames=args.frames) for k, p in paths.items()}
-            independent = warping_ratio(str(src), str(paths["default"]), args.frames)
-            decoded = {k: list(read_frames(p, args.frames)) for k, p in paths.items()}
-            vgg = VggMeter(frames, decoded["off"])
-            content_off, _ = vgg(decoded["off"])
-            content_default, texture = vgg(decoded["default"])
-            styled, net_ms = network_outputs(style, frames[: min(len(frames), 8)])
-            _, filter_ms, _ = apply_filter("default", frames[:8], styled)
-            print(f"| {clip.name}{' (held out)' if clip.held_out else ''} | "
-                  f"{clip.width}x{clip.height} | {style} | {reports['off'].warping_ratio:.2f} | "
-                  f"{reports['default'].warping_ratio:.2f} | {independent['ratio']:.2f} | "
-                  f"{content_off:.3f} | {content_default:.3f} | {texture:.3f} | "
-                  f"{filter_ms:.0f} | {net_ms:.0f} |", flush=True)
+            dst = out_dir / f"{clip.name}.{style.replace(':', '')}.mp4"
+            result, recorder = stylize_recording(src, dst, style, len(frames), clip.fps)
+            count = min(len(frames), len(recorder.unfiltered), result.frames)
+            per_frame = evaluate_frames(frames[:count], recorder.unfiltered[:count],
+                                        perceptual=False)
+            default = evaluate_video(src, dst, max_frames=count)
+            independent = warping_ratio(str(src), str(dst), count)
+            decoded = list(read_frames(dst, count))
+            vgg = VggMeter(frames[:count], recorder.unfiltered[:count])
+            content_off, _ = vgg(recorder.unfiltered[:count])
+            content_default, texture = vgg(decoded)
+            row = {"clip": clip.name, "held_out": clip.held_out, "style": style,
+                   "size": f"{clip.width}x{clip.height}", "frames": count,
+                   "per_frame": per_frame.warping_ratio, "default": default.warping_ratio,
+                   "independent": independent["ratio"], "content_off": content_off,
+                   "content_default": content_default, "texture": texture,
+                   "flow_ms": 1000 * recorder.flow_seconds / count,
+                   "blend_ms": 1000 * recorder.blend_seconds / count,
+                   "total_ms": 1000 * result.seconds / result.frames}
+            rows.append(row)
+            print(f"| {clip.name}{' (held out)' if clip.held_out else ''} | {row['size']} | "
+                  f"{style} | {row['per_frame']:.2f} | {row['default']:.2f} | "
+                  f"{row['independent']:.2f} | {content_off:.3f} | {content_default:.3f} | "
+                  f"{texture:.3f} | {row['flow_ms']:.0f} | {row['blend_ms']:.0f} | "
+                  f"{row['total_ms']:.0f} |", flush=True)
+            if args.json:
+                Path(args.json).write_text(json.dumps(rows, indent=1))
     print("command: python -m benchmarks.temporal " + " ".join(sys.argv[1:]))
 
 
@@ -270,7 +334,7 @@ def main() -> None:
         sub.add_argument("--out", help="table: where the API's outputs go")
         sub.add_argument("--configs", default="off,default")
         sub.add_argument("--no-vgg", dest="vgg", action="store_false")
-        sub.add_argument("--json", help="sweep: also write the rows as JSON here")
+        sub.add_argument("--json", help="also write the rows as JSON here")
         sub.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     args = parser.parse_args()
     if args.threads:

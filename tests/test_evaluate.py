@@ -198,3 +198,19 @@ def test_plot_without_matplotlib_names_the_extra(report, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(MissingExtraError, match=r"vidstyle\[plot\]"):
         plot_warping_errors(report, tmp_path / "warp.png")
+
+
+def test_eval_measures_at_the_originals_own_size_and_says_so(stylized_clip):
+    """The stylized clip is 320x240; without --size the scores are taken at cup.mp4's
+    640x480 (issue 14: measuring shrunk frames hid nine tenths of the flicker)."""
+    from vidstyle.cli import eval as eval_cli
+
+    app = typer.Typer()
+    eval_cli.register(app)
+    app.command("noop")(lambda: None)
+    result = CliRunner().invoke(
+        app, ["eval", str(CLIP), str(stylized_clip), "--max-frames", "3"], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "measured at" in result.stdout and "640x480" in result.stdout
+
