@@ -287,10 +287,11 @@ def table(args) -> None:
           "end-to-end ms |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = []
-    for clip in clips:
-        src = Path(args.corpus) / clip.file
-        frames = list(read_frames(src, args.frames))
-        for style in args.styles.split(","):
+    # Style by style over all clips, so that a partial run still covers every clip.
+    for style in args.styles.split(","):
+        for clip in clips:
+            src = Path(args.corpus) / clip.file
+            frames = list(read_frames(src, args.frames))
             dst = out_dir / f"{clip.name}.{style.replace(':', '')}.mp4"
             result, recorder = stylize_recording(src, dst, style, len(frames), clip.fps)
             count = min(len(frames), len(recorder.unfiltered), result.frames)

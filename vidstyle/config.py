@@ -93,12 +93,14 @@ class Settings:
     max_size: int | None = None
     strength: float = 1.0
     preserve_color: bool = False
-    # Flow-compensated blending of each styled frame with the previous one (Lai et al.'s
-    # warping error on samples/cup.mp4 with scream: 48x above the input's own -> 1.4x at
-    # 0.85, with a lower content distance; docs/temporal.md). On by default: flicker is
-    # the first thing users of video style transfer complain about.
+    # Flow-compensated blending of each styled frame with the previous output, weighted by
+    # the soft confidence in the warp (vidstyle/temporal/blend.py). 0.95 measured at full
+    # resolution over the corpus of tools/build_corpus.py (docs/temporal.md): on cup.mp4
+    # with scream the warping-error ratio went 16.2 per frame -> 1.11 at 0.85 -> 0.61 at
+    # 0.95, texture change 0.017. On by default: flicker is the first thing users of video
+    # style transfer complain about.
     temporal: str = "flow"
-    temporal_strength: float = 0.85
+    temporal_strength: float = 0.95
     start: float | None = None
     duration: float | None = None
     output: OutputSettings = field(default_factory=OutputSettings)
