@@ -57,7 +57,7 @@ from vidstyle.evaluate import (  # noqa: E402
 from vidstyle.temporal import blend  # noqa: E402
 
 NAMED_STYLES = "scream,wave,udnie,starry_night,wreck,preset:7,preset:19"
-VGG_FRAMES = 4
+VGG_FRAMES = 3
 VGG_SIZE = 384
 MODES = {
     "blend": blend.BlendFilter,

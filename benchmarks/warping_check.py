@@ -11,7 +11,8 @@ computed another way, sharing no code with `vidstyle/temporal` or `vidstyle/eval
   (vidstyle uses DIS, Kroeger et al. 2016);
 * occlusion: a pixel counts when the forward-backward round trip returns within
   `ROUND_TRIP_PX` + `ROUND_TRIP_RELATIVE` of the motion (no motion-boundary test);
-* warping with `cv2.remap`, bilinear, pixels whose source falls outside the frame dropped.
+* warping with `cv2.remap`, bilinear, pixels whose source falls outside the frame dropped;
+* a pair with less than `MIN_VISIBLE` of the frame visible is a cut and skipped.
 
 Both sides are decoded with OpenCV's own reader (not PyAV) at the original's size.
 """
@@ -26,6 +27,8 @@ import numpy as np
 
 ROUND_TRIP_PX = 0.75
 ROUND_TRIP_RELATIVE = 0.05
+# Pairs where less of the frame than this is visible are scene cuts, not motion: skipped.
+MIN_VISIBLE = 0.2
 FARNEBACK = {"pyr_scale": 0.5, "levels": 4, "winsize": 21, "iterations": 4, "poly_n": 7,
              "poly_sigma": 1.5, "flags": cv2.OPTFLOW_FARNEBACK_GAUSSIAN}
 
@@ -70,7 +73,7 @@ def pair_error(current: np.ndarray, previous: np.ndarray, back: np.ndarray,
                mask: np.ndarray) -> float:
     warped, _ = remap(previous.astype(np.float32) / 255.0, back)
     squared = ((current.astype(np.float32) / 255.0 - warped) ** 2).sum(-1)
-    return float(squared[mask].mean()) if mask.any() else math.nan
+    return float(squared[mask].mean()) if mask.mean() >= MIN_VISIBLE else math.nan
 
 
 def warping_ratio(original: str, stylized: str, max_frames: int | None = None) -> dict:

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from vidstyle.temporal.flow import (
+    CUT_COVERAGE,
     FlowEstimator,
     flow_with_confidence,
     reliability_mask,
@@ -102,7 +103,7 @@ def test_confidence_falls_in_the_disoccluded_region_and_on_a_cut():
     assert step.confidence[50:78, 32:44].mean() < 0.3
     assert step.confidence[:, 100:].mean() > 0.8
     cut = flow_with_confidence(rgb("baboon.jpg", 128), rgb("building.jpg", 128))
-    assert cut.coverage < 0.15 < step.coverage
+    assert cut.coverage < CUT_COVERAGE < step.coverage
 
 
 def test_confidence_degrades_gracefully_with_sensor_noise(shifted_pair):

@@ -8,7 +8,8 @@ pixels the flow can be trusted at (forward-backward consistency, no motion bound
     E_pair(t) = sum_x M_t(x) * ||O_t(x) - warp(O_{t-1})(x)||^2 / sum_x M_t(x)
 
 with O in RGB [0, 1] and ||.||^2 summed over the three channels (so a pixel's error is at
-most 3). The video's score is the mean of E_pair over its pairs. The same warp applied to
+most 3). The video's score is the mean of E_pair over its pairs; a pair where less than
+`CUT_COVERAGE` of the frame is reliable is a scene cut and left out (NaN). The same warp applied to
 the original frames gives the floor: what the flow itself cannot explain (lighting,
 blur, flow errors). A ratio stylized / original near 1 means the stylization adds no
 flicker of its own.
@@ -30,6 +31,7 @@ import torch
 
 from vidstyle.errors import InputError, MissingExtraError, OutputError
 from vidstyle.temporal.flow import (
+    CUT_COVERAGE,
     FlowEstimator,
     fit_long_side,
     flow_with_confidence,
@@ -163,8 +165,15 @@ class WarpingErrorMeter:
             previous_in, previous_out = self._previous
             # The metric's hard mask (Lai et al.), not the filters' soft confidence.
             step = flow_with_confidence(previous_in, frame_in, self.estimator, alpha=0.0)
+            # A scene cut leaves a few spurious "reliable" pixels (flat dark areas): on
+            # megamind.mp4 the cut pair's floor was 0.07 against 0.0003 for the others, so
+            # one cut would decide the whole clip's ratio. Cuts are not motion: skip them.
+            is_cut = step.reliable_fraction < CUT_COVERAGE
             outputs = zip(self.errors, frames_out, previous_out, strict=True)
             for errors, current, previous in outputs:
+                if is_cut:
+                    errors.append(math.nan)
+                    continue
                 warped = warp_backward(to_unit_float(previous), step.flow)
                 errors.append(masked_warp_error(current, warped, step.reliable))
         self._previous = (frame_in, frames_out)

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from vidstyle.temporal.flow import (
+    CUT_COVERAGE,
     PHOTOMETRIC_ALPHA,
     FlowConfidence,
     FlowEstimator,
@@ -40,7 +41,7 @@ from vidstyle.temporal.flow import (
 )
 
 # Names other modules imported from here before the flow step moved to flow.py.
-__all__ = ["fit_long_side", "resize_image", "upscale_flow"]
+__all__ = ["CUT_COVERAGE", "fit_long_side", "resize_image", "upscale_flow"]
 
 # Long side (pixels) the filter's flow is estimated at; None = the frame's own size. At
 # full size the warp lands where the viewer (and the warping-error metric) looks: on
@@ -49,10 +50,6 @@ __all__ = ["fit_long_side", "resize_image", "upscale_flow"]
 FLOW_MAX_SIZE: int | None = None
 # DIS preset of the filter's flow (docs/temporal.md).
 FLOW_PRESET = "medium"
-# A frame whose mean confidence in the warp from the previous one is below this is a
-# scene cut: the filter forgets the past there (docs/temporal.md: consecutive frames of
-# the corpus stay above ..., cuts fall below ...).
-CUT_COVERAGE = 0.15
 
 FILTER_MODES = ("off", "blend", "flow")
 
