@@ -214,3 +214,15 @@ def test_eval_measures_at_the_originals_own_size_and_says_so(stylized_clip):
     assert result.exit_code == 0, result.output
     assert "measured at" in result.stdout and "640x480" in result.stdout
 
+
+
+def test_a_scene_cut_pair_is_left_out_of_the_score():
+    """Across a cut almost nothing is reliable; the few spurious matches must not decide
+    the clip's score (on megamind.mp4 one cut pair had 200x the floor of the others)."""
+    before = cv2.resize(photo("baboon.jpg"), (SIZE, SIZE))
+    after = cv2.resize(photo("building.jpg"), (SIZE, SIZE))
+    frames = [*panning_frames(3), before, after]
+    frames = [np.ascontiguousarray(cv2.resize(f, (SIZE, SIZE))) for f in frames]
+    errors = warping_errors([per_pixel_style(f) for f in frames], frames)
+    assert np.isnan(errors[-1])
+    assert all(np.isfinite(errors[:2]))
