@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from build_corpus import Clip, load_corpus  # noqa: E402
 
+from benchmarks.warping_check import frames_ratio  # noqa: E402
 from vidstyle.config import Settings  # noqa: E402
 from vidstyle.engines.fast import FastEngine  # noqa: E402
 from vidstyle.evaluate import (  # noqa: E402
@@ -69,7 +70,8 @@ MODES = {
 }
 KEYS = {"size": ("flow_max_size", int), "preset": ("flow_preset", str),
         "alpha": ("alpha", float), "cut": ("cut_coverage", float),
-        "cutoff": ("cutoff", float), "frames": ("memory", int)}
+        "cutoff": ("cutoff", float), "frames": ("memory", int),
+        "smooth": ("flow_smoothing", float)}
 
 
 def make_filter(config: str):
@@ -166,8 +168,9 @@ def sweep(args) -> None:
     configs = args.configs.split(",")
     print(f"sweep: {args.frames} frames per clip at full size; torch threads "
           f"{torch.get_num_threads()}")
-    print("| clip | style | config | ratio | content | texture | filter ms | net ms | cuts |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| clip | style | config | ratio | independent | content | texture | filter ms | "
+          "net ms | cuts |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     rows = []
     for clip in clips:
         frames = list(read_frames(Path(args.corpus) / clip.file, args.frames))
@@ -182,13 +185,16 @@ def sweep(args) -> None:
             for config, (outputs, ms, cuts), errors in zip(configs, results, meter.errors,
                                                            strict=False):
                 ratio = mean_error(errors) / floor
+                independent = frames_ratio(frames, outputs)["ratio"]
                 content, texture = vgg(outputs) if vgg else (math.nan, math.nan)
                 row = {"clip": clip.name, "held_out": clip.held_out, "style": style,
-                       "config": config, "ratio": ratio, "content": content,
+                       "config": config, "ratio": ratio, "independent": independent,
+                       "content": content,
                        "texture": texture, "filter_ms": ms, "net_ms": net_ms, "cuts": cuts}
                 rows.append(row)
                 print(f"| {clip.name}{' (held out)' if clip.held_out else ''} | {style} | "
-                      f"{config} | {ratio:.2f} | {content:.3f} | {texture:.3f} | {ms:.0f} | "
+                      f"{config} | {ratio:.2f} | {independent:.2f} | {content:.3f} | "
+                      f"{texture:.3f} | {ms:.0f} | "
                       f"{net_ms:.0f} | {cuts} |", flush=True)
     summarise(rows, configs)
     if args.json:

@@ -14,7 +14,7 @@ computed another way, sharing no code with `vidstyle/temporal` or `vidstyle/eval
 * warping with `cv2.remap`, bilinear, pixels whose source falls outside the frame dropped;
 * a pair with less than `MIN_VISIBLE` of the frame visible is a cut and skipped.
 
-Both sides are decoded with OpenCV's own reader (not PyAV) at the original's size.
+Files are decoded with OpenCV's own reader (not PyAV), both at the original's size.
 """
 
 from __future__ import annotations
@@ -43,13 +43,13 @@ def frames(path: str, size: tuple[int, int] | None, limit: int | None):
         if size is not None and frame.shape[:2] != size:
             frame = cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA)
         count += 1
-        yield frame
+        yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
     capture.release()
 
 
 def farneback(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    grey_a = cv2.cvtColor(a, cv2.COLOR_BGR2GRAY)
-    grey_b = cv2.cvtColor(b, cv2.COLOR_BGR2GRAY)
+    grey_a = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
+    grey_b = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
     return cv2.calcOpticalFlowFarneback(grey_a, grey_b, None, **FARNEBACK)
 
 
@@ -77,14 +77,18 @@ def pair_error(current: np.ndarray, previous: np.ndarray, back: np.ndarray,
 
 
 def warping_ratio(original: str, stylized: str, max_frames: int | None = None) -> dict:
-    """{'stylized', 'original', 'ratio', 'pairs', 'size'} for the two videos."""
-    first = next(frames(original, None, 1))
-    size = first.shape[:2]
+    """{'stylized', 'original', 'ratio', 'pairs', 'size'} for the two video files."""
+    size = next(frames(original, None, 1)).shape[:2]
+    return frames_ratio(frames(original, None, max_frames), frames(stylized, size, max_frames))
+
+
+def frames_ratio(frames_in, frames_out) -> dict:
+    """The same for RGB uint8 frames in memory (outputs already at the originals' size)."""
     errors_out, errors_in = [], []
     previous = None
-    pairs = zip(frames(original, None, max_frames), frames(stylized, size, max_frames),
-                strict=False)
-    for frame_in, frame_out in pairs:
+    size = None
+    for frame_in, frame_out in zip(frames_in, frames_out, strict=False):
+        size = frame_in.shape[:2]
         if previous is not None:
             previous_in, previous_out = previous
             back = farneback(frame_in, previous_in)

@@ -226,3 +226,23 @@ def test_a_scene_cut_pair_is_left_out_of_the_score():
     errors = warping_errors([per_pixel_style(f) for f in frames], frames)
     assert np.isnan(errors[-1])
     assert all(np.isfinite(errors[:2]))
+
+
+def test_the_independent_implementation_agrees_within_20_percent(tmp_path):
+    """benchmarks/warping_check.py (Farneback, its own occlusion test, OpenCV decoding)
+    and vidstyle's measure give the same flicker ratio on a real clip with added flicker."""
+    from benchmarks.warping_check import warping_ratio
+    from vidstyle.evaluate import evaluate_frames, paired_frames
+
+    rng = np.random.default_rng(0)
+    frames = list(read_frames(CLIP, 4))
+    flickering = [
+        np.clip(per_pixel_style(f) + rng.normal(0, 8, f.shape), 0, 255).astype(np.uint8)
+        for f in frames
+    ]
+    styled = write_video(tmp_path / "cup.flicker.mp4", flickering)
+    pairs = list(paired_frames(CLIP, styled, 4))
+    ours = evaluate_frames([a for a, _ in pairs], [b for _, b in pairs], perceptual=False)
+    theirs = warping_ratio(str(CLIP), str(styled), 4)
+    assert ours.warping_ratio > 3  # the added flicker is seen
+    assert theirs["ratio"] == pytest.approx(ours.warping_ratio, rel=0.2)

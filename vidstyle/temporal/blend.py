@@ -118,8 +118,10 @@ class FlowFilter(TemporalFilter):
         flow_method: str = "dis",
         flow_preset: str = FLOW_PRESET,
         cut_coverage: float = CUT_COVERAGE,
+        flow_smoothing: float = 0.0,
     ) -> None:
         super().__init__(strength)
+        self.flow_smoothing = flow_smoothing
         self.alpha = alpha
         self.flow_max_size = flow_max_size
         self.flow_method = flow_method
@@ -141,6 +143,7 @@ class FlowFilter(TemporalFilter):
             self._estimator(),
             max_size=self.flow_max_size,
             alpha=self.alpha,
+            smooth=self.flow_smoothing,
         )
 
     def __call__(
