@@ -336,6 +336,29 @@ def table(args) -> None:
     print("command: python -m benchmarks.temporal " + " ".join(sys.argv[1:]))
 
 
+def rescore(args) -> None:
+    """Warping-error ratio of the outputs a `table` run left in OUT_DIR, by vidstyle's
+    measure and the independent one, from the files (no network run)."""
+    from benchmarks.warping_check import warping_ratio
+    from vidstyle.evaluate import evaluate_frames
+
+    clips = {c.name: c for c in select_clips(args)}
+    print("| clip | style | eval ratio | independent | pairs |")
+    print("|---|---|---:|---:|---:|")
+    for path in sorted(Path(args.out).glob("*.mp4")):
+        name, style = path.name.split(".")[:2]
+        if name not in clips:
+            continue
+        src = Path(args.corpus) / clips[name].file
+        pairs = list(paired_frames(src, path, args.frames))
+        report = evaluate_frames([a for a, _ in pairs], [b for _, b in pairs], perceptual=False)
+        independent = warping_ratio(str(src), str(path), len(pairs))
+        held = " (held out)" if clips[name].held_out else ""
+        print(f"| {name}{held} | {style} | {report.warping_ratio:.2f} | "
+              f"{independent['ratio']:.2f} | {independent['pairs']} |", flush=True)
+    print("command: python -m benchmarks.temporal " + " ".join(sys.argv[1:]))
+
+
 def strip(args) -> None:
     """A contact strip: N consecutive original frames over the same stylized frames (JPEG),
     to look for trails behind moving objects by eye."""
@@ -357,7 +380,7 @@ def strip(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("sweep", "table"):
+    for name in ("sweep", "table", "rescore"):
         sub = commands.add_parser(name)
         sub.add_argument("corpus", help="folder with corpus.json (tools/build_corpus.py)")
         sub.add_argument("--styles", default=NAMED_STYLES)
@@ -382,7 +405,7 @@ def main() -> None:
         return
     if args.threads:
         torch.set_num_threads(args.threads)
-    sweep(args) if args.command == "sweep" else table(args)
+    {"sweep": sweep, "table": table, "rescore": rescore}[args.command](args)
 
 
 if __name__ == "__main__":

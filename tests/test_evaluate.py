@@ -235,14 +235,14 @@ def test_the_independent_implementation_agrees_within_20_percent(tmp_path):
     from vidstyle.evaluate import evaluate_frames, paired_frames
 
     rng = np.random.default_rng(0)
-    frames = list(read_frames(CLIP, 4))
+    frames = list(read_frames(CLIP, FRAMES))
     flickering = [
         np.clip(per_pixel_style(f) + rng.normal(0, 8, f.shape), 0, 255).astype(np.uint8)
         for f in frames
     ]
     styled = write_video(tmp_path / "cup.flicker.mp4", flickering)
-    pairs = list(paired_frames(CLIP, styled, 4))
+    pairs = list(paired_frames(CLIP, styled, FRAMES))
     ours = evaluate_frames([a for a, _ in pairs], [b for _, b in pairs], perceptual=False)
-    theirs = warping_ratio(str(CLIP), str(styled), 4)
+    theirs = warping_ratio(str(CLIP), str(styled), FRAMES)
     assert ours.warping_ratio > 3  # the added flicker is seen
     assert theirs["ratio"] == pytest.approx(ours.warping_ratio, rel=0.2)

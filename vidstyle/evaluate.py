@@ -8,9 +8,9 @@ pixels the flow can be trusted at (forward-backward consistency, no motion bound
     E_pair(t) = sum_x M_t(x) * ||O_t(x) - warp(O_{t-1})(x)||^2 / sum_x M_t(x)
 
 with O in RGB [0, 1] and ||.||^2 summed over the three channels (so a pixel's error is at
-most 3). The video's score is the mean of E_pair over its pairs; a pair where less than
-`CUT_COVERAGE` of the frame is reliable is a scene cut and left out (NaN). The same warp applied to
-the original frames gives the floor: what the flow itself cannot explain (lighting,
+most 3). The video's score is the mean of E_pair over its pairs; a pair whose mean
+confidence (`flow_with_confidence`) is under `CUT_COVERAGE` is a scene cut, left out
+(NaN). The same warp applied to the original frames gives the floor: what the flow itself cannot explain (lighting,
 blur, flow errors). A ratio stylized / original near 1 means the stylization adds no
 flicker of its own.
 
@@ -166,11 +166,12 @@ class WarpingErrorMeter:
         if self._previous is not None:
             previous_in, previous_out = self._previous
             # The metric's hard mask (Lai et al.), not the filters' soft confidence.
-            step = flow_with_confidence(previous_in, frame_in, self.estimator, alpha=0.0)
-            # A scene cut leaves a few spurious "reliable" pixels (flat dark areas): on
+            step = flow_with_confidence(previous_in, frame_in, self.estimator)
+            # A scene cut leaves spurious "reliable" pixels (flat dark areas): on
             # megamind.mp4 the cut pair's floor was 0.07 against 0.0003 for the others, so
-            # one cut would decide the whole clip's ratio. Cuts are not motion: skip them.
-            is_cut = step.reliable_fraction < CUT_COVERAGE
+            # one cut would decide the whole clip's ratio. Cuts are not motion: skip them,
+            # by the same test the filter resets on (the soft confidence's mean).
+            is_cut = step.coverage < CUT_COVERAGE
             outputs = zip(self.errors, frames_out, previous_out, strict=True)
             for errors, current, previous in outputs:
                 if is_cut:

@@ -187,10 +187,6 @@ class FlowConfidence:
         """Mean confidence: near 0 when nothing of the previous frame is seen (a cut)."""
         return float(self.confidence.mean())
 
-    @property
-    def reliable_fraction(self) -> float:
-        return float(self.reliable.mean())
-
 
 def flow_with_confidence(
     previous: np.ndarray,
