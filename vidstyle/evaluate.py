@@ -10,9 +10,9 @@ pixels the flow can be trusted at (forward-backward consistency, no motion bound
 with O in RGB [0, 1] and ||.||^2 summed over the three channels (so a pixel's error is at
 most 3). The video's score is the mean of E_pair over its pairs; a pair whose mean
 confidence (`flow_with_confidence`) is under `CUT_COVERAGE` is a scene cut, left out
-(NaN). The same warp applied to the original frames gives the floor: what the flow itself cannot explain (lighting,
-blur, flow errors). A ratio stylized / original near 1 means the stylization adds no
-flicker of its own.
+(NaN). The same warp applied to the original frames gives the floor: what the flow
+itself cannot explain (lighting, blur, flow errors). A ratio stylized / original near 1
+means the stylization adds no flicker of its own.
 
 Style and content distance use the VGG-19 of the Gatys engine on a sample of frames: the
 Gram-matrix loss to the style image and the feature loss to the original frame.
