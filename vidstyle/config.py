@@ -95,10 +95,11 @@ class Settings:
     preserve_color: bool = False
     # Flow-compensated blending of each styled frame with the previous output, weighted by
     # the soft confidence in the warp (vidstyle/temporal/blend.py). 0.95 measured at full
-    # resolution over the corpus of tools/build_corpus.py (docs/temporal.md): on cup.mp4
-    # with scream the warping-error ratio went 16.2 per frame -> 1.11 at 0.85 -> 0.61 at
-    # 0.95, texture change 0.017. On by default: flicker is the first thing users of video
-    # style transfer complain about.
+    # resolution on corpus clips (tools/build_corpus.py, docs/temporal.md): about half the
+    # residual flicker of 0.85 (cup.mp4, scream: ratio 1.11 -> 0.61 by the DIS-medium
+    # measure of the time; vtest, preset:19: 1.82 -> 0.87) at the same texture change. The
+    # independent check finds more flicker left (docs/temporal.md). On by default: flicker
+    # is the first thing users of video style transfer complain about.
     temporal: str = "flow"
     temporal_strength: float = 0.95
     start: float | None = None

@@ -8,16 +8,16 @@ previous *output*:
 * `blend`: an exponential moving average with the previous output. Cheap, but anything that
   moves leaves a ghost trail.
 * `flow`: the previous output is first warped along the optical flow of the input frames,
-  then blended in only where the warp can be trusted. Trust is the product of the
-  forward-backward consistency mask (Sundaram et al. 2010, as in Ruder et al. 2016) and a
-  per-pixel weight that decays with the photometric error of the same warp applied to the
-  input frames, ``exp(-alpha * ||I_t - warp(I_{t-1})||^2)`` (Lai et al. 2018, eq. 5, alpha =
-  50). Where the input itself changed (occlusion, a cut, a flash, a flow error) the current
-  stylized frame is kept, which is what stops the ghosts.
+  then blended in as far as the warp can be trusted: the soft confidence of
+  `flow_with_confidence` (forward-backward consistency and smoothness, Sundaram et al. 2010,
+  times the photometric weight of Lai et al. 2018). Where the input itself changed
+  (occlusion, a flash, a flow error) the current stylized frame is kept, which is what stops
+  the ghosts; at a scene cut the filter starts over.
 
 Both are recursive (they blend with the previous output, not the previous network frame), so
 `strength` s gives frames k steps back a weight s^k: the effective memory is 1 / (1 - s)
-frames. See docs/temporal.md for the measured trade-off.
+frames. `GradientFilter` (Bonneel et al. 2015) and `LongTermFilter` (Ruder et al. 2016)
+were measured and lost (docs/temporal.md); they stay for the benchmark.
 """
 
 from __future__ import annotations
@@ -44,9 +44,10 @@ from vidstyle.temporal.flow import (
 __all__ = ["CUT_COVERAGE", "fit_long_side", "resize_image", "upscale_flow"]
 
 # Long side (pixels) the filter's flow is estimated at; None = the frame's own size. At
-# full size the warp lands where the viewer (and the warping-error metric) looks: on
-# cup.mp4 at 640x480 with scream, strength 0.95, ratio 0.61 at full size against 1.91
-# with flow at 320 px, and a lower texture change (0.017 vs 0.052); docs/temporal.md.
+# full size the warp lands where the viewer looks: on cup.mp4 (640x480, scream, strength
+# 0.95) ratio 0.61 at full size against 1.91 at 320 px and texture change 0.017 vs 0.052
+# (DIS-medium measure); on vtest with preset:19 the independent Farneback check gives 6.10
+# at full size against 7.79 at 320 px (docs/temporal.md).
 FLOW_MAX_SIZE: int | None = None
 # DIS preset of the filter's flow (docs/temporal.md).
 FLOW_PRESET = "medium"
