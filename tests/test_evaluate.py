@@ -198,3 +198,51 @@ def test_plot_without_matplotlib_names_the_extra(report, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(MissingExtraError, match=r"vidstyle\[plot\]"):
         plot_warping_errors(report, tmp_path / "warp.png")
+
+
+def test_eval_measures_at_the_originals_own_size_and_says_so(stylized_clip):
+    """The stylized clip is 320x240; without --size the scores are taken at cup.mp4's
+    640x480 (issue 14: measuring shrunk frames hid nine tenths of the flicker)."""
+    from vidstyle.cli import eval as eval_cli
+
+    app = typer.Typer()
+    eval_cli.register(app)
+    app.command("noop")(lambda: None)
+    result = CliRunner().invoke(
+        app, ["eval", str(CLIP), str(stylized_clip), "--max-frames", "3"], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "measured at" in result.stdout and "640x480" in result.stdout
+
+
+
+def test_a_scene_cut_pair_is_left_out_of_the_score():
+    """Across a cut almost nothing is reliable; the few spurious matches must not decide
+    the clip's score (on megamind.mp4 one cut pair had 200x the floor of the others)."""
+    before = cv2.resize(photo("baboon.jpg"), (SIZE, SIZE))
+    after = cv2.resize(photo("building.jpg"), (SIZE, SIZE))
+    frames = [*panning_frames(3), before, after]
+    frames = [np.ascontiguousarray(cv2.resize(f, (SIZE, SIZE))) for f in frames]
+    errors = warping_errors([per_pixel_style(f) for f in frames], frames)
+    assert np.isnan(errors[-1])
+    assert all(np.isfinite(errors[:2]))
+
+
+def test_the_independent_implementation_agrees_within_20_percent(tmp_path):
+    """benchmarks/warping_check.py (Farneback, its own occlusion test, OpenCV decoding)
+    and vidstyle's measure give the same flicker ratio on a real clip with added flicker."""
+    from benchmarks.warping_check import warping_ratio
+    from vidstyle.evaluate import evaluate_frames, paired_frames
+
+    rng = np.random.default_rng(0)
+    frames = list(read_frames(CLIP, FRAMES))
+    flickering = [
+        np.clip(per_pixel_style(f) + rng.normal(0, 8, f.shape), 0, 255).astype(np.uint8)
+        for f in frames
+    ]
+    styled = write_video(tmp_path / "cup.flicker.mp4", flickering)
+    pairs = list(paired_frames(CLIP, styled, FRAMES))
+    ours = evaluate_frames([a for a, _ in pairs], [b for _, b in pairs], perceptual=False)
+    theirs = warping_ratio(str(CLIP), str(styled), FRAMES)
+    assert ours.warping_ratio > 3  # the added flicker is seen
+    assert theirs["ratio"] == pytest.approx(ours.warping_ratio, rel=0.2)

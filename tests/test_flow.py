@@ -11,7 +11,9 @@ import pytest
 import torch
 
 from vidstyle.temporal.flow import (
+    CUT_COVERAGE,
     FlowEstimator,
+    flow_with_confidence,
     reliability_mask,
     warp_backward,
     warp_backward_tensor,
@@ -76,3 +78,54 @@ def test_reliability_mask_marks_the_disoccluded_region():
     far_background = mask[:, 100:]
     assert uncovered.mean() < 0.3
     assert far_background.mean() > 0.9
+
+
+def test_flow_with_confidence_tracks_the_shift_and_trusts_the_interior(shifted_pair):
+    previous, current = shifted_pair
+    step = flow_with_confidence(previous, current)
+    interior = (slice(MARGIN, -MARGIN), slice(MARGIN, -MARGIN))
+    median = np.median(step.flow[interior].reshape(-1, 2), 0)
+    np.testing.assert_allclose(median, np.negative(SHIFT), atol=0.3)
+    assert step.confidence[interior].mean() > 0.8
+    # The hard mask is the one reliability_mask gives on the same flows.
+    flow = FlowEstimator()
+    expected = reliability_mask(flow(current, previous), flow(previous, current))
+    np.testing.assert_array_equal(step.reliable, expected)
+
+
+def test_confidence_falls_in_the_disoccluded_region_and_on_a_cut():
+    background = rgb("fruits.jpg", 128)
+    patch = rgb("baboon.jpg", 40)
+    previous, current = background.copy(), background.copy()
+    previous[44:84, 30:70] = patch
+    current[44:84, 46:86] = patch
+    step = flow_with_confidence(previous, current)
+    assert step.confidence[50:78, 32:44].mean() < 0.3
+    assert step.confidence[:, 100:].mean() > 0.8
+    cut = flow_with_confidence(rgb("baboon.jpg", 128), rgb("building.jpg", 128))
+    assert cut.coverage < CUT_COVERAGE < step.coverage
+
+
+def test_confidence_degrades_gracefully_with_sensor_noise(shifted_pair):
+    """Noise the flow need not explain costs some confidence, not most of it."""
+    previous, current = shifted_pair
+    rng = np.random.default_rng(0)
+
+    def noisy(image: np.ndarray) -> np.ndarray:
+        return np.clip(image + rng.normal(0, 6, image.shape), 0, 255).astype(np.uint8)
+
+    clean = flow_with_confidence(previous, current).confidence
+    dirty = flow_with_confidence(noisy(previous), noisy(current)).confidence
+    interior = (slice(MARGIN, -MARGIN), slice(MARGIN, -MARGIN))
+    assert dirty[interior].mean() > 0.6
+    assert dirty[interior].mean() < clean[interior].mean()
+
+
+def test_flow_at_reduced_size_comes_back_at_full_size(shifted_pair):
+    previous, current = shifted_pair
+    step = flow_with_confidence(previous, current, max_size=64)
+    assert step.flow.shape == (*current.shape[:2], 2)
+    assert step.confidence.shape == step.reliable.shape == current.shape[:2]
+    interior = (slice(MARGIN, -MARGIN), slice(MARGIN, -MARGIN))
+    median = np.median(step.flow[interior].reshape(-1, 2), 0)
+    np.testing.assert_allclose(median, np.negative(SHIFT), atol=0.5)

@@ -103,12 +103,15 @@ class Settings:
     style_scale: float | None = None
     strength: float = 1.0
     preserve_color: bool = False
-    # Flow-compensated blending of each styled frame with the previous one (Lai et al.'s
-    # warping error on samples/cup.mp4 with scream: 48x above the input's own -> 1.4x at
-    # 0.85, with a lower content distance; docs/temporal.md). On by default: flicker is
-    # the first thing users of video style transfer complain about.
+    # Flow-compensated blending of each styled frame with the previous output, weighted by
+    # the soft confidence in the warp (vidstyle/temporal/blend.py). 0.95 measured at full
+    # resolution on corpus clips (tools/build_corpus.py, docs/temporal.md): about half the
+    # residual flicker of 0.85 (cup.mp4, scream: ratio 1.11 -> 0.61 by the DIS-medium
+    # measure of the time; vtest, preset:19: 1.82 -> 0.87) at the same texture change. The
+    # independent check finds more flicker left (docs/temporal.md). On by default: flicker
+    # is the first thing users of video style transfer complain about.
     temporal: str = "auto"
-    temporal_strength: float = 0.85
+    temporal_strength: float = 0.95
     start: float | None = None
     duration: float | None = None
     # -- long jobs and schedules (docs/resume.md, docs/schedule.md) --

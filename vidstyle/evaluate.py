@@ -8,10 +8,11 @@ pixels the flow can be trusted at (forward-backward consistency, no motion bound
     E_pair(t) = sum_x M_t(x) * ||O_t(x) - warp(O_{t-1})(x)||^2 / sum_x M_t(x)
 
 with O in RGB [0, 1] and ||.||^2 summed over the three channels (so a pixel's error is at
-most 3). The video's score is the mean of E_pair over its pairs. The same warp applied to
-the original frames gives the floor: what the flow itself cannot explain (lighting,
-blur, flow errors). A ratio stylized / original near 1 means the stylization adds no
-flicker of its own.
+most 3). The video's score is the mean of E_pair over its pairs; a pair whose mean
+confidence (`flow_with_confidence`) is under `CUT_COVERAGE` is a scene cut, left out
+(NaN). The same warp applied to the original frames gives the floor: what the flow
+itself cannot explain (lighting, blur, flow errors). A ratio stylized / original near 1
+means the stylization adds no flicker of its own.
 
 Style and content distance use the VGG-19 of the Gatys engine on a sample of frames: the
 Gram-matrix loss to the style image and the feature loss to the original frame.
@@ -29,8 +30,13 @@ import numpy as np
 import torch
 
 from vidstyle.errors import InputError, MissingExtraError, OutputError
-from vidstyle.temporal.blend import fit_long_side, resize_image
-from vidstyle.temporal.flow import FlowEstimator, reliability_mask, warp_backward
+from vidstyle.images import fit_long_side, resize_image, to_tensor
+from vidstyle.temporal.flow import (
+    CUT_COVERAGE,
+    FlowEstimator,
+    flow_with_confidence,
+    warp_backward,
+)
 
 # VGG is the slow part on a CPU (about 1 s a frame at 384 px on 2 cores): the distances
 # are averaged over this many frames spread evenly through the evaluated span.
@@ -147,7 +153,9 @@ class WarpingErrorMeter:
     """
 
     def __init__(self, outputs: int, estimator: FlowEstimator | None = None) -> None:
-        self.estimator = estimator or FlowEstimator()
+        # The finest DIS settings: a flow that misses true motion raises the floor and so
+        # flatters every ratio (vidstyle/temporal/flow.py, DIS_FINE).
+        self.estimator = estimator or FlowEstimator("dis", "fine")
         self.errors: list[list[float]] = [[] for _ in range(outputs)]
         self._previous: tuple[np.ndarray, Sequence[np.ndarray]] | None = None
 
@@ -156,13 +164,20 @@ class WarpingErrorMeter:
             raise ValueError(f"expected {len(self.errors)} output frames, got {len(frames_out)}")
         if self._previous is not None:
             previous_in, previous_out = self._previous
-            flow_back = self.estimator(frame_in, previous_in)
-            flow_forward = self.estimator(previous_in, frame_in)
-            mask = reliability_mask(flow_back, flow_forward)
+            # The metric's hard mask (Lai et al.), not the filters' soft confidence.
+            step = flow_with_confidence(previous_in, frame_in, self.estimator)
+            # A scene cut leaves spurious "reliable" pixels (flat dark areas): on
+            # megamind.mp4 the cut pair's floor was 0.07 against 0.0003 for the others, so
+            # one cut would decide the whole clip's ratio. Cuts are not motion: skip them,
+            # by the same test the filter resets on (the soft confidence's mean).
+            is_cut = step.coverage < CUT_COVERAGE
             outputs = zip(self.errors, frames_out, previous_out, strict=True)
             for errors, current, previous in outputs:
-                warped = warp_backward(to_unit_float(previous), flow_back)
-                errors.append(masked_warp_error(current, warped, mask))
+                if is_cut:
+                    errors.append(math.nan)
+                    continue
+                warped = warp_backward(to_unit_float(previous), step.flow)
+                errors.append(masked_warp_error(current, warped, step.reliable))
         self._previous = (frame_in, frames_out)
 
 
@@ -202,12 +217,6 @@ def sample_indices(total: int, count: int) -> list[int]:
     return sorted({round(i * (total - 1) / (count - 1)) for i in range(count)})
 
 
-def image_tensor(image: np.ndarray, device: torch.device | str) -> torch.Tensor:
-    """RGB uint8 ``H x W x 3`` -> float ``1 x 3 x H x W`` in [0, 1] on `device`."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).unsqueeze(0)
-    return tensor.to(device).float().div_(255.0)
-
-
 class PerceptualMeter:
     """VGG-19 style distance (Gram loss, Gatys et al. 2016) and content distance.
 
@@ -239,8 +248,8 @@ class PerceptualMeter:
         from vidstyle.losses import content_distance, style_distance
 
         shape = fit_long_side(*original.shape[:2], self.size)
-        content = image_tensor(resize_image(original, shape), self.device)
-        image = image_tensor(resize_image(stylized, shape), self.device)
+        content = to_tensor(resize_image(original, shape), self.device)
+        image = to_tensor(resize_image(stylized, shape), self.device)
         style = None
         if self.style_target is not None:
             style = float(
@@ -331,8 +340,11 @@ def evaluate_video(
 ) -> EvalReport:
     """Score `stylized` against `original`: warping error, and VGG distances.
 
-    Frames are paired in order (up to `max_frames`); `size` shrinks the long side of the
-    frames (pixels) before measuring, which makes the flow and VGG cheaper. `style` is a
+    Frames are paired in order (up to `max_frames`) and measured at the original video's
+    own resolution (`report.size`); `size` shrinks the long side of the frames (pixels)
+    before measuring, which makes the flow and VGG cheaper but hides fine flicker (on
+    samples/cup.mp4 with scream the ratio at 320 px was a tenth of the one at 640x480,
+    issue 14). `style` is a
     style image path or a catalogue name; without it no style distance is reported, but
     the content distance always is. Raises InputError for missing, non-video or empty
     inputs.

@@ -15,8 +15,10 @@ import torch.nn.functional as F
 
 
 def to_tensor(pixels: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """RGB uint8 ``H x W x 3`` -> float ``1 x 3 x H x W`` in [0, 1] on `device`."""
-    tensor = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).unsqueeze(0)
+    """RGB uint8 ``H x W x 3`` (or a batch ``N x H x W x 3``) -> float ``N x 3 x H x W``
+    in [0, 1] on `device` (N = 1 for a single picture)."""
+    batch = pixels if pixels.ndim == 4 else pixels[None]
+    tensor = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2)
     return tensor.to(device).float().div_(255.0)
 
 
@@ -38,7 +40,7 @@ def scaled_to_long_side(height: int, width: int, size: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def resize_array(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def resize_image(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Resize to (height, width): area filter when shrinking (no aliasing), else cubic."""
     if image.shape[:2] == tuple(shape):
         return image

@@ -31,7 +31,7 @@ def evaluate(
     ] = None,
     size: Annotated[
         int | None,
-        Opt("--size", min=16, show_default="full size",
+        Opt("--size", min=16, show_default="the original's own resolution",
             help="Measure on frames shrunk to this long side (pixels)."),
     ] = None,
     device: Annotated[
@@ -66,6 +66,9 @@ def print_report(report) -> None:
 
     table = Table("measure", "value", "meaning", title=f"{report.stylized} vs {report.original}")
     table.add_row("frames", str(report.frames), "pairs compared in order")
+    if report.size:
+        height, width = report.size
+        table.add_row("measured at", f"{width}x{height}", "frame size the warping error used")
     table.add_row(
         "warping error",
         f"{report.warping_error:.5f}",

@@ -45,7 +45,7 @@ from vidstyle.losses import content_loss, gram_matrix, style_loss, total_variati
 from vidstyle.networks.vgg import VGG19
 from vidstyle.styles.targets import StyleTarget, style_target
 from vidstyle.styles.weights import load_vgg19
-from vidstyle.temporal.flow import FlowEstimator, reliability_mask, warp_backward_tensor
+from vidstyle.temporal.flow import FlowEstimator, flow_with_confidence, warp_backward_tensor
 
 # The smallest side the losses are computed on: VGG-19 pools four times before conv5_1, so
 # 32 px leaves it 2x2; smaller frames (1x1, 1920x2) are enlarged and pooled back exactly.
@@ -403,9 +403,8 @@ def warp_previous(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The previous output warped onto the current frame, and the reliability mask
     (``1 x 1 x H x W``), from the flow between the INPUT frames."""
-    flow_back = flow(current, previous)
-    flow_forward = flow(previous, current)
-    warped = warp_backward_tensor(output, flow_back)
-    mask = torch.from_numpy(reliability_mask(flow_back, flow_forward)).to(output.device)
+    estimate = flow_with_confidence(previous, current, flow, alpha=0.0)
+    warped = warp_backward_tensor(output, estimate.flow)
+    mask = torch.from_numpy(estimate.reliable).to(output.device)
     return warped, mask[None, None]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from vidstyle.errors import StyleError, WeightsError
-from vidstyle.images import fit_long_side, resize_array
+from vidstyle.images import fit_long_side, resize_image
 from vidstyle.styles.catalogue import StyleInfo, load_catalogue
 from vidstyle.styles.paintings import is_image_path, read_style_pixels, style_vector_for_image
 from vidstyle.styles.weights import read_johnson_weights, read_safetensors, write_safetensors
@@ -78,7 +78,7 @@ def kept_picture(file: Path) -> torch.Tensor:
     `KEPT_PICTURE_SIZE`."""
     pixels = read_style_pixels(file)
     shape = fit_long_side(*pixels.shape[:2], KEPT_PICTURE_SIZE)
-    return torch.from_numpy(resize_array(pixels, shape).copy())
+    return torch.from_numpy(resize_image(pixels, shape).copy())
 
 
 def remove_user_style(name: str) -> Path:

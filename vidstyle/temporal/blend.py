@@ -8,47 +8,48 @@ previous *output*:
 * `blend`: an exponential moving average with the previous output. Cheap, but anything that
   moves leaves a ghost trail.
 * `flow`: the previous output is first warped along the optical flow of the input frames,
-  then blended in only where the warp can be trusted. Trust is the product of the
-  forward-backward consistency mask (Sundaram et al. 2010, as in Ruder et al. 2016) and a
-  per-pixel weight that decays with the photometric error of the same warp applied to the
-  input frames, ``exp(-alpha * ||I_t - warp(I_{t-1})||^2)`` (Lai et al. 2018, eq. 5, alpha =
-  50). Where the input itself changed (occlusion, a cut, a flash, a flow error) the current
-  stylized frame is kept, which is what stops the ghosts.
+  then blended in as far as the warp can be trusted: the soft confidence of
+  `flow_with_confidence` (forward-backward consistency and smoothness, Sundaram et al. 2010,
+  times the photometric weight of Lai et al. 2018). Where the input itself changed
+  (occlusion, a flash, a flow error) the current stylized frame is kept, which is what stops
+  the ghosts; at a scene cut the filter starts over.
 
 Both are recursive (they blend with the previous output, not the previous network frame), so
 `strength` s gives frames k steps back a weight s^k: the effective memory is 1 / (1 - s)
-frames. See docs/temporal.md for the measured trade-off.
+frames. `GradientFilter` (Bonneel et al. 2015) and `LongTermFilter` (Ruder et al. 2016)
+were measured and lost (docs/temporal.md); they stay for the benchmark.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections import deque
 
-import cv2
 import numpy as np
 import torch
 
 from vidstyle.temporal.flow import (
+    CUT_COVERAGE,
+    PHOTOMETRIC_ALPHA,
+    FlowConfidence,
     FlowEstimator,
-    reliability_mask,
-    warp_backward,
+    flow_with_confidence,
     warp_backward_tensor,
 )
 
-# Lai et al. 2018 (sec. 3.2) weight their short-term temporal loss with
-# exp(-alpha * ||I_t - warp(I_{t-1})||^2) on RGB in [0, 1], alpha = 50: a warp that misses
-# by 0.1 per channel keeps ~22% of its weight, one that misses by 0.2 keeps ~0.2%.
-PHOTOMETRIC_ALPHA = 50.0
-# Flow is estimated with the long side at most this many pixels and scaled up: the blend
-# needs the motion, not its finest detail. 320 beat 640 on every count measured: on cup.mp4
-# (640x480, scream) warping-error ratio 0.89 against 3.95 and content distance 0.608
-# against 0.635 (finer DIS flow is noisier, so the consistency mask rejects more of it);
-# on bigbuckbunny at 640x360 (preset 7) 0.88 against 1.05 at equal content distance; and
-# DIS at 320 px takes a quarter of the time (docs/temporal.md).
-FLOW_MAX_SIZE = 320
+# Long side (pixels) the filter's flow is estimated at; None = the frame's own size. At
+# full size the warp lands where the viewer looks: on cup.mp4 (640x480, scream, strength
+# 0.95) ratio 0.61 at full size against 1.91 at 320 px and texture change 0.017 vs 0.052
+# (DIS-medium measure); on vtest with preset:19 the independent Farneback check gives 6.10
+# at full size against 7.79 at 320 px (docs/temporal.md).
+FLOW_MAX_SIZE: int | None = None
+# DIS preset of the filter's flow (docs/temporal.md).
+FLOW_PRESET = "medium"
 
 FILTER_MODES = ("off", "blend", "flow")
+
+# Kept for callers that name the estimate's type.
+FlowEstimate = FlowConfidence
 
 
 class TemporalFilter:
@@ -89,25 +90,14 @@ class BlendFilter(TemporalFilter):
         return styled
 
 
-@dataclass
-class FlowEstimate:
-    """What the flow filter needs to bring the previous output to the current frame.
-
-    `flow` is current -> previous (``H x W x 2`` float32, pixels); `weight` (``H x W``
-    float32 in [0, 1]) is how much the warped previous output can be trusted at each pixel,
-    before `strength` is applied.
-    """
-
-    flow: np.ndarray
-    weight: np.ndarray
-
-
 class FlowFilter(TemporalFilter):
-    """Blend with the previous output warped along the flow, where the warp is reliable.
+    """Blend with the previous output warped along the flow, as far as the warp is trusted.
 
-    ``out_t = styled_t + s * W_t * (warp(out_{t-1}) - styled_t)`` with `W_t` from
-    `estimate` (consistency mask x photometric weight). Where W_t is 0 (occluded, a cut) the
-    current stylized frame passes through unchanged.
+    ``out_t = styled_t + s * C_t * (warp(out_{t-1}) - styled_t)`` with `C_t` the soft
+    confidence of `flow_with_confidence` (forward-backward consistency, smooth flow and the
+    photometric weight of Lai et al. 2018). Where C_t is 0 (occluded, a cut) the current
+    stylized frame passes through unchanged; a frame whose mean confidence is under
+    `CUT_COVERAGE` is a scene cut and restarts the filter.
 
     `estimate(previous_content, content)` needs only the two input frames, so an engine can
     compute it off the critical path (in a thread, while the network runs) and pass it to
@@ -121,58 +111,60 @@ class FlowFilter(TemporalFilter):
         alpha: float = PHOTOMETRIC_ALPHA,
         flow_max_size: int | None = FLOW_MAX_SIZE,
         flow_method: str = "dis",
+        flow_preset: str = FLOW_PRESET,
+        cut_coverage: float = CUT_COVERAGE,
+        flow_smoothing: float = 0.0,
     ) -> None:
         super().__init__(strength)
+        self.flow_smoothing = flow_smoothing
         self.alpha = alpha
         self.flow_max_size = flow_max_size
         self.flow_method = flow_method
+        self.flow_preset = flow_preset
+        self.cut_coverage = cut_coverage
         self.previous_content: np.ndarray | None = None
+        self.cuts = 0  # scene cuts seen since construction
         self._local = threading.local()
 
     def reset(self) -> None:
         super().reset()
         self.previous_content = None
 
-    def estimate(self, previous_content: np.ndarray, content: np.ndarray) -> FlowEstimate:
-        """Flow current -> previous input frame and the per-pixel trust in the warp.
-
-        Everything is computed with the long side at most `flow_max_size` and scaled up, so
-        the cost does not grow with the video's resolution.
-        """
-        height, width = content.shape[:2]
-        small = fit_long_side(height, width, self.flow_max_size)
-        current, previous = resize_image(content, small), resize_image(previous_content, small)
-        estimator = self._estimator()
-        flow_back, flow_forward = estimator(current, previous), estimator(previous, current)
-        # The hard consistency mask, not an eroded/feathered one: on cup.mp4 with a real style
-        # network, eroding it by 2 px and feathering the edge left the rim flickering at full
-        # strength (warping-error ratio 116 instead of 20 at strength 0.85). The photometric
-        # weight already fades the blend out smoothly where the warp starts to miss.
-        weight = reliability_mask(flow_back, flow_forward) * photometric_weight(
-            current, previous, flow_back, self.alpha
+    def estimate(self, previous_content: np.ndarray, content: np.ndarray) -> FlowConfidence:
+        """Flow current -> previous input frame and the per-pixel trust in the warp."""
+        return flow_with_confidence(
+            previous_content,
+            content,
+            self._estimator(),
+            max_size=self.flow_max_size,
+            alpha=self.alpha,
+            smooth=self.flow_smoothing,
         )
-        if small != (height, width):
-            flow_back = upscale_flow(flow_back, (height, width))
-            weight = cv2.resize(weight, (width, height), interpolation=cv2.INTER_LINEAR)
-        return FlowEstimate(flow=flow_back, weight=weight)
 
     def __call__(
-        self, content: np.ndarray, styled: torch.Tensor, estimate: FlowEstimate | None = None
+        self, content: np.ndarray, styled: torch.Tensor, estimate: FlowConfidence | None = None
     ) -> torch.Tensor:
         if self._has_usable_past(styled) and self._same_size(content):
             if estimate is None:
                 estimate = self.estimate(self.previous_content, content)
-            styled = self._blend(styled, estimate)
+            if estimate.coverage < self.cut_coverage:
+                self.cuts += 1
+            else:
+                styled = self._blend(styled, estimate)
         self.previous_content = content
         self.previous_output = styled
         return styled
 
-    def _blend(self, styled: torch.Tensor, estimate: FlowEstimate) -> torch.Tensor:
+    def _blend(self, styled: torch.Tensor, estimate: FlowConfidence) -> torch.Tensor:
         previous = self.previous_output.to(styled.device, torch.float32).unsqueeze(0)
         warped = warp_backward_tensor(previous, estimate.flow)[0]
-        weight = torch.from_numpy(estimate.weight).to(styled.device)
+        weight = torch.from_numpy(estimate.confidence).to(styled.device)
         current = styled.float()
-        return (current + (self.strength * weight) * (warped - current)).to(styled.dtype)
+        return (current + self.correction(weight * (warped - current))).to(styled.dtype)
+
+    def correction(self, difference: torch.Tensor) -> torch.Tensor:
+        """How much of the confidence-weighted pull towards the warped past is applied."""
+        return self.strength * difference
 
     def _same_size(self, content: np.ndarray) -> bool:
         previous = self.previous_content
@@ -182,8 +174,91 @@ class FlowFilter(TemporalFilter):
         # An OpenCV DIS object is not safe to share between threads.
         estimator = getattr(self._local, "estimator", None)
         if estimator is None:
-            estimator = self._local.estimator = FlowEstimator(self.flow_method)
+            estimator = self._local.estimator = FlowEstimator(self.flow_method, self.flow_preset)
         return estimator
+
+
+class LongTermFilter(FlowFilter):
+    """The flow filter with a memory of several previous outputs (Ruder et al. 2016, long-
+    term consistency): regions hidden in the last frame but seen a few frames ago are pulled
+    towards that older output instead of restarting.
+
+    Frame t-k enters only where the more recent frames do not already cover it: its weight
+    is ``max(0, c_k - sum_{j<k} c_j)`` (Ruder et al., eq. 8), so the weights sum to at most
+    1. The flows to frames older than t-1 are computed here, on the critical path.
+    """
+
+    def __init__(self, strength: float, *, memory: int = 3, **kwargs) -> None:
+        super().__init__(strength, **kwargs)
+        self.memory = memory
+        self.history: deque[tuple[np.ndarray, torch.Tensor]] = deque(maxlen=memory)
+
+    def reset(self) -> None:
+        super().reset()
+        self.history.clear()
+
+    def __call__(
+        self, content: np.ndarray, styled: torch.Tensor, estimate: FlowConfidence | None = None
+    ) -> torch.Tensor:
+        if self._has_usable_past(styled) and self._same_size(content):
+            estimate = estimate or self.estimate(self.previous_content, content)
+            if estimate.coverage < self.cut_coverage:
+                self.cuts += 1
+                self.history.clear()
+            else:
+                older = [self.estimate(past, content) for past, _ in list(self.history)[1:]]
+                styled = self._blend_many(styled, [estimate, *older])
+        else:
+            self.history.clear()
+        self.history.appendleft((content, styled))
+        self.previous_content = content
+        self.previous_output = styled
+        return styled
+
+    def _blend_many(self, styled: torch.Tensor, estimates: list[FlowConfidence]) -> torch.Tensor:
+        current = styled.float()
+        pull = torch.zeros_like(current)
+        covered = torch.zeros(current.shape[-2:], device=current.device)
+        for (_, output), estimate in zip(self.history, estimates, strict=False):
+            confidence = torch.from_numpy(estimate.confidence).to(current.device)
+            weight = (confidence - covered).clamp_(min=0.0)
+            previous = output.to(current.device, torch.float32).unsqueeze(0)
+            pull += weight * (warp_backward_tensor(previous, estimate.flow)[0] - current)
+            covered += weight
+        return (current + self.correction(pull)).to(styled.dtype)
+
+
+class GradientFilter(FlowFilter):
+    """Blind temporal consistency in the gradient domain (Bonneel et al. 2015).
+
+    Each output minimises ``||grad O - grad S_t||^2 + lambda ||O - T_t||^2`` with S_t the
+    stylized frame and T_t the flow filter's target (warped past where trusted, S_t
+    elsewhere). The solution is S_t plus the pull ``T_t - S_t`` low-passed by
+    ``lambda / (lambda + |w|^2)``: the frame keeps its own fine gradients (texture) and only
+    its coarse tones follow the past. `cutoff` is the wavelength in pixels (sqrt of
+    1/lambda, scaled) above which the past wins.
+    """
+
+    def __init__(self, strength: float, *, cutoff: float = 8.0, **kwargs) -> None:
+        super().__init__(strength, **kwargs)
+        self.cutoff = cutoff
+
+    def correction(self, difference: torch.Tensor) -> torch.Tensor:
+        return self.strength * screened_lowpass(difference, self.cutoff)
+
+
+def screened_lowpass(image: torch.Tensor, cutoff: float) -> torch.Tensor:
+    """``lambda / (lambda + |w|^2)`` on a ``C x H x W`` tensor, mirrored borders (DCT-like)."""
+    channels, height, width = image.shape
+    mirrored = torch.cat((image, image.flip(-1)), dim=-1)
+    mirrored = torch.cat((mirrored, mirrored.flip(-2)), dim=-2)
+    spectrum = torch.fft.rfft2(mirrored)
+    fy = torch.fft.fftfreq(2 * height, device=image.device)[:, None]
+    fx = torch.fft.rfftfreq(2 * width, device=image.device)[None, :]
+    omega2 = (2 * torch.pi) ** 2 * (fx**2 + fy**2)
+    lam = (2 * torch.pi / cutoff) ** 2
+    filtered = torch.fft.irfft2(spectrum * (lam / (lam + omega2)), s=mirrored.shape[-2:])
+    return filtered[..., :height, :width]
 
 
 def make_temporal_filter(mode: str, strength: float) -> TemporalFilter | None:
@@ -196,38 +271,3 @@ def make_temporal_filter(mode: str, strength: float) -> TemporalFilter | None:
         return FlowFilter(strength)
     raise ValueError(f"unknown temporal mode {mode!r}: choose one of {', '.join(FILTER_MODES)}")
 
-
-def photometric_weight(
-    content: np.ndarray, previous_content: np.ndarray, flow_back: np.ndarray, alpha: float
-) -> np.ndarray:
-    """``exp(-alpha * ||I_t - warp(I_{t-1})||^2)`` per pixel, RGB in [0, 1] (Lai et al.)."""
-    current = content.astype(np.float32) / 255.0
-    warped = warp_backward(previous_content.astype(np.float32) / 255.0, flow_back)
-    error = ((current - warped) ** 2).sum(axis=-1)
-    return np.exp(-alpha * error).astype(np.float32)
-
-
-def fit_long_side(height: int, width: int, size: int | None) -> tuple[int, int]:
-    """(height, width) shrunk so the long side is at most `size`; never enlarged."""
-    if not size or max(height, width) <= size:
-        return height, width
-    scale = size / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
-
-
-def resize_image(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Resize to (height, width): area filter when shrinking (no aliasing), else cubic."""
-    if image.shape[:2] == shape:
-        return image
-    shrinking = shape[0] * shape[1] < image.shape[0] * image.shape[1]
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
-    return cv2.resize(image, (shape[1], shape[0]), interpolation=interpolation)
-
-
-def upscale_flow(flow: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Resize a flow field to (height, width), scaling the vectors with the pixels."""
-    height, width = flow.shape[:2]
-    big = cv2.resize(flow, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
-    big[..., 0] *= shape[1] / width
-    big[..., 1] *= shape[0] / height
-    return big

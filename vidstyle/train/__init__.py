@@ -8,8 +8,9 @@ objective and its terms, docs/training.md for the recipe and its measurements.
     loop.py         the optimisation loop
 """
 
+from vidstyle.images import to_tensor
 from vidstyle.train.checkpoints import checkpoint_dir_for
-from vidstyle.train.data import TrainingData, to_tensor
+from vidstyle.train.data import TrainingData
 from vidstyle.train.loop import train_style
 from vidstyle.train.objective import load_style_image, straight_through_clamp, temporal_loss
 from vidstyle.train.settings import TrainResult, TrainSettings, TrainStep, with_overrides

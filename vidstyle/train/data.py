@@ -17,6 +17,7 @@ import torch
 from vidstyle.engines.scale import TRAINING_SCENE_FACTOR
 from vidstyle.errors import InputError
 from vidstyle.files import IMAGE_SUFFIXES, VIDEO_SUFFIXES, read_image
+from vidstyle.images import to_tensor
 from vidstyle.media.frames import count_frames, video_frames
 
 # Photos are scaled so their short side is this many times the crop size before a crop is
@@ -139,18 +140,12 @@ def crop_at(pixels: np.ndarray, size: int, rng: random.Random) -> np.ndarray:
     return pixels[top:top + size, left:left + size]
 
 
-def to_tensor(pixels: np.ndarray) -> torch.Tensor:
-    """``N x H x W x 3`` (or ``H x W x 3``) uint8 -> ``N x 3 x H x W`` float in [0, 1]."""
-    batch = pixels if pixels.ndim == 4 else pixels[None]
-    return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float() / 255.0
-
-
 def read_video_samples(
     path: Path, size: int, count: int, with_pairs: bool, rng: random.Random
 ) -> tuple[list[np.ndarray], list[FramePair]]:
     """`count` frames spread over the video (scaled for cropping), and, with `with_pairs`,
     the pairs (that frame's predecessor, that frame) cropped alike, with flow and mask."""
-    from vidstyle.temporal.flow import FlowEstimator, reliability_mask
+    from vidstyle.temporal.flow import FlowEstimator
 
     total = count_frames(path)
     if total == 0:
@@ -165,17 +160,20 @@ def read_video_samples(
         if index in wanted and is_textured(scaled):
             frames.append(scaled)
             if estimator is not None and previous is not None:
-                pairs.append(crop_pair(previous, scaled, size, rng, estimator, reliability_mask))
+                pairs.append(crop_pair(previous, scaled, size, rng, estimator))
         previous = scaled
     return frames, pairs
 
 
 def crop_pair(previous: np.ndarray, current: np.ndarray, size: int, rng: random.Random,
-              estimator, reliability_mask) -> FramePair:
+              estimator) -> FramePair:
+    from vidstyle.temporal.flow import flow_with_confidence
+
     height, width = current.shape[:2]
     top, left = rng.randint(0, height - size), rng.randint(0, width - size)
     window = (slice(top, top + size), slice(left, left + size))
     a, b = np.ascontiguousarray(previous[window]), np.ascontiguousarray(current[window])
-    flow_back, flow_forward = estimator(b, a), estimator(a, b)
-    return FramePair(a, b, flow_back, reliability_mask(flow_back, flow_forward))
+    # The hard mask of the temporal loss (Ruder et al. 2016), as the metric uses it.
+    estimate = flow_with_confidence(a, b, estimator, alpha=0.0)
+    return FramePair(a, b, estimate.flow, estimate.reliable)
 

