@@ -13,7 +13,7 @@ from pathlib import Path
 
 import av
 import numpy as np
-from conftest import test_pattern
+from helpers import test_pattern
 
 MS = Fraction(1, 1000)
 # An ASS header: the text subtitle encoders refuse to open without one.

@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pytest
 import torch
-from conftest import audio_packets, decoded_frames, make_clip, video_timestamps
+from helpers import audio_packets, decoded_frames, make_clip, video_timestamps
 
 from vidstyle import Settings, Stylizer, stylize_video
 from vidstyle.errors import Cancelled, InputError, OutputError, SettingsError
@@ -100,11 +100,21 @@ def test_odd_sizes_come_out_exactly_the_input_size(tmp_path, invert, size):
     assert mean_abs_diff(255 - frames_in[-1], frames_out[-1]) < 6.0
 
 
-def test_max_size_runs_small_and_comes_back_full_size(tmp_path, samples, invert):
-    out = run(samples / "bigbuckbunny.mp4", tmp_path / "small.mp4", invert,
+def test_max_size_runs_small_and_comes_back_full_size(tmp_path, samples):
+    seen: list[tuple[int, int]] = []
+
+    class Recording(torch.nn.Module):
+        size_multiple = 4
+
+        def forward(self, x):
+            seen.append(tuple(x.shape[-2:]))
+            return 1.0 - x
+
+    out = run(samples / "bigbuckbunny.mp4", tmp_path / "small.mp4", Recording(),
               max_size=160, duration=0.2).dst
     frame = decoded_frames(out)[0]
     assert (frame.width, frame.height) == (1280, 720)
+    assert seen and set(seen) == {(92, 160)}  # 1280x720 -> 160x90, padded to 160x92
 
 
 def test_variable_frame_rate_timestamps_survive(tmp_path, invert):

@@ -223,7 +223,6 @@ def _lines(text: str) -> list[str]:
 
 
 def test_quiet_still_warns_about_a_dropped_stream_and_exits_3(tmp_path):
-    sys.path.insert(0, os.path.dirname(__file__))
     from mediagen import Audio, Spec, make_media
 
     # A Matroska file named .mp4: its ASS subtitles cannot go into MP4.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import InvertNetwork
+from helpers import InvertNetwork
 
 from vidstyle.engines.fast import FastEngine, downscale_to_fit, pad_to_multiple
 
@@ -38,22 +38,30 @@ def test_engine_maps_uint8_frames_through_the_network(samples):
 class ShapeCheckingNetwork(torch.nn.Module):
     size_multiple = 4
 
+    def __init__(self):
+        super().__init__()
+        self.shapes: list[tuple[int, int]] = []
+
     def forward(self, x):
         assert x.shape[-1] % 4 == 0 and x.shape[-2] % 4 == 0
+        self.shapes.append(tuple(x.shape[-2:]))
         return x
 
 
 def test_engine_respects_size_multiple_and_max_size():
     frames = torch.randint(0, 255, (1, 101, 203, 3), dtype=torch.uint8)
-    engine = FastEngine(ShapeCheckingNetwork(), torch.device("cpu"), max_size=64)
+    network = ShapeCheckingNetwork()
+    engine = FastEngine(network, torch.device("cpu"), max_size=64)
     out = engine.stylize(frames)
     assert out.shape == frames.shape
+    # 203x101 shrunk to a 64-px long side (64x32), padded to the multiple of 4
+    assert network.shapes == [(32, 64)]
 
 
 def test_flow_computed_ahead_in_a_thread_matches_the_serial_filter(samples):
     """The engine's look-ahead flow must give exactly what the filter computes on its own,
     across batch boundaries (the first frame of a batch pairs with the last of the one before)."""
-    from conftest import decoded_frames
+    from helpers import decoded_frames
 
     from vidstyle.temporal.blend import FlowFilter
 

@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 import torch
-from test_vgg import photo
+from helpers import photo
 
 from vidstyle.config import GatysSettings, Settings
 from vidstyle.engines.gatys import GatysEngine, optimize_image
@@ -120,7 +120,7 @@ def test_video_reports_iterations_and_cancels_inside_a_frame(tmp_path):
     must stop it mid-frame, leaving no output behind."""
     import threading
 
-    from conftest import make_clip
+    from helpers import make_clip
 
     from vidstyle import Stylizer
     from vidstyle.errors import Cancelled

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from test_vgg import STYLE_LAYERS, photo
+from helpers import STYLE_LAYERS, photo
 
 from vidstyle.losses import (
     content_distance,

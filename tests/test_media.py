@@ -7,7 +7,7 @@ import shutil
 import av
 import numpy as np
 import pytest
-from conftest import make_clip
+from helpers import make_clip
 
 from vidstyle.errors import InputError
 from vidstyle.media.decode import Demuxer, in_display_order

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import av
 import pytest
-from conftest import SAMPLES, InvertNetwork
+from helpers import SAMPLES, InvertNetwork
 from mediagen import Audio, Spec, make_media
 
 from vidstyle import Settings, Stylizer

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import av
 import pytest
-from conftest import InvertNetwork
+from helpers import InvertNetwork
 from mediagen import Audio, Spec, make_media
 
 from vidstyle import Settings, Stylizer

