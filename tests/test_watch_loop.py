@@ -487,6 +487,10 @@ def test_a_copy_of_an_output_dropped_in_the_inbox_is_not_an_input(tmp_path, samp
                  on_event=events.append)
     assert len(process.finished) == 1
     assert any(e.kind == "skipped" and "renamed.mp4" in e.message for e in events)
+    # ...unless the user asks for vidstyle's own files too
+    watch_folder(inbox, out, ["scream"], FAST, once=True, settle=0.1, process=process,
+                 include_outputs=True)
+    assert [p.name for p in process.finished] == ["a.scream.mp4", "renamed.scream.mp4"]
 
 
 @pytest.mark.parametrize("state", [

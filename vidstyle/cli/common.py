@@ -103,7 +103,8 @@ def user_errors() -> Iterator[None]:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]: no partial output was left behind")
+        err_console.print("[yellow]interrupted[/]: nothing partial was published (a resumable "
+                          "job keeps its finished segments: run it again to resume)")
         raise typer.Exit(130) from None
 
 

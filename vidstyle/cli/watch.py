@@ -57,6 +57,9 @@ def watch(
         "--move-failed", metavar="FOLDER", show_default="left in place",
         help="Move failed inputs here (+ .error.txt).",
     )] = None,
+    include_outputs: Annotated[bool, Opt(
+        "--include-outputs", help="Also stylize files vidstyle wrote (skipped otherwise).",
+    )] = False,
     executor: Executor = "local",
     ray_address: RayAddress = None,
     segments: Segments = None,
@@ -83,7 +86,7 @@ def watch(
                 inbox, out, style or [settings.style], settings,
                 state_dir=state, once=once, settle=settle, poll=poll,
                 retry_failed=retry_failed, move_done=move_done, move_failed=move_failed,
-                on_event=None if quiet else display, **extra,
+                include_outputs=include_outputs, on_event=None if quiet else display, **extra,
             )
     if as_json:
         console.print_json(json.dumps(summary.to_dict()))

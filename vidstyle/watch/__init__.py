@@ -57,6 +57,7 @@ def watch_folder(
     retry_failed: bool = False,
     move_done: str | Path | None = None,
     move_failed: str | Path | None = None,
+    include_outputs: bool = False,
     on_event: Callable[[WatchEvent], None] | None = None,
     stop: threading.Event | None = None,
     process: ProcessFunction = default_process,
@@ -92,6 +93,7 @@ def watch_folder(
         retry_failed=retry_failed,
         move_done=Path(move_done).absolute() if move_done is not None else None,
         move_failed=Path(move_failed).absolute() if move_failed is not None else None,
+        include_outputs=include_outputs,
     )
     if stop is not None:
         return Watcher(options, process=process, on_event=on_event, stop=stop).run()
