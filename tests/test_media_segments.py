@@ -122,7 +122,9 @@ def test_plan_rejects_bad_requests(samples, tmp_path):
 def test_warmup_only_for_engines_with_temporal_state(samples):
     info = probe(samples / "cup.mp4")
     assert warmup_seconds(Settings(temporal="off"), info) == 0.0
-    assert warmup_seconds(Settings(temporal="flow"), info) == pytest.approx(25 / 26.777)
+    flow = Settings(temporal="flow", temporal_strength=0.85)
+    assert warmup_seconds(flow, info) == pytest.approx(25 / 26.777)
+    assert warmup_seconds(Settings(), info) > 0  # the default engine keeps temporal state
 
 
 @pytest.mark.parametrize("strength", [0.3, 0.6, 0.85, 0.95])
