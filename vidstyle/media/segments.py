@@ -42,7 +42,8 @@ MIN_SEGMENT_FRAMES = 8
 # Frames run through the engine before a segment's first frame to warm temporal state
 # (flow/blend filter, Gatys warm start), at least. The filters are recursive: the state a
 # segment starts from keeps a share s^n after n frames (s = temporal strength), so the
-# warm-up lasts until that share is under WARMUP_RESIDUAL: 25 frames at the default 0.85.
+# warm-up lasts until that share is under WARMUP_RESIDUAL: 77 frames at the default 0.95
+# (25 at 0.85). The soft confidence makes the real share smaller still: this is the bound.
 WARMUP_FRAMES = 10
 WARMUP_RESIDUAL = 0.02
 
