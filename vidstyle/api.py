@@ -159,16 +159,17 @@ class Stylizer:
         settings = self.settings
         dst = Path(dst) if dst is not None else default_output_path(src, settings.style, out_dir)
         protected = [src, *(Path(p) for p in inputs)]
-        check_output_path(dst, settings.output.overwrite, inputs=protected)
         info = probe(src)
         check_window(info, settings)
         # Long inputs (or --resume) go as journaled segments that survive a crash
-        # (vidstyle.resume, docs/resume.md); a segment of one comes back here.
+        # (vidstyle.resume, docs/resume.md); a segment of one comes back here. It checks
+        # the output itself: an output its own earlier run published is not "in the way".
         from vidstyle.resume import is_resumable, stylize_resumable
 
         if not video_only and warmup == 0 and is_resumable(settings, info):
             return stylize_resumable(self, src, dst, info, on_progress=on_progress,
-                                     cancel=cancel)
+                                     cancel=cancel, inputs=protected)
+        check_output_path(dst, settings.output.overwrite, inputs=protected)
         engine = self.engine  # load before timing starts and before creating any file
         if isinstance(engine, ScheduledEngine):  # every cue inside the video, before work
             engine.schedule.check_within(info.duration, src)

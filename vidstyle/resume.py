@@ -186,9 +186,12 @@ def stylize_resumable(
     *,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    inputs: list[Path] | None = None,
 ) -> VideoResult:
     """`Stylizer.video` for a resumable job: go on from the journal beside `dst` (or
-    start one), stylize the unfinished segments, join, publish, clean up."""
+    start one), stylize the unfinished segments, join, publish, clean up. `inputs`: every
+    input of the run (default: `src`); the output may not be or alias any of them."""
+    inputs = inputs or [src]
     settings = stylizer.settings
     folder = resume_folder(dst)
     started = time.monotonic()
@@ -196,7 +199,7 @@ def stylize_resumable(
         finished = _finished_earlier(folder, dst, src, settings, stylizer, started)
         if finished is not None:
             return finished
-    check_output_path(dst, settings.output.overwrite, inputs=[src])
+    check_output_path(dst, settings.output.overwrite, inputs=inputs)
     with open_journal(folder, dst) as journal:
         segments, done = _plan(journal, src, settings, folder)
         resumed = len(done)
