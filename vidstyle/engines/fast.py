@@ -8,12 +8,20 @@ the network under autocast, crop, upscale back, optional temporal filter, -> uin
 from __future__ import annotations
 
 import math
+import os
+import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+# Threads the rest of the pipeline keeps busy on a CPU while the network runs: decode,
+# encode and the flow estimate. The network's own OpenMP threads spin at their barriers; on
+# two cores, Magenta's 26-style network at 640x360 ran end to end (63 frames, flow filter,
+# audio) in 141-142 s with two network threads and 35 s with one (docs/benchmarks.md).
+PIPELINE_CORES = 1
 
 # Reflect padding is the least visible at the border (no dark frame edge, no smear); it
 # needs the pad to be smaller than the side, so tiny frames fall back to replicate.
@@ -30,21 +38,28 @@ class FastEngine:
         *,
         max_size: int | None = None,
         temporal_filter=None,
-        compile: bool = False,
+        compile: bool | str = False,
     ) -> None:
         self.device = device
         self.dtype = dtype
         self.max_size = max_size
         self.temporal_filter = temporal_filter
         self.multiple = int(getattr(network, "size_multiple", 1))
+        if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+            torch.set_num_threads(network_threads())
         self.network = network.to(device).eval()
         if device.type in ("cpu", "cuda"):
             # NHWC lets oneDNN/cuDNN pick their fastest convolution kernels.
             self.network = self.network.to(memory_format=torch.channels_last)
-        if compile:
-            # Fuses the elementwise passes between convolutions (norm, ReLU, padding),
-            # which is where these networks spend most of their time on a CPU.
-            self.network = torch.compile(self.network)
+        # Compiling fuses the elementwise passes between convolutions (norm, ReLU, padding,
+        # residual adds), where these networks spend most of their time on a CPU; the
+        # packages are kept per machine (engines/compiled.py), so only a first run pays.
+        self.compiled = None
+        if should_compile(compile, device):
+            from vidstyle.engines.compiled import CompiledNetwork, bucket_size
+
+            self.compiled = CompiledNetwork(self.network, dtype)
+            self.multiple = bucket_size(1, 1, self.multiple)[0]
         self.pin = device.type == "cuda"
         # A filter whose flow needs only the input frames (FlowFilter.estimate) gets it from
         # a helper thread while the network runs: OpenCV's DIS releases the GIL, so on the
@@ -87,8 +102,11 @@ class FastEngine:
         x = downscale_to_fit(x, self.max_size)
         padded, pads = pad_to_multiple(x, self.multiple)
         padded = padded.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self._autocast):
-            y = self.network(padded)
+        if self.compiled is not None:
+            y = self.compiled(padded)
+        else:
+            with torch.autocast(self.device.type, dtype=self.dtype, enabled=self._autocast):
+                y = self.network(padded)
         y = crop(y.float(), pads, x.shape[-2:])
         if y.shape[-2:] != (height, width):
             y = F.interpolate(y, size=(height, width), mode="bicubic", align_corners=False)
@@ -121,6 +139,32 @@ class FastEngine:
             else:
                 filtered.append(self.temporal_filter(content, image, future.result()))
         return torch.stack(filtered)
+
+
+def should_compile(setting: bool | str, device: torch.device) -> bool:
+    """`compile` as the settings give it: True/"on", False/"off", or "auto", which compiles
+    (once per machine) on CPUs and CUDA GPUs where a C++ compiler is there to build with."""
+    if setting in (True, "on"):
+        return True
+    if setting in (False, "off", None):
+        return False
+    if setting != "auto":
+        raise ValueError(f"compile must be on, off or auto, not {setting!r}")
+    return device.type in ("cpu", "cuda") and has_cxx_compiler()
+
+
+def has_cxx_compiler() -> bool:
+    """Inductor builds its packages with the C++ compiler in $CXX, else c++/g++/clang++."""
+    names = [os.environ["CXX"]] if os.environ.get("CXX") else ["c++", "g++", "clang++"]
+    return any(shutil.which(name) for name in names)
+
+
+def network_threads(cores: int | None = None) -> int:
+    """Intra-op threads for the network on a CPU: every core this process may use but the
+    ones the pipeline's other stages need (`PIPELINE_CORES`), and at least one."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) - PIPELINE_CORES)
 
 
 def downscale_to_fit(x: torch.Tensor, max_size: int | None) -> torch.Tensor:
