@@ -8,8 +8,8 @@ For every network, frame height and precision: frames per second of the network 
 (uint8 frames in and out, as the engine runs it), the FLOPs of one frame through the
 network as defined (counted by `torch.utils.flop_counter`), the GFLOP/s that makes, and
 that as a share of the dense matmul ceiling in the same precision, measured in the same
-run. `--compile` adds
-`torch.compile` rows; `--onnxruntime` adds ONNX Runtime (CPU) rows for the same graphs.
+run. `--compile` adds rows for the compiled network (AOTInductor packages from the cache,
+engines/compiled.py; frames padded to the 16-pixel bucket, FLOPs counted unpadded); `--onnxruntime` adds ONNX Runtime (CPU) rows for the same graphs.
 Random weights: throughput does not depend on their values.
 """
 
@@ -154,8 +154,7 @@ def main() -> None:
             for precision in precisions:
                 dtype = resolve_precision(precision, device)
                 for backend in backends:
-                    net = torch.compile(network) if backend == "compile" else network
-                    engine = FastEngine(net, device, dtype)
+                    engine = FastEngine(network, device, dtype, compile=backend == "compile")
                     fps = frames_per_second(engine, frames, args.seconds)
                     achieved = flops * fps / 1e9
                     print(f"| {name} | {width}x{height} | {precision} | {backend} | {fps:.2f} "

@@ -17,8 +17,8 @@ A package is code: loading it runs its shared library. So an entry is loaded onl
 
 Anything else (missing, corrupt, stale, unreadable) is deleted and rebuilt; a package that
 fails to build or load leaves the network running eagerly, with a warning. After building,
-the package's output is compared against the eager network's on the same input before it is
-kept, so a miscompiled graph never becomes an entry.
+the package's output is compared against the float32 eager network's on the same input
+before it is kept (`MIN_PSNR_DB`), so a miscompiled graph never becomes an entry.
 
 Shape buckets: frames are padded (reflect) up to multiples of `BUCKET` pixels, so one
 package serves every frame size that rounds to the same bucket; the padding is cropped off.
@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -48,9 +49,11 @@ BUCKET = 16
 RECIPE = "aoti-v1"
 PACKAGE_NAME = "network.pt2"
 MANIFEST_NAME = "manifest.json"
-# A freshly built package must reproduce the eager output to this (max abs, [0, 1] scale):
-# bf16 rounding alone moves single pixels by up to ~0.03 (tests/test_networks.py).
-VERIFY_TOLERANCE = 0.06
+# A freshly built package must reproduce the float32 eager output at least this well (PSNR,
+# dB, [0, 1] pixels): the bar issue 16 sets for any other backend. A max-abs bar does not
+# work for bf16: eager and compiled bf16 each round differently, and single pixels of the
+# 26-style network at 640x368 differed by 0.076 while the pictures were alike.
+MIN_PSNR_DB = 35.0
 
 
 def cache_root() -> Path:
@@ -205,7 +208,7 @@ def build_package(module: nn.Module, example: torch.Tensor, entry: Path,
     from torch._inductor import aoti_compile_and_package, aoti_load_package
 
     with torch.inference_mode():
-        expected = module(example)
+        expected = Autocast(module.network, torch.float32, example.device.type)(example)
     exported = torch.export.export(module, (example,))
     staging = Path(tempfile.mkdtemp(prefix=".build-", dir=private_folder(entry.parent)))
     try:
@@ -213,11 +216,11 @@ def build_package(module: nn.Module, example: torch.Tensor, entry: Path,
         aoti_compile_and_package(exported, package_path=str(package))
         with torch.inference_mode():
             got = aoti_load_package(str(package))(example)
-        error = (got.float() - expected.float()).abs().max().item()
-        if not error <= VERIFY_TOLERANCE:
-            raise RuntimeError(f"compiled output differs from eager by {error:.3f}")
+        quality = psnr(got, expected)
+        if not quality >= MIN_PSNR_DB:
+            raise RuntimeError(f"compiled output is {quality:.1f} dB from float32 eager")
         package.chmod(0o600)
-        manifest = {"key": asdict(key), "sha256": file_sha256(package), "max_error": error}
+        manifest = {"key": asdict(key), "sha256": file_sha256(package), "psnr_db": quality}
         (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1))
         (staging / MANIFEST_NAME).chmod(0o600)
         staging.chmod(0o700)
@@ -230,6 +233,12 @@ def build_package(module: nn.Module, example: torch.Tensor, entry: Path,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return entry / PACKAGE_NAME
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Peak signal-to-noise ratio of two pictures in [0, 1], in dB (inf when equal)."""
+    mse = (a.float().clamp(0, 1) - b.float().clamp(0, 1)).square().mean().item()
+    return float("inf") if mse == 0 else 10.0 * math.log10(1.0 / mse)
 
 
 def load_or_build(network: nn.Module, example: torch.Tensor, dtype: torch.dtype,
