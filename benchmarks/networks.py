@@ -9,7 +9,8 @@ For every network, frame height and precision: frames per second of the network 
 network as defined (counted by `torch.utils.flop_counter`), the GFLOP/s that makes, and
 that as a share of the dense matmul ceiling in the same precision, measured in the same
 run. `--compile` adds rows for the compiled network (AOTInductor packages from the cache,
-engines/compiled.py; frames padded to the 16-pixel bucket, FLOPs counted unpadded); `--onnxruntime` adds ONNX Runtime (CPU) rows for the same graphs.
+engines/compiled.py; frames padded to the 16-pixel bucket, FLOPs counted unpadded);
+`--onnxruntime` adds ONNX Runtime (CPU) rows for the same graphs.
 Random weights: throughput does not depend on their values.
 """
 
