@@ -16,8 +16,8 @@ included: `benchmarks.memory.looped_clip`) before scaling; 0 means the clip as i
 Reported: wall time (best of `--repeats`, alternating so that a noisy neighbour hurts
 both), the output's size, frame count and audio streams, and the warping error (Lai et
 al. 2018; `vidstyle.evaluate`, flow on the original frames) of each output, with the
-original's as the floor. vidstyle runs twice: per frame (`--temporal off`) and with its
-default flow-guided temporal filter, and once more with its defaults plus `--compile`
+original's as the floor. vidstyle runs with its defaults (flow-guided temporal filter, audio
+kept), and once more with its defaults plus `--compile`
 whose packages (engines/compiled.py) were built by one untimed first run into a private
 cache folder (that cold run's time is printed too). Targets (issue 6, issue 16): vidstyle
 with its defaults at least 2x faster on a 10 s clip and 3x on a 60 s one, start-up
@@ -109,8 +109,6 @@ def compare(clip: Path, folder: Path, args: argparse.Namespace) -> None:
     compiled_env = {**os.environ, "VIDSTYLE_COMPILE_CACHE": str(cache)}
     runs = {
         PEER: (peer_command(clip, folder / "peer.mp4", args.preset, args.max_size), None),
-        "vidstyle --temporal off": (vidstyle_command(
-            clip, folder / "off.mp4", args.preset, args.max_size, "--temporal", "off"), None),
         "vidstyle (defaults)": (vidstyle_command(
             clip, folder / "default.mp4", args.preset, args.max_size), None),
         "vidstyle --compile (cached)": (vidstyle_command(

@@ -107,8 +107,8 @@ def test_untrusted_entries_are_rebuilt_and_trusted_ones_loaded(tmp_path, monkeyp
         return write_entry(entry.parent, key, b"fresh") / compiled.PACKAGE_NAME
 
     monkeypatch.setattr(compiled, "build_package", fake_build)
-    monkeypatch.setattr("torch._inductor.aoti_load_package",
-                        lambda path: loaded.append(Path(path).read_bytes()) or network)
+    monkeypatch.setattr(compiled, "load_package",
+                        lambda path, device: loaded.append(Path(path).read_bytes()) or network)
     folder = tmp_path / "cache"
     load_or_build(network, example, torch.float32, folder)
     assert len(built) == 1 and loaded == [b"fresh"]

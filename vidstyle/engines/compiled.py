@@ -69,19 +69,23 @@ def compiled_cache_folder() -> Path:
 
 
 def processor_name(device: torch.device) -> str:
-    """What a package was built for: the GPU's name and capability, or the CPU's model and
-    the vector instruction set PyTorch dispatches to."""
+    """What a package was built for: the GPU's name and capability, or the CPU's model, the
+    vector instruction set PyTorch dispatches to and a digest of the CPU's feature flags
+    (code built for AVX512-BF16 would die of an illegal instruction on a CPU without it,
+    which no exception handler catches)."""
     if device.type == "cuda":
         major, minor = torch.cuda.get_device_capability(device)
         return f"cuda:{torch.cuda.get_device_name(device)}:sm{major}{minor}"
-    model = platform.processor() or platform.machine()
+    model, flags = platform.processor() or platform.machine(), ""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    capability = torch.backends.cpu.get_cpu_capability()
-    return f"cpu:{model}:{capability}"
+            name, _, value = line.partition(":")
+            if name.strip() == "model name" and model == platform.machine():
+                model = value.strip()
+            elif name.strip() in ("flags", "Features") and not flags:
+                flags = " ".join(sorted(value.split()))
+    digest = hashlib.sha256(flags.encode()).hexdigest()[:12]
+    return f"cpu:{model}:{torch.backends.cpu.get_cpu_capability()}:{digest}"
 
 
 def weights_digest(network: nn.Module) -> str:
@@ -205,7 +209,7 @@ def build_package(module: nn.Module, example: torch.Tensor, entry: Path,
                   key: PackageKey) -> Path:
     """Export, compile and package `module` for `example`'s shape, verified against the
     eager output, written atomically to `entry` (a folder) with its manifest."""
-    from torch._inductor import aoti_compile_and_package, aoti_load_package
+    from torch._inductor import aoti_compile_and_package
 
     with torch.inference_mode():
         expected = Autocast(module.network, torch.float32, example.device.type)(example)
@@ -215,7 +219,7 @@ def build_package(module: nn.Module, example: torch.Tensor, entry: Path,
         package = staging / PACKAGE_NAME
         aoti_compile_and_package(exported, package_path=str(package))
         with torch.inference_mode():
-            got = aoti_load_package(str(package))(example)
+            got = load_package(package, example.device)(example)
         quality = psnr(got, expected)
         if not quality >= MIN_PSNR_DB:
             raise RuntimeError(f"compiled output is {quality:.1f} dB from float32 eager")
@@ -241,24 +245,44 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float("inf") if mse == 0 else 10.0 * math.log10(1.0 / mse)
 
 
+class LoadedPackage:
+    """A package's shared library, loaded: one tensor in, one tensor out."""
+
+    def __init__(self, package: Path, device: torch.device) -> None:
+        index = -1 if device.type == "cpu" else (device.index or 0)
+        # PyTorch's own loader, without importing Inductor (the public `aoti_load_package`
+        # does): that import alone took longer than loading the package.
+        self.loader = torch._C._aoti.AOTIModelPackageLoader(str(package), "model", False, 1,
+                                                            index)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.loader.boxed_run([x])[0]
+
+
+def load_package(package: Path, device: torch.device):
+    if hasattr(torch._C, "_aoti") and hasattr(torch._C._aoti, "AOTIModelPackageLoader"):
+        return LoadedPackage(package, device)
+    from torch._inductor import aoti_load_package
+
+    return aoti_load_package(str(package))
+
+
 def load_or_build(network: nn.Module, example: torch.Tensor, dtype: torch.dtype,
                   folder: Path | None = None):
     """A callable running `network` (under autocast to `dtype`) compiled for `example`'s
     shape, from the cache when a trusted entry is there, else built now (and kept)."""
-    from torch._inductor import aoti_load_package
-
     folder = folder or compiled_cache_folder()
     key = package_key(network, tuple(example.shape), dtype, example.device)
     entry = folder / key.digest()
     package = trusted_package(entry, key)
     if package is not None:
         try:
-            return aoti_load_package(str(package))
+            return load_package(package, example.device)
         except Exception:  # noqa: BLE001 - a package that cannot load is rebuilt
             pass
     module = Autocast(network, dtype, example.device.type).eval()
     package = build_package(module, example, entry, key)
-    return aoti_load_package(str(package))
+    return load_package(package, example.device)
 
 
 class CompiledNetwork:
