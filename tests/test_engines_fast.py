@@ -86,3 +86,20 @@ def test_compiled_network_gives_the_eager_pictures():
     compiled = FastEngine(network, torch.device("cpu"), compile=True).stylize(frames)
     assert compiled.shape == eager.shape
     assert (compiled.int() - eager.int()).abs().max() <= 1
+
+
+def test_network_threads_leave_the_pipeline_a_core():
+    from vidstyle.engines.fast import network_threads
+
+    assert network_threads(16) == 15 and network_threads(2) == 1 and network_threads(1) == 1
+
+
+def test_the_engine_never_raises_a_chosen_thread_count(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        FastEngine(InvertNetwork(), torch.device("cpu"))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -17,10 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Threads the rest of the pipeline keeps busy on a CPU while the network runs: decode,
-# encode and the flow estimate. The network's own OpenMP threads spin at their barriers; on
-# two cores, Magenta's 26-style network at 640x360 ran end to end (63 frames, flow filter,
-# audio) in 141-142 s with two network threads and 35 s with one (docs/benchmarks.md).
+# Cores the rest of the pipeline keeps busy on a CPU while the network runs: decode, encode
+# and the flow estimate. The network's OpenMP threads spin-wait at every layer's barrier, so
+# a thread that shares its core with those stages (or with another program) stalls them
+# all: on this project's shared 2-core machine, Magenta's 26-style network at 640x360 ran
+# end to end (63 frames, flow filter, audio) in 141-142 s with two network threads and
+# 35 s with one, alternating (docs/benchmarks.md, "Threads").
 PIPELINE_CORES = 1
 
 # Reflect padding is the least visible at the border (no dark frame edge, no smear); it
@@ -46,7 +48,8 @@ class FastEngine:
         self.temporal_filter = temporal_filter
         self.multiple = int(getattr(network, "size_multiple", 1))
         if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
-            torch.set_num_threads(network_threads())
+            # Only ever fewer: a caller that chose a count (Ray's per-task CPUs) keeps it.
+            torch.set_num_threads(min(torch.get_num_threads(), network_threads()))
         self.network = network.to(device).eval()
         if device.type in ("cpu", "cuda"):
             # NHWC lets oneDNN/cuDNN pick their fastest convolution kernels.
