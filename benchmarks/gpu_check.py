@@ -116,7 +116,7 @@ def compiled_fps(device: torch.device, height: int, seconds: float) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # the fallback to eager warns
         fps = model_fps(engine, height, GPU_BATCH, seconds)
-    if None in engine.compiled._packages.values():
+    if engine.compiled.fell_back:
         raise RuntimeError("no compiled package: the network ran eagerly")
     return fps
 

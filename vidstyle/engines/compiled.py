@@ -307,6 +307,11 @@ class CompiledNetwork:
             return self._eager(x)
         return compiled(x)
 
+    @property
+    def fell_back(self) -> bool:
+        """True once any frame shape had to run eagerly (no package could be built)."""
+        return any(package is None for package in self._packages.values())
+
     def _load(self, x: torch.Tensor):
         try:
             # inference_mode off: export traces with autograd state it can record.
