@@ -157,6 +157,7 @@ def test_compile_setting():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # a C++ build: minutes on a shared 2-core machine
 def test_a_real_package_matches_eager_and_is_reused(tmp_path):
     torch.manual_seed(0)
     network = MultiStyleNet().eval().set_style_weights(one_hot_style(3))

@@ -75,6 +75,7 @@ def test_flow_computed_ahead_in_a_thread_matches_the_serial_filter(samples):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # a C++ build: minutes on a shared 2-core machine
 def test_compiled_network_gives_the_eager_pictures():
     # --compile only changes speed: same frames out (bf16 rounding aside) as eager mode.
     from vidstyle.networks.johnson import JohnsonNet
