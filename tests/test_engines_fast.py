@@ -76,10 +76,11 @@ def test_flow_computed_ahead_in_a_thread_matches_the_serial_filter(samples):
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)  # a C++ build: minutes on a shared 2-core machine
-def test_compiled_network_gives_the_eager_pictures():
+def test_compiled_network_gives_the_eager_pictures(tmp_path, monkeypatch):
     # --compile only changes speed: same frames out (bf16 rounding aside) as eager mode.
     from vidstyle.networks.johnson import JohnsonNet
 
+    monkeypatch.setenv("VIDSTYLE_COMPILE_CACHE", str(tmp_path))  # not the user's cache
     torch.manual_seed(0)
     network = JohnsonNet()
     frames = torch.randint(0, 256, (2, 64, 96, 3), dtype=torch.uint8)
