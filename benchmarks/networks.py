@@ -3,14 +3,20 @@
     python -m benchmarks.networks [--device auto] [--sizes 360,720,1080]
         [--precisions fp32,bf16] [--networks johnson,conditional,arbitrary]
         [--batch 1] [--seconds 3] [--compile] [--onnxruntime]
+    python -m benchmarks.networks --startup [--networks conditional] [--sizes 360]
 
 For every network, frame height and precision: frames per second of the network alone
 (uint8 frames in and out, as the engine runs it), the FLOPs of one frame through the
 network as defined (counted by `torch.utils.flop_counter`), the GFLOP/s that makes, and
 that as a share of the dense matmul ceiling in the same precision, measured in the same
-run. `--compile` adds
-`torch.compile` rows; `--onnxruntime` adds ONNX Runtime (CPU) rows for the same graphs.
+run. `--compile` adds rows for the compiled network (AOTInductor packages from the cache,
+engines/compiled.py; frames padded to the 16-pixel bucket, FLOPs counted unpadded);
+`--onnxruntime` adds ONNX Runtime (CPU) rows for the same graphs.
 Random weights: throughput does not depend on their values.
+
+`--startup`: seconds from a fresh Python process to its first stylized frame (imports,
+network, first call), eager against compiled with an empty package cache (the first run on
+a machine) and with the cache that run left (every later run); then the compiled fps.
 """
 
 from __future__ import annotations
@@ -123,6 +129,56 @@ def onnxruntime_fps(network, height, width, batch, seconds) -> float | None:
     return runs * batch / (time.perf_counter() - started)
 
 
+STARTUP_CHILD = """
+import sys, time
+started = time.perf_counter()
+import torch
+from benchmarks.networks import build_network
+from vidstyle.device import resolve_precision
+from vidstyle.engines.fast import FastEngine
+name, height, width, precision, compile = sys.argv[1:6]
+torch.manual_seed(0)
+engine = FastEngine(build_network(name).eval(), torch.device("cpu"),
+                    resolve_precision(precision, torch.device("cpu")), compile=compile == "on")
+engine.stylize(torch.randint(0, 256, (1, int(height), int(width), 3), dtype=torch.uint8))
+print(time.perf_counter() - started)
+"""
+
+
+def startup_seconds(name: str, height: int, width: int, precision: str, compile: bool,
+                    cache: str) -> float:
+    """Fresh process to first frame, with `cache` as the package folder."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "VIDSTYLE_COMPILE_CACHE": cache}
+    command = [sys.executable, "-c", STARTUP_CHILD, name, str(height), str(width), precision,
+               "on" if compile else "off"]
+    done = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def startup_rows(args: argparse.Namespace, precisions: list[str]) -> None:
+    import tempfile
+
+    print("| network | frame | precision | eager start s | compiled, first run s "
+          "| compiled, later runs s | later - eager s |")
+    print("|---|---|---|---:|---:|---:|---:|")
+    for name in args.networks.split(","):
+        for height in (int(s) for s in args.sizes.split(",")):
+            width = int(round(height * ASPECT / 4)) * 4
+            for precision in precisions:
+                with tempfile.TemporaryDirectory() as cache:
+                    eager = startup_seconds(name, height, width, precision, False, cache)
+                    cold = startup_seconds(name, height, width, precision, True, cache)
+                    warm = startup_seconds(name, height, width, precision, True, cache)
+                    eager = min(eager, startup_seconds(name, height, width, precision, False,
+                                                       cache))
+                print(f"| {name} | {width}x{height} | {precision} | {eager:.1f} | {cold:.1f} "
+                      f"| {warm:.1f} | {warm - eager:+.1f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="auto")
@@ -133,11 +189,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--onnxruntime", action="store_true")
+    parser.add_argument("--startup", action="store_true",
+                        help="fresh-process start-up: eager, compiled cold and cached")
     args = parser.parse_args()
 
     device = resolve_device(args.device)
     low = "fp16" if device.type == "cuda" else "bf16"
     precisions = (args.precisions or f"fp32,{low}").split(",")
+    if args.startup:
+        startup_rows(args, precisions)
+        print(f"command: python -m benchmarks.networks --startup --networks {args.networks} "
+              f"--sizes {args.sizes} --precisions {','.join(precisions)}")
+        return
     ceiling = {p: matmul_gflops(resolve_precision(p, device), device) for p in precisions}
 
     print(f"device {device}, batch {args.batch}; matmul ceiling: "
@@ -154,8 +217,7 @@ def main() -> None:
             for precision in precisions:
                 dtype = resolve_precision(precision, device)
                 for backend in backends:
-                    net = torch.compile(network) if backend == "compile" else network
-                    engine = FastEngine(net, device, dtype)
+                    engine = FastEngine(network, device, dtype, compile=backend == "compile")
                     fps = frames_per_second(engine, frames, args.seconds)
                     achieved = flops * fps / 1e9
                     print(f"| {name} | {width}x{height} | {precision} | {backend} | {fps:.2f} "

@@ -83,10 +83,12 @@ def test_flow_computed_ahead_in_a_thread_matches_the_serial_filter(samples):
 
 
 @pytest.mark.slow
-def test_compiled_network_gives_the_eager_pictures():
+@pytest.mark.timeout(1200)  # a C++ build: minutes on a shared 2-core machine
+def test_compiled_network_gives_the_eager_pictures(tmp_path, monkeypatch):
     # --compile only changes speed: same frames out (bf16 rounding aside) as eager mode.
     from vidstyle.networks.johnson import JohnsonNet
 
+    monkeypatch.setenv("VIDSTYLE_COMPILE_CACHE", str(tmp_path))  # not the user's cache
     torch.manual_seed(0)
     network = JohnsonNet()
     frames = torch.randint(0, 256, (2, 64, 96, 3), dtype=torch.uint8)
@@ -94,3 +96,20 @@ def test_compiled_network_gives_the_eager_pictures():
     compiled = FastEngine(network, torch.device("cpu"), compile=True).stylize(frames)
     assert compiled.shape == eager.shape
     assert (compiled.int() - eager.int()).abs().max() <= 1
+
+
+def test_network_threads_leave_the_pipeline_a_core():
+    from vidstyle.engines.fast import network_threads
+
+    assert network_threads(16) == 15 and network_threads(2) == 1 and network_threads(1) == 1
+
+
+def test_the_engine_never_raises_a_chosen_thread_count(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        FastEngine(InvertNetwork(), torch.device("cpu"))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -8,6 +8,8 @@ the network under autocast, crop, upscale back, optional temporal filter, -> uin
 from __future__ import annotations
 
 import math
+import os
+import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -18,6 +20,14 @@ from torch import nn
 from vidstyle.engines.base import EngineBase
 from vidstyle.engines.scale import resize_to_working, trained_size_of
 from vidstyle.images import enlarge_to_min_side
+
+# Cores the rest of the pipeline keeps busy on a CPU while the network runs: decode, encode
+# and the flow estimate. The network's OpenMP threads spin-wait at every layer's barrier, so
+# a thread that shares its core with those stages (or with another program) stalls them
+# all: on this project's shared 2-core machine, Magenta's 26-style network at 640x360 ran
+# end to end (63 frames, flow filter, audio) in 141-142 s with two network threads and
+# 35 s with one, alternating (docs/benchmarks.md, "Threads").
+PIPELINE_CORES = 1
 
 # Reflect padding is the least visible at the border (no dark frame edge, no smear); it
 # needs the pad to be smaller than the side, so tiny frames fall back to replicate.
@@ -40,7 +50,7 @@ class FastEngine(EngineBase):
         *,
         max_size: int | None = None,
         temporal_filter=None,
-        compile: bool = False,
+        compile: bool | str = False,
         style_scale: float | None = None,
     ) -> None:
         self.device = device
@@ -49,11 +59,21 @@ class FastEngine(EngineBase):
         self.temporal_filter = temporal_filter
         # --style-scale (vidstyle.engines.scale): None runs the network at the frame size.
         self.style_scale = style_scale
+        if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+            # Only ever fewer: a caller that chose a count (Ray's per-task CPUs) keeps it.
+            torch.set_num_threads(min(torch.get_num_threads(), network_threads()))
         self.use_network(network)
-        if compile:
-            # Fuses the elementwise passes between convolutions (norm, ReLU, padding),
-            # which is where these networks spend most of their time on a CPU.
-            self.network = torch.compile(self.network)
+        # Compiling fuses the elementwise passes between convolutions (norm, ReLU, padding,
+        # residual adds), where these networks spend most of their time on a CPU; the
+        # packages are kept per machine (engines/compiled.py), so only a first run pays.
+        # Networks swapped in later (a style schedule, `use_network`) run eagerly: each
+        # blend step would be a package of its own.
+        self.compiled = None
+        if should_compile(compile, device):
+            from vidstyle.engines.compiled import CompiledNetwork, bucket_size
+
+            self.compiled = CompiledNetwork(self.network, dtype)
+            self.multiple = bucket_size(1, 1, self.multiple)[0]
         self.pin = device.type == "cuda"
         # A filter whose flow needs only the input frames (FlowFilter.estimate) gets it from
         # a helper thread while the network runs: OpenCV's DIS releases the GIL, so on the
@@ -66,6 +86,7 @@ class FastEngine(EngineBase):
     def use_network(self, network: nn.Module) -> None:
         """Run `network` from the next batch on, keeping the temporal state (a style
         schedule changes networks mid-video, vidstyle.engines.scheduled)."""
+        self.compiled = None  # a compiled package belongs to the network it was built from
         self.multiple = int(getattr(network, "size_multiple", 1))
         self.trained_size = trained_size_of(network)
         self.network = network.to(self.device).eval()
@@ -109,8 +130,11 @@ class FastEngine(EngineBase):
         x, factors = enlarge_to_min_side(x, MIN_NETWORK_SIDE)
         padded, pads = pad_to_multiple(x, self.multiple)
         padded = padded.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self._autocast):
-            y = self.network(padded)
+        if self.compiled is not None:
+            y = self.compiled(padded)
+        else:
+            with torch.autocast(self.device.type, dtype=self.dtype, enabled=self._autocast):
+                y = self.network(padded)
         y = crop(y.float(), pads, x.shape[-2:])
         if factors != (1, 1):
             y = F.avg_pool2d(y, factors)  # the exact inverse of the nearest enlargement
@@ -145,6 +169,32 @@ class FastEngine(EngineBase):
             else:
                 filtered.append(self.temporal_filter(content, image, future.result()))
         return torch.stack(filtered)
+
+
+def should_compile(setting: bool | str, device: torch.device) -> bool:
+    """`compile` as the settings give it: True/"on", False/"off", or "auto", which compiles
+    (once per machine) on CPUs and CUDA GPUs where a C++ compiler is there to build with."""
+    if setting in (True, "on"):
+        return True
+    if setting in (False, "off", None):
+        return False
+    if setting != "auto":
+        raise ValueError(f"compile must be on, off or auto, not {setting!r}")
+    return device.type in ("cpu", "cuda") and has_cxx_compiler()
+
+
+def has_cxx_compiler() -> bool:
+    """Inductor builds its packages with the C++ compiler in $CXX, else c++/g++/clang++."""
+    names = [os.environ["CXX"]] if os.environ.get("CXX") else ["c++", "g++", "clang++"]
+    return any(shutil.which(name) for name in names)
+
+
+def network_threads(cores: int | None = None) -> int:
+    """Intra-op threads for the network on a CPU: every core this process may use but the
+    ones the pipeline's other stages need (`PIPELINE_CORES`), and at least one."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) - PIPELINE_CORES)
 
 
 def downscale_to_fit(x: torch.Tensor, max_size: int | None) -> torch.Tensor:

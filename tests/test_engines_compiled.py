@@ -1,0 +1,172 @@
+"""The persistent compile cache: what it trusts, what it rebuilds, what it keys on."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import InvertNetwork
+
+from vidstyle.engines import compiled
+from vidstyle.engines.compiled import (
+    CompiledNetwork,
+    bucket_size,
+    load_or_build,
+    package_key,
+    trusted_package,
+)
+from vidstyle.engines.fast import FastEngine, should_compile
+from vidstyle.networks.conditional import MultiStyleNet, one_hot_style
+from vidstyle.networks.johnson import JohnsonNet
+
+CPU = torch.device("cpu")
+
+
+def write_entry(folder, key, payload=b"package bytes"):
+    """A cache entry as `build_package` leaves it, without running a compiler."""
+    entry = folder / key.digest()
+    entry.mkdir(parents=True, mode=0o700)
+    folder.chmod(0o700)
+    package = entry / compiled.PACKAGE_NAME
+    package.write_bytes(payload)
+    package.chmod(0o600)
+    manifest = {"key": compiled.asdict(key), "sha256": compiled.file_sha256(package)}
+    (entry / compiled.MANIFEST_NAME).write_text(json.dumps(manifest))
+    (entry / compiled.MANIFEST_NAME).chmod(0o600)
+    return entry
+
+
+@pytest.fixture
+def key():
+    return package_key(InvertNetwork(), (1, 3, 64, 96), torch.bfloat16, CPU)
+
+
+def test_buckets_round_up_to_sixteen_and_the_network_multiple():
+    assert bucket_size(360, 640) == (368, 640)
+    assert bucket_size(1080, 1920, 4) == (1088, 1920)
+    assert bucket_size(17, 33, 32) == (32, 64)
+
+
+def test_key_changes_with_weights_shape_precision_and_style():
+    network = MultiStyleNet()
+    base = package_key(network, (1, 3, 368, 640), torch.bfloat16, CPU)
+    assert base == package_key(network, (1, 3, 368, 640), torch.bfloat16, CPU)
+    assert base.digest() != package_key(network, (1, 3, 368, 656), torch.bfloat16, CPU).digest()
+    assert base.digest() != package_key(network, (4, 3, 368, 640), torch.bfloat16, CPU).digest()
+    assert base.digest() != package_key(network, (1, 3, 368, 640), torch.float32, CPU).digest()
+    network.set_style_weights(one_hot_style(19))  # same graph, other constants
+    other_style = package_key(network, (1, 3, 368, 640), torch.bfloat16, CPU)
+    assert other_style.network == base.network and other_style.weights != base.weights
+    assert package_key(JohnsonNet(), (1, 3, 368, 640), torch.bfloat16, CPU).network != base.network
+    assert torch.__version__ in base.torch and base.processor.startswith("cpu:")
+
+
+def test_a_whole_private_entry_is_trusted(tmp_path, key):
+    entry = write_entry(tmp_path / "cache", key)
+    assert trusted_package(entry, key) == entry / compiled.PACKAGE_NAME
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "no manifest", "bad json",
+                                    "other key", "group writable", "symlink"])
+def test_a_damaged_stale_or_exposed_entry_is_not_trusted(tmp_path, key, damage):
+    entry = write_entry(tmp_path / "cache", key)
+    package, manifest = entry / compiled.PACKAGE_NAME, entry / compiled.MANIFEST_NAME
+    if damage == "truncated":
+        package.write_bytes(b"package")
+    elif damage == "flipped":
+        package.write_bytes(b"packagE bytes")
+    elif damage == "no manifest":
+        manifest.unlink()
+    elif damage == "bad json":
+        manifest.write_text("{")
+    elif damage == "other key":
+        recorded = json.loads(manifest.read_text())
+        recorded["key"]["torch"] = "0.0.1"  # a package from another PyTorch
+        manifest.write_text(json.dumps(recorded))
+    elif damage == "group writable":
+        package.chmod(0o664)
+    elif damage == "symlink":
+        elsewhere = tmp_path / "elsewhere.pt2"
+        shutil.move(package, elsewhere)
+        os.symlink(elsewhere, package)
+    assert trusted_package(entry, key) is None
+
+
+def test_untrusted_entries_are_rebuilt_and_trusted_ones_loaded(tmp_path, monkeypatch):
+    network = InvertNetwork()
+    example = torch.rand(1, 3, 64, 96)
+    built, loaded = [], []
+
+    def fake_build(module, example, entry, key):
+        built.append(entry)
+        shutil.rmtree(entry, ignore_errors=True)  # as the real build replaces the entry
+        return write_entry(entry.parent, key, b"fresh") / compiled.PACKAGE_NAME
+
+    monkeypatch.setattr(compiled, "build_package", fake_build)
+    monkeypatch.setattr(compiled, "load_package",
+                        lambda path, device: loaded.append(Path(path).read_bytes()) or network)
+    folder = tmp_path / "cache"
+    load_or_build(network, example, torch.float32, folder)
+    assert len(built) == 1 and loaded == [b"fresh"]
+    load_or_build(network, example, torch.float32, folder)  # second process: no rebuild
+    assert len(built) == 1 and loaded == [b"fresh", b"fresh"]
+    (built[0] / compiled.PACKAGE_NAME).write_bytes(b"tampered")  # checksum no longer fits
+    load_or_build(network, example, torch.float32, folder)
+    assert len(built) == 2 and loaded[-1] == b"fresh"
+
+
+def test_a_compiler_failure_runs_the_network_eagerly(tmp_path, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(compiled, "load_or_build", broken)
+    runner = CompiledNetwork(InvertNetwork(), torch.float32, tmp_path)
+    x = torch.rand(1, 3, 16, 32)
+    with pytest.warns(RuntimeWarning, match="uncompiled"):
+        y = runner(x)
+    assert torch.equal(y, 1 - x) and runner.fell_back
+
+
+def test_the_engine_pads_to_the_bucket_when_compiling(monkeypatch, tmp_path):
+    shapes = []
+
+    def fake(network, example, dtype, folder=None):
+        shapes.append(tuple(example.shape))
+        return lambda x: network(x).float()
+
+    monkeypatch.setattr(compiled, "load_or_build", fake)
+    engine = FastEngine(InvertNetwork(), CPU, compile=True)
+    frames = torch.randint(0, 256, (1, 90, 161, 3), dtype=torch.uint8)
+    out = engine.stylize(frames)
+    assert shapes == [(1, 3, 96, 176)]
+    assert torch.equal(out, 255 - frames)
+    engine.stylize(frames)
+    assert len(shapes) == 1  # one package per bucket, loaded once per engine
+
+
+def test_compile_setting():
+    assert should_compile(True, CPU) and should_compile("on", CPU)
+    assert not should_compile(False, CPU) and not should_compile("off", CPU)
+    assert not should_compile("auto", torch.device("mps"))
+    with pytest.raises(ValueError):
+        should_compile("sometimes", CPU)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)  # a C++ build: minutes on a shared 2-core machine
+def test_a_real_package_matches_eager_and_is_reused(tmp_path):
+    torch.manual_seed(0)
+    network = MultiStyleNet().eval().set_style_weights(one_hot_style(3))
+    x = torch.rand(1, 3, 32, 48)
+    with torch.no_grad():
+        expected = network(x)
+        first = load_or_build(network, x, torch.float32, tmp_path)
+        assert (first(x) - expected).abs().max() < 1e-3
+        entries = list(tmp_path.iterdir())
+        second = load_or_build(network, x, torch.float32, tmp_path)
+        assert list(tmp_path.iterdir()) == entries
+        assert (second(x) - expected).abs().max() < 1e-3
