@@ -123,6 +123,13 @@ def expand_inputs(
     return found
 
 
+def user_cache_dir() -> Path:
+    """The user's cache folder for vidstyle (``$XDG_CACHE_HOME/vidstyle``, else ~/.cache):
+    compiled packages, style vectors; anything here can be rebuilt."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "vidstyle"
+
+
 # -- identity -------------------------------------------------------------------------------
 
 

@@ -42,6 +42,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from vidstyle.files import user_cache_dir
+
 # Frame sides are padded up to a multiple of this: 640x360 runs as 640x368 (2% more pixels),
 # 1920x1080 as 1920x1088 (0.7%), while every size in a 16-pixel range shares one package.
 BUCKET = 16
@@ -56,16 +58,10 @@ MANIFEST_NAME = "manifest.json"
 MIN_PSNR_DB = 35.0
 
 
-def cache_root() -> Path:
-    """The user's cache folder for vidstyle (``$XDG_CACHE_HOME/vidstyle``, else ~/.cache)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "vidstyle"
-
-
 def compiled_cache_folder() -> Path:
     """Where compiled packages live: ``$VIDSTYLE_COMPILE_CACHE`` or the user cache."""
     override = os.environ.get("VIDSTYLE_COMPILE_CACHE")
-    return Path(override) if override else cache_root() / "compiled"
+    return Path(override) if override else user_cache_dir() / "compiled"
 
 
 def processor_name(device: torch.device) -> str:

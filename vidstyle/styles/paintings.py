@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from vidstyle.errors import InputError, StyleError, WeightsError
-from vidstyle.files import is_image_name, read_image
+from vidstyle.files import is_image_name, read_image, user_cache_dir
 from vidstyle.images import to_tensor
 from vidstyle.networks.arbitrary import StylePredictor, prepare_style_image
 from vidstyle.styles.catalogue import load_catalogue, shipped_tensors
@@ -31,8 +30,7 @@ def is_image_path(spec: str) -> bool:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "vidstyle" / "style_vectors"
+    return user_cache_dir() / "style_vectors"
 
 
 def read_style_pixels(path: str | Path) -> np.ndarray:
