@@ -2,14 +2,15 @@
 
     python -m benchmarks.networks [--device auto] [--sizes 360,720,1080]
         [--precisions fp32,bf16] [--networks johnson,conditional,arbitrary]
-        [--batch 1] [--seconds 3] [--compile] [--onnxruntime]
+        [--batch 1] [--seconds 3] [--threads N] [--compile] [--onnxruntime]
     python -m benchmarks.networks --startup [--networks conditional] [--sizes 360]
 
 For every network, frame height and precision: frames per second of the network alone
 (uint8 frames in and out, as the engine runs it), the FLOPs of one frame through the
 network as defined (counted by `torch.utils.flop_counter`), the GFLOP/s that makes, and
 that as a share of the dense matmul ceiling in the same precision, measured in the same
-run. `--compile` adds rows for the compiled network (AOTInductor packages from the cache,
+run with the same number of threads (`--threads`, default: the engine's own count,
+`vidstyle.engines.fast.network_threads`, every core but one). `--compile` adds rows for the compiled network (AOTInductor packages from the cache,
 engines/compiled.py; frames padded to the 16-pixel bucket, FLOPs counted unpadded);
 `--onnxruntime` adds ONNX Runtime (CPU) rows for the same graphs.
 Random weights: throughput does not depend on their values.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import time
 
 import torch
@@ -31,7 +33,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.ceiling import matmul_gflops, synchronize
 from vidstyle.device import resolve_device, resolve_precision
-from vidstyle.engines.fast import FastEngine
+from vidstyle.engines.fast import FastEngine, network_threads
 from vidstyle.networks.johnson import ReflectConv, UpsampleConv
 
 ASPECT = 16 / 9
@@ -135,7 +137,7 @@ started = time.perf_counter()
 import torch
 from benchmarks.networks import build_network
 from vidstyle.device import resolve_precision
-from vidstyle.engines.fast import FastEngine
+from vidstyle.engines.fast import FastEngine, network_threads
 name, height, width, precision, compile = sys.argv[1:6]
 torch.manual_seed(0)
 engine = FastEngine(build_network(name).eval(), torch.device("cpu"),
@@ -187,6 +189,9 @@ def main() -> None:
     parser.add_argument("--networks", default="johnson,conditional,arbitrary")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for the ceiling and the networks alike "
+                             "(default: what the engine runs with)")
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--onnxruntime", action="store_true")
     parser.add_argument("--startup", action="store_true",
@@ -201,9 +206,17 @@ def main() -> None:
         print(f"command: python -m benchmarks.networks --startup --networks {args.networks} "
               f"--sizes {args.sizes} --precisions {','.join(precisions)}")
         return
+    if device.type == "cpu":
+        # The ceiling and the networks on the same threads: the engine runs its network on
+        # every core but one, and a two-thread ceiling against a one-thread network halves
+        # the share. The variable keeps FastEngine from lowering the count chosen here.
+        args.threads = args.threads or network_threads()
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
+        torch.set_num_threads(args.threads)
     ceiling = {p: matmul_gflops(resolve_precision(p, device), device) for p in precisions}
 
-    print(f"device {device}, batch {args.batch}; matmul ceiling: "
+    print(f"device {device}, batch {args.batch}, threads {torch.get_num_threads()}; "
+          "matmul ceiling: "
           + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in ceiling.items()))
     print("| network | frame | precision | backend | fps | GFLOP/frame | GFLOP/s | % of ceiling |")
     print("|---|---|---|---|---|---|---|---|")

@@ -3,11 +3,17 @@ The helper functions they build on are in helpers.py."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
 from helpers import SAMPLES, InvertNetwork
+
+# The default `compile = "auto"` starts a background compiler process on a cache miss:
+# minutes of C++ builds per network and size, for every test (and every CLI subprocess,
+# which inherits this) that runs the fast engine. The tests of that path ask for it.
+os.environ.setdefault("VIDSTYLE_COMPILE", "off")
 
 
 @pytest.fixture

@@ -61,7 +61,7 @@ def test_validation_rejects_impossible_values(changes):
 
 def test_fingerprint_ignores_speed_knobs_but_not_the_look():
     base = Settings(style="scream")
-    assert base.fingerprint() == base.replace(batch=16, device="cpu", compile=True).fingerprint()
+    assert base.fingerprint() == base.replace(batch=16, device="cpu", compile="on").fingerprint()
     assert base.fingerprint() != base.replace(style="wave").fingerprint()
     assert base.fingerprint() != base.replace(output={"crf": 30}).fingerprint()
     assert base.fingerprint() != base.replace(gatys={"iterations": 5}).fingerprint()

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import InvertNetwork
+from helpers import InvertNetwork
 
 from vidstyle.engines import compiled
 from vidstyle.engines.compiled import (
@@ -26,7 +30,7 @@ from vidstyle.networks.johnson import JohnsonNet
 CPU = torch.device("cpu")
 
 
-def write_entry(folder, key, payload=b"package bytes"):
+def write_entry(folder, key, payload=b"package bytes", speedup=1.5):
     """A cache entry as `build_package` leaves it, without running a compiler."""
     entry = folder / key.digest()
     entry.mkdir(parents=True, mode=0o700)
@@ -34,7 +38,8 @@ def write_entry(folder, key, payload=b"package bytes"):
     package = entry / compiled.PACKAGE_NAME
     package.write_bytes(payload)
     package.chmod(0o600)
-    manifest = {"key": compiled.asdict(key), "sha256": compiled.file_sha256(package)}
+    manifest = {"key": compiled.asdict(key), "sha256": compiled.file_sha256(package),
+                "speedup": speedup}
     (entry / compiled.MANIFEST_NAME).write_text(json.dumps(manifest))
     (entry / compiled.MANIFEST_NAME).chmod(0o600)
     return entry
@@ -134,7 +139,7 @@ def test_a_compiler_failure_runs_the_network_eagerly(tmp_path, monkeypatch):
 def test_the_engine_pads_to_the_bucket_when_compiling(monkeypatch, tmp_path):
     shapes = []
 
-    def fake(network, example, dtype, folder=None):
+    def fake(network, example, dtype, folder=None, *, background=False):
         shapes.append(tuple(example.shape))
         return lambda x: network(x).float()
 
@@ -148,12 +153,145 @@ def test_the_engine_pads_to_the_bucket_when_compiling(monkeypatch, tmp_path):
     assert len(shapes) == 1  # one package per bucket, loaded once per engine
 
 
+class FakeBuilder:
+    """Stands in for `subprocess.Popen` of the background builder: records the command."""
+
+    def __init__(self):
+        self.commands = []
+
+    def __call__(self, command, **kwargs):
+        assert kwargs["start_new_session"] and kwargs["stdin"] == subprocess.DEVNULL
+        self.commands.append(command)
+        return type("Process", (), {"pid": os.getpid()})()  # alive while the test runs
+
+
+def fake_package(exported, example, references, entry, key):
+    """`package_exported` without a C++ compiler: an entry the cache trusts."""
+    assert torch.equal(exported.module()(example), references["expected"])  # survived saving
+    # A package is built for its example's strides: the engine feeds channels-last frames.
+    assert example.is_contiguous(memory_format=torch.channels_last)
+    return write_entry(entry.parent, key, b"compiled") / compiled.PACKAGE_NAME
+
+
+def test_auto_runs_eagerly_while_one_builder_compiles_in_the_background(
+        tmp_path, monkeypatch, caplog):
+    builder = FakeBuilder()
+    monkeypatch.setattr(compiled.subprocess, "Popen", builder)
+    monkeypatch.setattr(compiled, "package_exported", fake_package)
+    monkeypatch.setattr(compiled, "load_package", lambda path, device: lambda x: x * 0 + 7)
+    folder = tmp_path / "cache"
+    x = torch.rand(1, 3, 16, 32).contiguous(memory_format=torch.channels_last)
+    first = CompiledNetwork(InvertNetwork(), torch.float32, folder, background=True)
+    with caplog.at_level(logging.WARNING):
+        assert torch.equal(first(x), 1 - x)  # eager now: nothing waits for the compiler
+    assert "in the background" in caplog.text and first.building and not first.fell_back
+    [command] = builder.commands
+    assert command[:3] == [sys.executable, "-m", "vidstyle.engines.compiled"]
+    job, entry = Path(command[3]), Path(command[4])
+    assert {p.name for p in job.iterdir()} >= {"program.pt2", "check.safetensors", "key.json",
+                                                "pid"}
+    second = CompiledNetwork(InvertNetwork(), torch.float32, folder, background=True)
+    assert torch.equal(second(x), 1 - x)
+    assert len(builder.commands) == 1  # another run leaves the entry to the live builder
+
+    compiled.run_job(job, entry)  # what the builder process does
+    assert not job.exists() and trusted_package(entry, first._packages[(1, 3, 16, 32)].key)
+    first._packages[(1, 3, 16, 32)].next_look = 0.0  # the poll interval has passed
+    assert torch.equal(first(x), torch.full_like(x, 7))  # switched to the package mid-run
+    third = CompiledNetwork(InvertNetwork(), torch.float32, folder, background=True)
+    assert torch.equal(third(x), torch.full_like(x, 7)) and not third.building
+
+
+def test_a_dead_builders_job_is_claimed_again(tmp_path, monkeypatch):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    builder = FakeBuilder()
+    monkeypatch.setattr(compiled.subprocess, "Popen", builder)
+    network, x = InvertNetwork(), torch.rand(1, 3, 16, 32)
+    key = package_key(network, tuple(x.shape), torch.float32, CPU)
+    entry = tmp_path / "cache" / key.digest()
+    job = compiled.job_folder(entry)
+    job.mkdir(parents=True)
+    (job / "pid").write_text(str(dead.pid))
+    CompiledNetwork(network, torch.float32, tmp_path / "cache", background=True)(x)
+    assert len(builder.commands) == 1 and (job / "pid").read_text() == str(os.getpid())
+
+
+def test_a_failed_build_is_recorded_and_not_retried_by_every_run(tmp_path, monkeypatch):
+    builder = FakeBuilder()
+    monkeypatch.setattr(compiled.subprocess, "Popen", builder)
+
+    def broken(*args):
+        raise RuntimeError("internal compiler error")
+
+    monkeypatch.setattr(compiled, "package_exported", broken)
+    folder, x = tmp_path / "cache", torch.rand(1, 3, 16, 32)
+    CompiledNetwork(InvertNetwork(), torch.float32, folder, background=True)(x)
+    job, entry = (Path(arg) for arg in builder.commands[0][3:])
+    with pytest.raises(RuntimeError):
+        compiled.run_job(job, entry)
+    assert not job.exists()
+    assert "internal compiler error" in compiled.failed_marker(entry).read_text()
+    later = CompiledNetwork(InvertNetwork(), torch.float32, folder, background=True)
+    assert torch.equal(later(x), 1 - x) and len(builder.commands) == 1
+
+
+def test_auto_keeps_eager_where_this_machine_measured_the_package_slower(tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.setattr(compiled, "load_package", lambda path, device: lambda x: x * 0 + 7)
+    network, x = InvertNetwork(), torch.rand(1, 3, 16, 32)
+    key = package_key(network, tuple(x.shape), torch.float32, CPU)
+    write_entry(tmp_path, key, speedup=0.89)
+    auto = CompiledNetwork(network, torch.float32, tmp_path, background=True)
+    assert torch.equal(auto(x), 1 - x) and not auto.fell_back and not auto.building
+    on = CompiledNetwork(network, torch.float32, tmp_path)  # --compile on: the user's call
+    assert torch.equal(on(x), torch.full_like(x, 7))
+
+
+def test_the_psnr_bar_gives_way_only_to_what_the_precision_itself_costs():
+    expected = torch.rand(1, 3, 32, 32)
+    close = (expected + 0.001 * torch.randn_like(expected)).clamp(0, 1)  # ~60 dB
+    far = (expected + 0.03 * torch.randn_like(expected)).clamp(0, 1)  # ~30 dB
+    assert compiled.required_psnr({"expected": expected, "eager": close}) == 35.0
+    bar = compiled.required_psnr({"expected": expected, "eager": far})
+    assert bar == pytest.approx(compiled.psnr(far, expected) - 1.0) and bar < 35.0
+
+
+def test_speedup_is_measured_alternating_best_of_each():
+    def slow(x):
+        time.sleep(0.02)
+
+    x = torch.rand(1, 3, 8, 8)
+    assert compiled.measured_speedup(slow, lambda x: None, x) > 5
+    assert compiled.measured_speedup(lambda x: None, slow, x) < 0.2
+
+
 def test_compile_setting():
     assert should_compile(True, CPU) and should_compile("on", CPU)
     assert not should_compile(False, CPU) and not should_compile("off", CPU)
     assert not should_compile("auto", torch.device("mps"))
     with pytest.raises(ValueError):
         should_compile("sometimes", CPU)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)  # a C++ build in a real builder process, at the lowest priority
+def test_a_real_background_build_ends_in_a_package_the_run_switches_to(tmp_path):
+    torch.manual_seed(0)
+    network = MultiStyleNet().eval().set_style_weights(one_hot_style(3))
+    x = torch.rand(1, 3, 32, 48)
+    with torch.no_grad():
+        expected = network(x)
+        runner = CompiledNetwork(network, torch.bfloat16, tmp_path, background=True)
+        runner(x)
+        pending = runner._packages[tuple(x.shape)]
+        job = compiled.job_folder(pending.entry)
+        while job.exists():
+            time.sleep(1)
+        assert not compiled.failed_marker(pending.entry).exists()
+        pending.next_look = 0.0
+        got = runner(x)
+        assert not runner.building and compiled.psnr(got, expected) > compiled.MIN_PSNR_DB
 
 
 @pytest.mark.slow

@@ -174,7 +174,7 @@ def test_options_the_engine_would_ignore_are_refused():
     with pytest.raises(SettingsError, match="temporal 'flow' applies to the fast engine"):
         Settings(engine="gatys", temporal="flow").validate()
     with pytest.raises(SettingsError, match="compile applies to the fast engine"):
-        Settings(engine="fast+gatys", compile=True).validate()
+        Settings(engine="fast+gatys", compile="on").validate()
     with pytest.raises(SettingsError, match="gatys.iterations applies to --engine gatys"):
         Settings().replace(gatys={"iterations": 5}).validate()
     assert Settings(engine="gatys").validate().temporal_mode == "off"

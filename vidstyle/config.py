@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import sys
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -26,6 +27,7 @@ from vidstyle.errors import SettingsError, VidstyleError
 ENGINES = ("fast", "gatys", "fast+gatys")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 TEMPORAL_MODES = ("auto", "off", "blend", "flow")
+COMPILE_MODES = ("auto", "on", "off")
 # What `temporal = "auto"` means per engine: the fast engine needs the flicker filter; the
 # optimising engines keep frames steady themselves (warm start + temporal loss, Ruder et
 # al. 2016), so a second filter over them would only smear.
@@ -93,10 +95,14 @@ class Settings:
     device: str = "auto"
     precision: str = "auto"
     batch: int | None = None  # frames per network call; None = 1 on CPUs, 4 on GPUs
-    # torch.compile the network (fast engine). Off by default: the first batch waits for
-    # compilation (tens of seconds on a small CPU), which a short clip never earns back;
-    # on long jobs it measured 1.15x (Johnson) to 1.9x (26 presets) in bf16 on this CPU.
-    compile: bool = False
+    # Compile the network once per machine (fast engine; vidstyle/engines/compiled.py).
+    # "auto": load the package this machine built before, else start building it in the
+    # background and run uncompiled meanwhile, so no run waits minutes for a compiler;
+    # "on": build now and wait; "off": never. Compiled, the 26-style network ran 1.49x
+    # faster model-only (bf16, one thread), and the 10 s peer clip end to end took 90.9 s
+    # against 159.8 s eager (docs/benchmarks.md). $VIDSTYLE_COMPILE changes the default
+    # (a CI machine or a shared login node may not want a builder process).
+    compile: str = field(default_factory=lambda: os.environ.get("VIDSTYLE_COMPILE", "auto"))
     max_size: int | None = None
     # Brush-stroke size relative to the frame (engines/scale.py): the network runs at a
     # working size chosen from it. None runs it at the frame's own size (or max_size).
@@ -183,7 +189,8 @@ LATER_FIELDS = {"transition": 1.0}
 
 def check_options_apply(settings: Settings) -> None:
     """Refuse an option that the chosen engine would silently ignore."""
-    fast_only = {"compile": (settings.compile, False), "batch": (settings.batch, None),
+    # compile "auto" and "off" mean nothing to run under gatys; only "on" asks for a build.
+    fast_only = {"compile": (settings.compile == "on", False), "batch": (settings.batch, None),
                  "style_scale": (settings.style_scale, None)}
     if settings.engine == "gatys":
         fast_only |= {"strength": (settings.strength, 1.0),
@@ -302,8 +309,9 @@ KNOBS: tuple[Knob, ...] = (
          choices=PRECISIONS, panel=SPEED),
     Knob("batch", "Frames per network call.", minimum=1, default_text="1 on CPU, 4 on GPU",
          jobs=(VIDEO,), panel=SPEED),
-    Knob("compile", "torch.compile the network: slower start, faster long jobs.",
-         flags=("--compile/--no-compile",), jobs=(VIDEO,), panel=SPEED),
+    Knob("compile", "Compile the network once per machine (auto: in the background on the "
+         "first run, then every run starts compiled; on: build now and wait).",
+         choices=COMPILE_MODES, jobs=(VIDEO,), panel=SPEED),
     Knob("max_size", "Run the network on frames shrunk to this long side (pixels).",
          minimum=16, default_text="full size", panel=SPEED),
     Knob("temporal", "Flicker reduction (auto: flow; off under gatys).",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import warnings
 
 import typer
 
@@ -31,7 +32,13 @@ def _terminate_like_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    # A warning is for the user, not a developer: no source path, no code line.
+    return f"WARNING: {message}\n"
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    warnings.formatwarning = _one_line_warning
     signal.signal(signal.SIGTERM, _terminate_like_interrupt)
     app()

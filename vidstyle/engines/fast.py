@@ -72,7 +72,8 @@ class FastEngine(EngineBase):
         if should_compile(compile, device):
             from vidstyle.engines.compiled import CompiledNetwork, bucket_size
 
-            self.compiled = CompiledNetwork(self.network, dtype)
+            # "auto" never waits for a compiler: a missing package is built in the background.
+            self.compiled = CompiledNetwork(self.network, dtype, background=compile == "auto")
             self.multiple = bucket_size(1, 1, self.multiple)[0]
         self.pin = device.type == "cuda"
         # A filter whose flow needs only the input frames (FlowFilter.estimate) gets it from
