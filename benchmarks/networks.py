@@ -10,7 +10,8 @@ For every network, frame height and precision: frames per second of the network 
 network as defined (counted by `torch.utils.flop_counter`), the GFLOP/s that makes, and
 that as a share of the dense matmul ceiling in the same precision, measured in the same
 run with the same number of threads (`--threads`, default: the engine's own count,
-`vidstyle.engines.fast.network_threads`, every core but one). `--compile` adds rows for the compiled network (AOTInductor packages from the cache,
+`vidstyle.engines.fast.network_threads`).
+`--compile` adds rows for the compiled network (AOTInductor packages from the cache,
 engines/compiled.py; frames padded to the 16-pixel bucket, FLOPs counted unpadded);
 `--onnxruntime` adds ONNX Runtime (CPU) rows for the same graphs.
 Random weights: throughput does not depend on their values.

@@ -22,9 +22,9 @@ kept, `--compile auto`) on a private package cache (engines/compiled.py). If tha
 empty, one untimed first run goes first: it runs uncompiled and starts the background
 builder, whose end is awaited; that run's time and the build's are printed. Then every
 timed default run starts compiled, as every run after a machine's first does. `--compile
-off` is timed too: a machine with no C++ compiler, or a user who turned it off. Targets (issue 6, issue 16): vidstyle
-with its defaults at least 2x faster on a 10 s clip and 3x on a 60 s one, start-up
-included, audio kept, and a lower warping error.
+off` is timed too: a machine with no C++ compiler, or a user who turned it off.
+Targets (issue 6, issue 16): vidstyle with its defaults at least 2x faster on a 10 s clip
+and 3x on a 60 s one, start-up included, audio kept, and a lower warping error.
 """
 
 from __future__ import annotations

@@ -98,10 +98,30 @@ def test_compiled_network_gives_the_eager_pictures(tmp_path, monkeypatch):
     assert (compiled.int() - eager.int()).abs().max() <= 1
 
 
-def test_network_threads_leave_the_pipeline_a_core():
+def test_network_threads_take_the_cores_this_process_may_use():
+    import os
+
     from vidstyle.engines.fast import network_threads
 
-    assert network_threads(16) == 15 and network_threads(2) == 1 and network_threads(1) == 1
+    assert network_threads(16) == 16 and network_threads(2) == 2 and network_threads(1) == 1
+    if hasattr(os, "sched_getaffinity"):
+        assert network_threads() == len(os.sched_getaffinity(0))
+
+
+def test_openmp_threads_wait_passively_unless_the_user_chose():
+    import subprocess
+    import sys
+
+    def policy(env):
+        code = "import vidstyle, os; print(os.environ['OMP_WAIT_POLICY'])"
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    assert policy(env) == "PASSIVE"
+    assert policy({**env, "OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
 
 
 def test_the_engine_never_raises_a_chosen_thread_count(monkeypatch):

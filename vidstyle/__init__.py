@@ -10,6 +10,7 @@ Public API:
 * `VidstyleError` and subclasses: the errors a user can see.
 """
 
+from vidstyle import _openmp  # noqa: F401  (before torch loads: see the module)
 from vidstyle.api import (
     Stylizer,
     VideoResult,

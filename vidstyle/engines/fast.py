@@ -21,13 +21,12 @@ from vidstyle.engines.base import EngineBase
 from vidstyle.engines.scale import resize_to_working, trained_size_of
 from vidstyle.images import enlarge_to_min_side
 
-# Cores the rest of the pipeline keeps busy on a CPU while the network runs: decode, encode
-# and the flow estimate. The network's OpenMP threads spin-wait at every layer's barrier, so
-# a thread that shares its core with those stages (or with another program) stalls them
-# all: on this project's shared 2-core machine, Magenta's 26-style network at 640x360 ran
-# end to end (63 frames, flow filter, audio) in 141-142 s with two network threads and
-# 35 s with one, alternating (docs/benchmarks.md, "Threads").
-PIPELINE_CORES = 1
+# Cores kept back from the network for decode, encode and the flow estimate: none, since
+# OpenMP threads sleep instead of spinning (vidstyle/_openmp.py). With spinning threads one
+# core had to be kept back: on a 2-core machine shared with five other jobs, two spinning
+# network threads took 141-142 s where one took 35 s (docs/benchmarks.md, "Threads"); with
+# passive waiting, two threads beat one both quiet and beside two busy processes.
+PIPELINE_CORES = 0
 
 # Reflect padding is the least visible at the border (no dark frame edge, no smear); it
 # needs the pad to be smaller than the side, so tiny frames fall back to replicate.
@@ -191,8 +190,8 @@ def has_cxx_compiler() -> bool:
 
 
 def network_threads(cores: int | None = None) -> int:
-    """Intra-op threads for the network on a CPU: every core this process may use but the
-    ones the pipeline's other stages need (`PIPELINE_CORES`), and at least one."""
+    """Intra-op threads for the network on a CPU: every core this process may use (its
+    affinity: a `taskset` or container limit) less `PIPELINE_CORES`, and at least one."""
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, (cores or 1) - PIPELINE_CORES)
