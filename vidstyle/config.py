@@ -309,8 +309,8 @@ KNOBS: tuple[Knob, ...] = (
          choices=PRECISIONS, panel=SPEED),
     Knob("batch", "Frames per network call.", minimum=1, default_text="1 on CPU, 4 on GPU",
          jobs=(VIDEO,), panel=SPEED),
-    Knob("compile", "Compile the network once per machine (auto: in the background on the "
-         "first run, then every run starts compiled; on: build now and wait).",
+    Knob("compile", "Compile the network once per machine (auto: built in the background, "
+         "used from the next run; on: build now).",
          choices=COMPILE_MODES, jobs=(VIDEO,), panel=SPEED),
     Knob("max_size", "Run the network on frames shrunk to this long side (pixels).",
          minimum=16, default_text="full size", panel=SPEED),
