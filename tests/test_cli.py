@@ -254,12 +254,20 @@ def test_apply_dir_twice_does_not_stylize_its_own_outputs(tmp_path, samples):
     (["--start", "99"], "past the end"),
 ])
 def test_user_errors_are_one_line_before_any_work(tmp_path, samples, extra, words):
+    import shutil
+
     (tmp_path / "file").write_bytes(b"a regular file")
+    # A copy: the default output lands beside the input, and samples/cup.scream.mp4 is
+    # there once someone has run the README's first command (it was, and this failed).
+    source = tmp_path / "in" / "cup.mp4"
+    source.parent.mkdir()
+    shutil.copy(samples / "cup.mp4", source)
     extra = [e.replace("{tmp}", str(tmp_path)) for e in extra]
-    result = runner.invoke(app, ["apply", str(samples / "cup.mp4"), "--style", "scream",
+    result = runner.invoke(app, ["apply", str(source), "--style", "scream",
                                  "--max-size", "96", *extra])
     assert result.exit_code in (1, 2), result.output
     lines = _lines(result.stderr)
     assert len(lines) == 1 and words in lines[0], lines
     assert "Traceback" not in result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "in"]
+    assert [p.name for p in source.parent.iterdir()] == ["cup.mp4"]

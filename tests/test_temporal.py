@@ -242,3 +242,30 @@ def test_flow_at_reduced_resolution_still_tracks_motion():
     centre = estimate.flow[SIZE // 2 : -SIZE // 2, SIZE // 2 : -SIZE // 2]
     np.testing.assert_allclose(np.median(centre.reshape(-1, 2), axis=0), [6, 4], atol=0.5)
     assert estimate.confidence.mean() > 0.5
+
+
+def test_one_way_flow_costs_one_estimate_and_still_trusts_a_clean_pan(monkeypatch):
+    from vidstyle.temporal import flow as flow_module
+
+    frames = panning_frames(2)
+    calls = []
+    estimator = flow_module.FlowEstimator()
+    counting = lambda a, b: calls.append(1) or estimator(a, b)  # noqa: E731
+    both = flow_module.flow_with_confidence(frames[0], frames[1], counting)
+    assert len(calls) == 2
+    one = flow_module.flow_with_confidence(frames[0], frames[1], counting, round_trip=False)
+    assert len(calls) == 3
+    np.testing.assert_array_equal(one.flow, both.flow)  # the same backward flow
+    centre = (slice(16, -16), slice(16, -16))
+    assert one.confidence[centre].mean() > 0.8
+    # Without the round-trip test the confidence can only be as high or higher.
+    assert (one.confidence >= both.confidence - 1e-6).all()
+
+
+def test_one_way_flow_filter_still_removes_flicker_on_a_pan():
+    frames = panning_frames()
+    styled = [flickering_style(f, i) for i, f in enumerate(frames)]
+    plain = np.mean(warping_errors(run(None, frames, styled), frames))
+    one_way = np.mean(warping_errors(run(FlowFilter(0.7, flow_round_trip=False), frames,
+                                         styled), frames))
+    assert one_way < 0.5 * plain

@@ -45,6 +45,8 @@ from vidstyle.temporal.flow import (
 FLOW_MAX_SIZE: int | None = None
 # DIS preset of the filter's flow (docs/temporal.md).
 FLOW_PRESET = "medium"
+# Whether the confidence includes the forward-backward test, which costs a second flow.
+FLOW_ROUND_TRIP = True
 
 FILTER_MODES = ("off", "blend", "flow")
 
@@ -114,9 +116,11 @@ class FlowFilter(TemporalFilter):
         flow_preset: str = FLOW_PRESET,
         cut_coverage: float = CUT_COVERAGE,
         flow_smoothing: float = 0.0,
+        flow_round_trip: bool = FLOW_ROUND_TRIP,
     ) -> None:
         super().__init__(strength)
         self.flow_smoothing = flow_smoothing
+        self.flow_round_trip = flow_round_trip
         self.alpha = alpha
         self.flow_max_size = flow_max_size
         self.flow_method = flow_method
@@ -139,6 +143,7 @@ class FlowFilter(TemporalFilter):
             max_size=self.flow_max_size,
             alpha=self.alpha,
             smooth=self.flow_smoothing,
+            round_trip=self.flow_round_trip,
         )
 
     def __call__(

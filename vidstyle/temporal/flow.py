@@ -133,11 +133,16 @@ def consistency_ratios(
     rhs = CONSISTENCY_RELATIVE * ((flow_back**2).sum(-1) + (forward_at_target**2).sum(-1))
     round_trip_ratio = lhs / (rhs + CONSISTENCY_ABSOLUTE)
 
+    return round_trip_ratio.astype(np.float32), motion_boundary_ratio(flow_back)
+
+
+def motion_boundary_ratio(flow_back: np.ndarray) -> np.ndarray:
+    """The flow's squared gradient over Sundaram et al.'s allowance (1 = on the threshold)."""
     du_dy, du_dx = np.gradient(flow_back[..., 0])
     dv_dy, dv_dx = np.gradient(flow_back[..., 1])
     gradient_energy = du_dx**2 + du_dy**2 + dv_dx**2 + dv_dy**2
     allowance = MOTION_BOUNDARY_RELATIVE * (flow_back**2).sum(-1) + MOTION_BOUNDARY_ABSOLUTE
-    return round_trip_ratio.astype(np.float32), (gradient_energy / allowance).astype(np.float32)
+    return (gradient_energy / allowance).astype(np.float32)
 
 
 def reliability_mask(flow_back: np.ndarray, flow_forward: np.ndarray) -> np.ndarray:
@@ -198,26 +203,34 @@ def flow_with_confidence(
     max_size: int | None = None,
     alpha: float = PHOTOMETRIC_ALPHA,
     smooth: float = 0.0,
+    round_trip: bool = True,
 ) -> FlowConfidence:
     """Flow both ways between two RGB uint8 frames, and the confidence in warping along it.
 
     With `max_size` the flow is computed with the long side at most that many pixels and
     scaled up to the frames' size (cheaper, and smoother on noisy footage). `smooth` > 0
-    blurs both flow fields (Gaussian sigma in pixels) before they are used.
+    blurs both flow fields (Gaussian sigma in pixels) before they are used. Without
+    `round_trip` only the backward flow is computed (half the cost): occlusions are then
+    caught by the photometric term alone, and `reliable` holds the motion-boundary test only.
     """
     estimator = estimator or FlowEstimator()
     height, width = current.shape[:2]
     small = fit_long_side(height, width, max_size)
     current_s, previous_s = resize_image(current, small), resize_image(previous, small)
     flow_back = estimator(current_s, previous_s)
-    flow_forward = estimator(previous_s, current_s)
     if smooth > 0:
         flow_back = cv2.GaussianBlur(flow_back, (0, 0), smooth)
-        flow_forward = cv2.GaussianBlur(flow_forward, (0, 0), smooth)
-    round_trip, boundary = consistency_ratios(flow_back, flow_forward)
-    reliable = ((round_trip <= 1.0) & (boundary <= 1.0)).astype(np.float32)
+    if round_trip:
+        flow_forward = estimator(previous_s, current_s)
+        if smooth > 0:
+            flow_forward = cv2.GaussianBlur(flow_forward, (0, 0), smooth)
+        round_trip_ratio, boundary = consistency_ratios(flow_back, flow_forward)
+    else:
+        boundary = motion_boundary_ratio(flow_back)
+        round_trip_ratio = np.zeros_like(boundary)
+    reliable = ((round_trip_ratio <= 1.0) & (boundary <= 1.0)).astype(np.float32)
     # exp(-r^2 / 2): 0.88 at half the threshold, 0.61 on it, 0.14 at twice it.
-    confidence = np.exp(-0.5 * (round_trip**2 + boundary**2)).astype(np.float32)
+    confidence = np.exp(-0.5 * (round_trip_ratio**2 + boundary**2)).astype(np.float32)
     if alpha > 0 and current.ndim == 3:
         confidence *= photometric_weight(current_s, previous_s, flow_back, alpha)
     if small != (height, width):
