@@ -113,7 +113,7 @@ def test_flow_filter_does_not_ghost_where_blend_does():
 
 def test_flow_filter_keeps_current_frame_where_warp_is_not_trusted():
     frames = panning_frames(2)
-    flow_filter = FlowFilter(0.9)
+    flow_filter = FlowFilter(0.9, cut_coverage=0.0)  # half the frame untrusted is no cut
     flow_filter(frames[0], torch.zeros(3, SIZE, SIZE))
     weight = np.ones((SIZE, SIZE), np.float32)
     weight[:, : SIZE // 2] = 0.0  # left half "occluded"
@@ -137,15 +137,19 @@ def test_flow_filter_passes_a_scene_cut_through():
     assert flow_filter.cuts == 1
 
 
-def test_consecutive_real_frames_are_not_a_cut(samples):
+@pytest.mark.parametrize("round_trip", [True, False])
+def test_consecutive_real_frames_are_not_a_cut_and_a_real_cut_is(samples, round_trip):
     from helpers import decoded_frames
 
     frames = [f.to_ndarray(format="rgb24") for f in decoded_frames(samples / "cup.mp4")[:3]]
-    flow_filter = FlowFilter(0.8)
+    flow_filter = FlowFilter(0.8, flow_round_trip=round_trip)
     for frame in frames:
         flow_filter(frame, consistent_style(frame))
     assert flow_filter.cuts == 0
-    assert flow_filter.estimate(frames[1], frames[2]).coverage > 2 * CUT_COVERAGE
+    assert flow_filter.estimate(frames[1], frames[2]).coverage > 1.2 * flow_filter.cut_coverage
+    other = cv2.resize(photo("baboon.jpg"), frames[0].shape[1::-1])
+    flow_filter(other, consistent_style(other))
+    assert flow_filter.cuts == 1
 
 
 def test_gradient_filter_keeps_the_current_frames_fine_texture():

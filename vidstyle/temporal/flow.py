@@ -169,6 +169,11 @@ PHOTOMETRIC_BLUR_SIGMA = 1.0
 # score 0.016-0.033, its other 188 pairs 0.80 or more; carphone.mp4 (heavy compression,
 # handheld) 0.79 or more (docs/temporal.md).
 CUT_COVERAGE = 0.15
+# The same for the one-way confidence (`round_trip=False`, the flicker filter's), which
+# has no round-trip term and so stays higher across a cut: megamind.mp4's three cuts score
+# 0.42-0.51, and the lowest other pair of any tuning clip (vtest, megamind, bigbuckbunny,
+# cup, carphone, zoom, lowlight, sky) 0.646 (lowlight.mp4; cup.mp4 0.651). Midway.
+ONE_WAY_CUT_COVERAGE = 0.58
 
 
 @dataclass
