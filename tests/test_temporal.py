@@ -13,7 +13,6 @@ import torch
 
 from vidstyle.evaluate import warping_errors
 from vidstyle.temporal.blend import (
-    CUT_COVERAGE,
     BlendFilter,
     FlowFilter,
     GradientFilter,
