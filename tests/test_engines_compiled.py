@@ -274,14 +274,21 @@ def test_compile_setting():
         should_compile("sometimes", CPU)
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(1200)  # a C++ build in a real builder process, at the lowest priority
-def test_a_real_background_build_ends_in_a_package_the_run_switches_to(tmp_path):
+@pytest.fixture
+def small():
+    """A real network small enough to compile in a minute: (network, input, its output)."""
     torch.manual_seed(0)
     network = MultiStyleNet().eval().set_style_weights(one_hot_style(3))
     x = torch.rand(1, 3, 32, 48)
     with torch.no_grad():
-        expected = network(x)
+        return network, x, network(x)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)  # a C++ build in a real builder process, at the lowest priority
+def test_a_real_background_build_ends_in_a_package_the_run_switches_to(tmp_path, small):
+    network, x, expected = small
+    with torch.no_grad():
         runner = CompiledNetwork(network, torch.bfloat16, tmp_path, background=True)
         runner(x)
         pending = runner._packages[tuple(x.shape)]
@@ -292,16 +299,16 @@ def test_a_real_background_build_ends_in_a_package_the_run_switches_to(tmp_path)
         pending.next_look = 0.0
         got = runner(x)
         assert not runner.building and compiled.psnr(got, expected) > compiled.MIN_PSNR_DB
+        used = runner._packages[tuple(x.shape)]
+        faster = compiled.recorded_speedup(pending.entry) >= compiled.MIN_SPEEDUP
+        assert (used is not compiled.EAGER_FASTER) == faster  # the package where it pays
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)  # a C++ build: minutes on a shared 2-core machine
-def test_a_real_package_matches_eager_and_is_reused(tmp_path):
-    torch.manual_seed(0)
-    network = MultiStyleNet().eval().set_style_weights(one_hot_style(3))
-    x = torch.rand(1, 3, 32, 48)
+def test_a_real_package_matches_eager_and_is_reused(tmp_path, small):
+    network, x, expected = small
     with torch.no_grad():
-        expected = network(x)
         first = load_or_build(network, x, torch.float32, tmp_path)
         assert (first(x) - expected).abs().max() < 1e-3
         entries = list(tmp_path.iterdir())
