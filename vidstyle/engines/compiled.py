@@ -20,11 +20,11 @@ fails to build or load leaves the network running eagerly, with a warning. After
 the package's output is compared against the float32 eager network's on the same input
 before it is kept (`required_psnr`), so a miscompiled graph never becomes an entry.
 
-Building takes minutes on a small CPU (about four for the 26-style network at 640x360 on
-2 cores), so `compile = "auto"`, the default, never makes a run wait for it: on a cache miss
-the network is exported (seconds) and handed to a detached builder process at the lowest
-CPU priority, the run goes on eagerly, and it switches to the package if the build ends
-before the run does; every later run starts compiled. `"on"` builds in the foreground and
+Building takes a minute on a quiet 2-core CPU (the 26-style network at 640x480) and four
+or more on a busy one, so `compile = "auto"`, the default, never makes a run wait for it:
+on a cache miss the network is exported (seconds) and handed to a detached builder process
+at the lowest CPU priority, the run goes on eagerly, and it switches to the package if the
+build ends before the run does; every later run starts compiled. `"on"` builds in the foreground and
 waits. One builder per entry at a time: the job folder is the lock.
 
 Shape buckets: frames are padded (reflect) up to multiples of `BUCKET` pixels, so one
@@ -404,9 +404,10 @@ def start_background_build(module: nn.Module, example: torch.Tensor, entry: Path
             # both ways for the 26-style network), and the builder checks it again.
             warnings.filterwarnings("ignore", message="No complete tensor found")
             torch.export.save(exported, str(job / "program.pt2"))
-        save_file({"example": example.contiguous(),
-                   **{name: tensor.contiguous() for name, tensor in references.items()}},
+        save_file({"example": example.contiguous().cpu(),
+                   **{name: t.contiguous().cpu() for name, t in references.items()}},
                   str(job / "check.safetensors"))
+        (job / "device").write_text(str(example.device))
         # A package is built for its example's strides: a channels-last graph fed the
         # contiguous copy safetensors keeps measured 10.0 dB from eager.
         channels_last = example.is_contiguous(memory_format=torch.channels_last)
@@ -437,7 +438,9 @@ def run_job(job: Path, entry: Path) -> None:
         with contextlib.suppress(OSError, ValueError):
             torch.set_num_threads(int((job / "threads").read_text()))
         exported = torch.export.load(str(job / "program.pt2"))
-        check = load_file(str(job / "check.safetensors"))
+        device = torch.device((job / "device").read_text())
+        saved = load_file(str(job / "check.safetensors"))
+        check = {name: tensor.to(device) for name, tensor in saved.items()}
         example = check["example"]
         if (job / "layout").read_text() == "channels_last":
             example = example.contiguous(memory_format=torch.channels_last)
