@@ -24,7 +24,8 @@ without the VGG distances, which this benchmark measures itself).
 A configuration is MODE[:STRENGTH][:key=value...] with MODE off | blend | flow | gradient |
 longterm | default (the shipped Settings); keys: size (flow long side, 0 = full), preset
 (DIS ultrafast|fast|medium), alpha (photometric), cut (scene-cut coverage), cutoff
-(gradient), frames (long-term memory), oneway=1 (backward flow only, no round-trip test).
+(gradient), frames (long-term memory), oneway=1 (backward flow only, no round-trip test),
+boundary (the motion-boundary allowance's constant part; inf = no boundary test).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ MODES = {
 KEYS = {"size": ("flow_max_size", int), "preset": ("flow_preset", str),
         "alpha": ("alpha", float), "cut": ("cut_coverage", float),
         "cutoff": ("cutoff", float), "frames": ("memory", int),
-        "smooth": ("flow_smoothing", float),
+        "smooth": ("flow_smoothing", float), "boundary": ("boundary_absolute", float),
         "oneway": ("flow_round_trip", lambda value: value not in ("1", "true", "yes"))}
 
 

@@ -3,6 +3,7 @@ motion (the Gatys engine's warm start depends on all three)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import cv2
@@ -12,8 +13,10 @@ import torch
 
 from vidstyle.temporal.flow import (
     CUT_COVERAGE,
+    PHOTOMETRIC_ALPHA,
     FlowEstimator,
     flow_with_confidence,
+    photometric_weight,
     reliability_mask,
     warp_backward,
     warp_backward_tensor,
@@ -129,3 +132,26 @@ def test_flow_at_reduced_size_comes_back_at_full_size(shifted_pair):
     interior = (slice(MARGIN, -MARGIN), slice(MARGIN, -MARGIN))
     median = np.median(step.flow[interior].reshape(-1, 2), 0)
     np.testing.assert_allclose(median, np.negative(SHIFT), atol=0.5)
+
+
+def test_a_wider_motion_boundary_allowance_only_raises_confidence_and_inf_drops_the_test():
+    """The filter's allowance is a knob (vidstyle/temporal/blend.py, BOUNDARY_ABSOLUTE):
+    widening it can only add trust, and at infinity the one-way confidence is the
+    photometric weight alone, which still catches the uncovered strip."""
+    background = rgb("fruits.jpg", 128)
+    patch = rgb("baboon.jpg", 40)
+    previous, current = background.copy(), background.copy()
+    previous[44:84, 30:70] = patch
+    current[44:84, 46:86] = patch
+    confidences = [
+        flow_with_confidence(previous, current, round_trip=False, boundary_absolute=b)
+        for b in (0.002, 0.02, math.inf)
+    ]
+    for tight, wide in zip(confidences, confidences[1:], strict=False):
+        assert (wide.confidence >= tight.confidence - 1e-6).all()
+        assert wide.confidence.mean() > tight.confidence.mean()
+    none = confidences[-1]
+    photometric = photometric_weight(current, previous, none.flow, PHOTOMETRIC_ALPHA)
+    np.testing.assert_allclose(none.confidence, photometric, atol=1e-6)
+    assert none.confidence[50:78, 32:44].mean() < 0.3  # the uncovered strip
+    assert none.confidence[:, 100:].mean() > 0.9

@@ -3,6 +3,7 @@ trusted, and do not ghost on motion."""
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -136,12 +137,14 @@ def test_flow_filter_passes_a_scene_cut_through():
     assert flow_filter.cuts == 1
 
 
-@pytest.mark.parametrize("round_trip", [True, False])
-def test_consecutive_real_frames_are_not_a_cut_and_a_real_cut_is(samples, round_trip):
+@pytest.mark.parametrize(("round_trip", "boundary"), [(True, 0.002), (False, 0.002),
+                                                     (False, math.inf)])
+def test_consecutive_real_frames_are_not_a_cut_and_a_real_cut_is(samples, round_trip,
+                                                                 boundary):
     from helpers import decoded_frames
 
     frames = [f.to_ndarray(format="rgb24") for f in decoded_frames(samples / "cup.mp4")[:3]]
-    flow_filter = FlowFilter(0.8, flow_round_trip=round_trip)
+    flow_filter = FlowFilter(0.8, flow_round_trip=round_trip, boundary_absolute=boundary)
     for frame in frames:
         flow_filter(frame, consistent_style(frame))
     assert flow_filter.cuts == 0

@@ -9,6 +9,7 @@ previous output there: that is backward warping, which leaves no holes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -119,7 +120,9 @@ def warp_backward_tensor(image: torch.Tensor, flow: np.ndarray | torch.Tensor) -
 
 
 def consistency_ratios(
-    flow_back: np.ndarray, flow_forward: np.ndarray
+    flow_back: np.ndarray,
+    flow_forward: np.ndarray,
+    boundary_absolute: float = MOTION_BOUNDARY_ABSOLUTE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """How far each pixel is from failing Sundaram et al.'s two tests (1 = on the threshold).
 
@@ -133,15 +136,23 @@ def consistency_ratios(
     rhs = CONSISTENCY_RELATIVE * ((flow_back**2).sum(-1) + (forward_at_target**2).sum(-1))
     round_trip_ratio = lhs / (rhs + CONSISTENCY_ABSOLUTE)
 
-    return round_trip_ratio.astype(np.float32), motion_boundary_ratio(flow_back)
+    boundary = motion_boundary_ratio(flow_back, boundary_absolute)
+    return round_trip_ratio.astype(np.float32), boundary
 
 
-def motion_boundary_ratio(flow_back: np.ndarray) -> np.ndarray:
-    """The flow's squared gradient over Sundaram et al.'s allowance (1 = on the threshold)."""
+def motion_boundary_ratio(
+    flow_back: np.ndarray, absolute: float = MOTION_BOUNDARY_ABSOLUTE
+) -> np.ndarray:
+    """The flow's squared gradient over Sundaram et al.'s allowance (1 = on the threshold).
+
+    `absolute` is the allowance's constant part (px^2 per px^2); infinity turns the test off.
+    """
+    if math.isinf(absolute):
+        return np.zeros(flow_back.shape[:2], np.float32)
     du_dy, du_dx = np.gradient(flow_back[..., 0])
     dv_dy, dv_dx = np.gradient(flow_back[..., 1])
     gradient_energy = du_dx**2 + du_dy**2 + dv_dx**2 + dv_dy**2
-    allowance = MOTION_BOUNDARY_RELATIVE * (flow_back**2).sum(-1) + MOTION_BOUNDARY_ABSOLUTE
+    allowance = MOTION_BOUNDARY_RELATIVE * (flow_back**2).sum(-1) + absolute
     return (gradient_energy / allowance).astype(np.float32)
 
 
@@ -174,6 +185,19 @@ CUT_COVERAGE = 0.15
 # 0.42-0.51, and the lowest other pair of any tuning clip (vtest, megamind, bigbuckbunny,
 # cup, carphone, zoom, lowlight, sky) 0.646 (lowlight.mp4; cup.mp4 0.651). Midway.
 ONE_WAY_CUT_COVERAGE = 0.58
+# The same for the one-way confidence without the motion-boundary test (the flicker
+# filter's default, vidstyle/temporal/blend.py): the photometric weight alone. Over whole
+# tuning clips megamind.mp4's three cuts score 0.458, 0.570 and 0.508, every other pair of
+# every tuning clip 0.977 or more (cup 0.978, carphone 0.978, bigbuckbunny 0.977); the
+# threshold sits midway. Held-out clips not used.
+PHOTOMETRIC_CUT_COVERAGE = 0.77
+
+
+def cut_coverage_for(round_trip: bool, boundary_absolute: float) -> float:
+    """The scene-cut threshold that belongs to a confidence of these settings."""
+    if round_trip:
+        return CUT_COVERAGE
+    return PHOTOMETRIC_CUT_COVERAGE if math.isinf(boundary_absolute) else ONE_WAY_CUT_COVERAGE
 
 
 @dataclass
@@ -209,6 +233,7 @@ def flow_with_confidence(
     alpha: float = PHOTOMETRIC_ALPHA,
     smooth: float = 0.0,
     round_trip: bool = True,
+    boundary_absolute: float = MOTION_BOUNDARY_ABSOLUTE,
 ) -> FlowConfidence:
     """Flow both ways between two RGB uint8 frames, and the confidence in warping along it.
 
@@ -229,9 +254,11 @@ def flow_with_confidence(
         flow_forward = estimator(previous_s, current_s)
         if smooth > 0:
             flow_forward = cv2.GaussianBlur(flow_forward, (0, 0), smooth)
-        round_trip_ratio, boundary = consistency_ratios(flow_back, flow_forward)
+        round_trip_ratio, boundary = consistency_ratios(
+            flow_back, flow_forward, boundary_absolute
+        )
     else:
-        boundary = motion_boundary_ratio(flow_back)
+        boundary = motion_boundary_ratio(flow_back, boundary_absolute)
         round_trip_ratio = np.zeros_like(boundary)
     reliable = ((round_trip_ratio <= 1.0) & (boundary <= 1.0)).astype(np.float32)
     # exp(-r^2 / 2): 0.88 at half the threshold, 0.61 on it, 0.14 at twice it.
