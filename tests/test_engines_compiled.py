@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch._inductor as inductor
 from helpers import InvertNetwork
 
 from vidstyle.engines import compiled
@@ -165,7 +166,7 @@ class FakeBuilder:
         return type("Process", (), {"pid": os.getpid()})()  # alive while the test runs
 
 
-def fake_package(exported, example, references, entry, key):
+def fake_package(exported, example, references, entry, key, float_graph=None):
     """`package_exported` without a C++ compiler: an entry the cache trusts."""
     assert torch.equal(exported.module()(example), references["expected"])  # survived saving
     # A package is built for its example's strides: the engine feeds channels-last frames.
@@ -266,6 +267,54 @@ def test_speedup_is_measured_alternating_best_of_each():
     assert compiled.measured_speedup(lambda x: None, slow, x) < 0.2
 
 
+def test_int8_is_tried_only_for_bf16_runs_on_the_cpu(monkeypatch):
+    module = compiled.Autocast(InvertNetwork(), torch.bfloat16, "cpu")
+    x = torch.rand(1, 3, 16, 16)
+    monkeypatch.setattr(compiled.importlib_util, "find_spec", lambda name: object())
+    assert compiled.int8_candidate(module, x)
+    assert not compiled.int8_candidate(compiled.Autocast(InvertNetwork(), torch.float32,
+                                                         "cpu"), x)
+    assert not compiled.int8_candidate(module, x.to("meta"))  # not the CPU
+    monkeypatch.setattr(compiled, "INT8", False)
+    assert not compiled.int8_candidate(module, x)
+    monkeypatch.setattr(compiled, "INT8", True)
+    monkeypatch.setattr(compiled.importlib_util, "find_spec", lambda name: None)
+    assert not compiled.int8_candidate(module, x)  # torchao not installed
+
+
+def test_the_int8_check_frame_is_one_the_calibration_did_not_see():
+    x = torch.rand(1, 3, 32, 48).contiguous(memory_format=torch.channels_last)
+    unseen = compiled.unseen_frame(x)
+    assert unseen.shape == x.shape and unseen.is_contiguous(memory_format=torch.channels_last)
+    for seen in compiled.calibration_frames(x):
+        assert compiled.psnr(unseen, seen) < 20
+
+
+@pytest.mark.parametrize(("noise", "kept"), [(0.003, True), (0.05, False), (None, False)])
+def test_an_int8_package_is_kept_only_if_it_clears_the_bar_on_both_frames(
+        tmp_path, monkeypatch, noise, kept):
+    """`try_int8` with the compiler and quantizer replaced: a package whose output is
+    `noise` (std) away from float32 (about 50 dB and 26 dB), or that fails to build."""
+    network, x = InvertNetwork(), torch.rand(1, 3, 64, 64)
+    float_graph = torch.export.export(network, (x,))
+
+    def quantize(graph, example):
+        if noise is None:
+            raise RuntimeError("oneDNN has no int8 kernels here")
+        return network
+
+    monkeypatch.setattr(compiled, "quantized_int8", quantize)
+    monkeypatch.setattr(inductor, "aoti_compile_and_package",
+                        lambda program, package_path: Path(package_path).write_bytes(b"x"))
+    generator = torch.Generator().manual_seed(0)
+    noisy = lambda x: 1 - x + noise * torch.randn(x.shape, generator=generator)  # noqa: E731
+    monkeypatch.setattr(compiled, "load_package", lambda path, device: noisy)
+    got = compiled.try_int8(float_graph, x, 35.0, tmp_path / "int8.pt2")
+    assert (got is not None) == kept
+    if kept:
+        assert got[0] == tmp_path / "int8.pt2" and 35.0 <= got[1] < 60
+
+
 def test_compile_setting():
     assert should_compile(True, CPU) and should_compile("on", CPU)
     assert not should_compile(False, CPU) and not should_compile("off", CPU)
@@ -315,3 +364,35 @@ def test_a_real_package_matches_eager_and_is_reused(tmp_path, small):
         second = load_or_build(network, x, torch.float32, tmp_path)
         assert list(tmp_path.iterdir()) == entries
         assert (second(x) - expected).abs().max() < 1e-3
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)  # two real int8 builds
+@pytest.mark.skipif(compiled.importlib_util.find_spec("torchao") is None,
+                    reason="torchao (a dependency) is not installed")
+def test_real_int8_clears_the_bar_for_a_named_style_and_not_for_the_26_style_network(
+        tmp_path):
+    """Measured on real frames: Johnson's network (scream) keeps 41 dB in int8, the
+    26-style network falls to 20 dB, under the 35 dB bar (engines/compiled.py)."""
+    from vidstyle.styles import load_style
+
+    frame = torch.from_numpy(real_frame()).permute(2, 0, 1)[None].float().div(255)
+    x = frame.contiguous(memory_format=torch.channels_last)
+    results = {}
+    with torch.no_grad():
+        for style in ("scream", "preset:19"):
+            float_graph = torch.export.export(load_style(style), (x,))
+            results[style] = compiled.try_int8(float_graph, x, compiled.MIN_PSNR_DB,
+                                               tmp_path / f"{style}.pt2")
+    assert results["scream"] is not None and results["scream"][1] >= compiled.MIN_PSNR_DB
+    assert results["preset:19"] is None
+
+
+def real_frame():
+    """The first frame of samples/cup.mp4 at 128x96."""
+    import cv2
+    from helpers import decoded_frames
+
+    root = Path(__file__).resolve().parent.parent
+    first = decoded_frames(root / "samples" / "cup.mp4")[0].to_ndarray(format="rgb24")
+    return cv2.resize(first, (128, 96), interpolation=cv2.INTER_AREA)
