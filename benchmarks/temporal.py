@@ -82,7 +82,7 @@ def make_filter(config: str):
         return None
     if mode == "default":
         settings = Settings()
-        return blend.make_temporal_filter(settings.temporal, settings.temporal_strength)
+        return blend.make_temporal_filter(settings.temporal_mode, settings.temporal_strength)
     strength = float(rest.pop(0)) if rest and "=" not in rest[0] else 0.85
     kwargs = {}
     for item in rest:
