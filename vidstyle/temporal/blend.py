@@ -9,10 +9,11 @@ previous *output*:
   moves leaves a ghost trail.
 * `flow`: the previous output is first warped along the optical flow of the input frames,
   then blended in as far as the warp can be trusted: the soft confidence of
-  `flow_with_confidence` (forward-backward consistency and smoothness, Sundaram et al. 2010,
-  times the photometric weight of Lai et al. 2018). Where the input itself changed
-  (occlusion, a flash, a flow error) the current stylized frame is kept, which is what stops
-  the ghosts; at a scene cut the filter starts over.
+  `flow_with_confidence`. By default that is the photometric weight of Lai et al. 2018
+  alone (one-way flow, no round-trip or motion-boundary test: `FLOW_ROUND_TRIP`,
+  `BOUNDARY_ABSOLUTE`); Sundaram et al.'s tests can be turned back on. Where the input
+  itself changed (occlusion, a flash, a flow error) the current stylized frame is kept,
+  which is what stops the ghosts; at a scene cut the filter starts over.
 
 Both are recursive (they blend with the previous output, not the previous network frame), so
 `strength` s gives frames k steps back a weight s^k: the effective memory is 1 / (1 - s)
@@ -114,11 +115,11 @@ class FlowFilter(TemporalFilter):
     """Blend with the previous output warped along the flow, as far as the warp is trusted.
 
     ``out_t = styled_t + s * C_t * (warp(out_{t-1}) - styled_t)`` with `C_t` the soft
-    confidence of `flow_with_confidence` (forward-backward consistency, smooth flow and the
-    photometric weight of Lai et al. 2018). Where C_t is 0 (occluded, a cut) the current
-    stylized frame passes through unchanged; a frame whose mean confidence is under
-    the threshold that belongs to its confidence (`cut_coverage_for`) is a scene cut and
-    restarts the filter.
+    confidence of `flow_with_confidence` (the photometric weight of Lai et al. 2018, and
+    where asked the forward-backward and motion-boundary tests of Sundaram et al.). Where
+    C_t is 0 (occluded, a cut) the current stylized frame passes through unchanged; a frame
+    whose mean confidence is under the threshold that belongs to its confidence
+    (`cut_coverage_for`) is a scene cut and restarts the filter.
 
     `estimate(previous_content, content)` needs only the two input frames, so an engine can
     compute it off the critical path (in a thread, while the network runs) and pass it to
