@@ -1,6 +1,7 @@
 """Which optical flow: DIS or Farneback? Speed and accuracy on real frames.
 
     python -m benchmarks.flow [--clip samples/cup.mp4] [--sizes 320,640] [--pairs 30]
+    python -m benchmarks.flow --truth CORPUS [--pairs 6]
 
 Both methods from OpenCV, as `vidstyle.temporal.flow.FlowEstimator` runs them. For each
 working size (long side): milliseconds per flow field, and two accuracy measures:
@@ -11,6 +12,12 @@ working size (long side): milliseconds per flow field, and two accuracy measures
 * **endpoint error** on a known motion: a real frame shifted by a sub-pixel translation
   (3.5, -2.25) px with `cv2.warpAffine`; the mean distance between estimated and true flow
   away from the 8-px border.
+
+`--truth CORPUS` scores the flows against the exact motion of the corpus's synthetic clips
+(`tools/build_corpus.py` keeps each camera path): mean endpoint error over the pixels that
+stay in view, for each DIS preset, Farneback as the independent check runs it, and DIS
+medium with the global-motion prior (`with_global_motion`), on the encoded clips (codec
+artefacts and all), with CPU milliseconds per flow.
 """
 
 from __future__ import annotations
@@ -24,10 +31,12 @@ import numpy as np
 
 from vidstyle.evaluate import read_frames
 from vidstyle.temporal.flow import (
+    DIS_PRESETS,
     FLOW_METHODS,
     FlowEstimator,
     flow_with_confidence,
     warp_backward,
+    with_global_motion,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +86,49 @@ def throughput(clip: Path, pairs: int) -> None:
     print(f"command: python -m benchmarks.flow --throughput --clip {clip} --pairs {pairs}")
 
 
+def truth_endpoint_errors(corpus: Path, pairs: int) -> None:
+    """Endpoint error of each flow against the synthetic clips' true camera flow."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from build_corpus import load_camera, load_corpus, true_flow_back
+
+    from benchmarks.warping_check import farneback
+    from benchmarks.warping_truth import inside
+
+    medium = FlowEstimator("dis", "medium")
+    flows = {f"dis {preset}": FlowEstimator("dis", preset) for preset in DIS_PRESETS}
+    flows["farneback (the independent check)"] = farneback
+    flows["dis medium + global motion"] = (
+        lambda current, previous: with_global_motion(medium(current, previous), current,
+                                                     previous, margin=0.2))
+    print(f"endpoint error (px) against the true flow, first {pairs} pairs, one OpenCV thread")
+    print("| clip | mean motion | " + " | ".join(flows) + " |")
+    print("|---|---:|" + "---:|" * len(flows))
+    for clip in load_corpus(corpus):
+        camera = load_camera(corpus / clip.file)
+        if camera is None:
+            continue
+        frames = list(read_frames(corpus / clip.file, pairs + 1))
+        errors = {name: [] for name in flows}
+        cpu = {name: 0.0 for name in flows}
+        motion = []
+        for t in range(1, len(frames)):
+            truth = true_flow_back(camera, t, frames[t].shape[:2])
+            seen = inside(truth) > 0
+            motion.append(float(np.linalg.norm(truth, axis=-1)[seen].mean()))
+            for name, estimate in flows.items():
+                started = time.thread_time()
+                flow = estimate(frames[t], frames[t - 1])
+                cpu[name] += time.thread_time() - started
+                errors[name].append(float(np.linalg.norm(flow - truth, axis=-1)[seen].mean()))
+        cells = " | ".join(f"{np.mean(errors[n]):.2f} ({1000 * cpu[n] / len(motion):.0f} ms)"
+                           for n in flows)
+        print(f"| {clip.name} ({clip.width}x{clip.height}) | {np.mean(motion):.2f} | {cells} |",
+              flush=True)
+    print(f"command: python -m benchmarks.flow --truth {corpus} --pairs {pairs}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clip", type=Path, default=ROOT / "samples" / "cup.mp4")
@@ -84,8 +136,13 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=30)
     parser.add_argument("--throughput", action="store_true",
                         help="time the whole flow-with-confidence step at 720p and 1080p")
+    parser.add_argument("--truth", type=Path, metavar="CORPUS",
+                        help="endpoint error against the synthetic clips' true flow")
     args = parser.parse_args()
     cv2.setNumThreads(1)  # the pipeline runs flow in one helper thread
+    if args.truth:
+        truth_endpoint_errors(args.truth, args.pairs)
+        return
     if args.throughput:
         throughput(args.clip, args.pairs)
         return

@@ -12,7 +12,9 @@ does, and scores every result at the clip's own size with `vidstyle.evaluate`: w
 error ratio to the original (1 = no flicker added), content distance and texture change
 (VGG-19 Gram distance of the filtered frame to the unfiltered network output of the same
 frame, the ghost/smear detector), and the filter's milliseconds per frame next to the
-network's. `--tuning` keeps the held-out clips out.
+network's. On the synthetic clips it adds the ratio along the true motion
+(`benchmarks.warping_truth`), which no flow estimator's error can bias. `--tuning` keeps
+the held-out clips out.
 
 `table` (for the record) makes the real outputs through the API (`vidstyle.Stylizer`, once
 with `temporal="off"`, once with the default settings), then scores them from the encoded
@@ -25,7 +27,8 @@ A configuration is MODE[:STRENGTH][:key=value...] with MODE off | blend | flow |
 longterm | default (the shipped Settings); keys: size (flow long side, 0 = full), preset
 (DIS ultrafast|fast|medium), alpha (photometric), cut (scene-cut coverage), cutoff
 (gradient), frames (long-term memory), oneway=1 (backward flow only, no round-trip test),
-boundary (the motion-boundary allowance's constant part; inf = no boundary test).
+boundary (the motion-boundary allowance's constant part; inf = no boundary test), prior
+(follow the global motion where it explains the frames within this margin).
 """
 
 from __future__ import annotations
@@ -45,9 +48,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from build_corpus import Clip, load_corpus  # noqa: E402
+from build_corpus import Clip, load_camera, load_corpus  # noqa: E402
 
 from benchmarks.warping_check import frames_ratio  # noqa: E402
+from benchmarks.warping_truth import truth_ratio  # noqa: E402
 from vidstyle.config import Settings  # noqa: E402
 from vidstyle.engines.fast import FastEngine  # noqa: E402
 from vidstyle.evaluate import (  # noqa: E402
@@ -72,6 +76,7 @@ KEYS = {"size": ("flow_max_size", int), "preset": ("flow_preset", str),
         "alpha": ("alpha", float), "cut": ("cut_coverage", float),
         "cutoff": ("cutoff", float), "frames": ("memory", int),
         "smooth": ("flow_smoothing", float), "boundary": ("boundary_absolute", float),
+        "prior": ("global_prior", float),
         "oneway": ("flow_round_trip", lambda value: value not in ("1", "true", "yes"))}
 
 
@@ -168,12 +173,13 @@ def sweep(args) -> None:
     configs = args.configs.split(",")
     print(f"sweep: {args.frames} frames per clip at full size; torch threads "
           f"{torch.get_num_threads()}")
-    print("| clip | style | config | ratio | independent | content | texture | filter ms | "
-          "net ms | cuts |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| clip | style | config | ratio | independent | true flow | content | texture | "
+          "filter ms | net ms | cuts |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = []
     for clip in clips:
         frames = list(read_frames(Path(args.corpus) / clip.file, args.frames))
+        camera = load_camera(Path(args.corpus) / clip.file)  # synthetic clips only
         for style in args.styles.split(","):
             styled, net_ms = network_outputs(style, frames)
             results = [apply_filter(config, frames, styled) for config in configs]
@@ -186,14 +192,15 @@ def sweep(args) -> None:
                                                            strict=False):
                 ratio = mean_error(errors) / floor
                 independent = frames_ratio(frames, outputs)["ratio"]
+                truth = truth_ratio(frames, outputs, camera)["ratio"] if camera else math.nan
                 content, texture = vgg(outputs) if vgg else (math.nan, math.nan)
                 row = {"clip": clip.name, "held_out": clip.held_out, "style": style,
                        "config": config, "ratio": ratio, "independent": independent,
-                       "content": content,
+                       "truth": truth, "content": content,
                        "texture": texture, "filter_ms": ms, "net_ms": net_ms, "cuts": cuts}
                 rows.append(row)
                 print(f"| {clip.name}{' (held out)' if clip.held_out else ''} | {style} | "
-                      f"{config} | {ratio:.2f} | {independent:.2f} | {content:.3f} | "
+                      f"{config} | {ratio:.2f} | {independent:.2f} | {truth:.2f} | {content:.3f} | "
                       f"{texture:.3f} | {ms:.0f} | "
                       f"{net_ms:.0f} | {cuts} |", flush=True)
     summarise(rows, configs)
@@ -203,18 +210,21 @@ def sweep(args) -> None:
 
 
 def summarise(rows: list[dict], configs: list[str]) -> None:
-    """Per config: worst and median ratio, worst content increase and texture change."""
+    """Per config: worst and median ratio, worst content increase and texture change, and
+    the median ratio along the true flow (synthetic clips)."""
     print("\n| config | worst ratio | median ratio | clips over 1.5 | worst content vs off "
-          "| worst texture |")
-    print("|---|---:|---:|---:|---:|---:|")
+          "| worst texture | median true-flow ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     off = {(r["clip"], r["style"]): r for r in rows if r["config"] == configs[0]}
     for config in configs:
         mine = [r for r in rows if r["config"] == config]
         ratios = [r["ratio"] for r in mine]
         content = [r["content"] / off[(r["clip"], r["style"])]["content"] for r in mine]
+        truths = [r["truth"] for r in mine if math.isfinite(r["truth"])]
+        truth = f"{np.median(truths):.2f}" if truths else "-"
         print(f"| {config} | {max(ratios):.2f} | {np.median(ratios):.2f} | "
               f"{sum(x > 1.5 for x in ratios)}/{len(ratios)} | {max(content):.3f} | "
-              f"{max(r['texture'] for r in mine):.3f} |")
+              f"{max(r['texture'] for r in mine):.3f} | {truth} |")
 
 
 def select_clips(args) -> list[Clip]:

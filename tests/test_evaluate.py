@@ -246,3 +246,61 @@ def test_the_independent_implementation_agrees_within_20_percent(tmp_path):
     theirs = warping_ratio(str(CLIP), str(styled), FRAMES)
     assert ours.warping_ratio > 3  # the added flicker is seen
     assert theirs["ratio"] == pytest.approx(ours.warping_ratio, rel=0.2)
+
+
+# ------------------------------------------------ the true-flow measure (synthetic clips)
+
+
+def corpus_tool():
+    """tools/build_corpus.py, which owns the synthetic clips' camera paths."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+    import build_corpus
+
+    return build_corpus
+
+
+@pytest.fixture(scope="module")
+def camera_clip():
+    """Frames of tools/build_corpus.py's virtual camera (zoom, pan, hand jitter) over a
+    real photo, with the path it followed: every 10th frame, so each step moves a few
+    pixels."""
+    import itertools
+
+    camera_move = corpus_tool().camera_move
+
+    params = {"size": (192, 128), "zoom": 1.4, "pan": (0.3, 0.1), "crf": 0}
+    moves = list(itertools.islice(camera_move(photo("building.jpg"), params, seed=3), 0, 60, 10))
+    return [frame for frame, _ in moves], [path for _, path in moves]
+
+
+def test_the_camera_paths_true_flow_brings_each_frame_onto_the_next(camera_clip):
+    from vidstyle.temporal.flow import FlowEstimator, warp_backward
+
+    true_flow_back = corpus_tool().true_flow_back
+
+    frames, path = camera_clip
+    inner = (slice(8, -8), slice(8, -8))
+
+    def miss(t: int, flow: np.ndarray) -> float:
+        warped = warp_backward(frames[t - 1], flow).astype(np.float32)
+        return float(np.abs(warped - frames[t])[inner].mean())
+
+    for t in range(1, len(frames)):
+        truth = true_flow_back(path, t, frames[t].shape[:2])
+        assert miss(t, truth) < 0.5 * miss(t, 0 * truth)
+        # As good as an estimate fitted to these very pixels (what is left is resampling).
+        assert miss(t, truth) < 1.1 * miss(t, FlowEstimator()(frames[t], frames[t - 1]))
+
+
+def test_the_true_flow_ratio_separates_a_steady_stylization_from_flicker(camera_clip):
+    from benchmarks.warping_truth import truth_ratio
+
+    frames, path = camera_clip
+    steady = truth_ratio(frames, [per_pixel_style(f) for f in frames], path)
+    rng = np.random.default_rng(0)
+    noisy = [np.clip(per_pixel_style(f) + rng.normal(0, 8, f.shape), 0, 255).astype(np.uint8)
+             for f in frames]
+    flicker = truth_ratio(frames, noisy, path)
+    assert steady["pairs"] == len(frames) - 1
+    assert steady["ratio"] < 2.0
+    assert flicker["ratio"] > 3 * steady["ratio"]

@@ -16,10 +16,13 @@ from vidstyle.temporal.flow import (
     PHOTOMETRIC_ALPHA,
     FlowEstimator,
     flow_with_confidence,
+    global_motion,
+    homography_flow,
     photometric_weight,
     reliability_mask,
     warp_backward,
     warp_backward_tensor,
+    with_global_motion,
 )
 
 PHOTOS = Path(__file__).resolve().parent.parent / "samples" / "photos"
@@ -155,3 +158,82 @@ def test_a_wider_motion_boundary_allowance_only_raises_confidence_and_inf_drops_
     np.testing.assert_allclose(none.confidence, photometric, atol=1e-6)
     assert none.confidence[50:78, 32:44].mean() < 0.3  # the uncovered strip
     assert none.confidence[:, 100:].mean() > 0.9
+
+
+# ------------------------------------------------------------------- global motion
+
+
+def camera(image: np.ndarray, zoom: float, offset: tuple[float, float], size: int,
+           noise: float, seed: int) -> np.ndarray:
+    """`image` seen through a camera: pixel p shows image point q at p = zoom * q + offset,
+    with Gaussian sensor noise."""
+    matrix = np.float32([[zoom, 0, offset[0]], [0, zoom, offset[1]]])
+    frame = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_CUBIC,
+                           borderMode=cv2.BORDER_REFLECT).astype(np.float32)
+    frame += np.random.default_rng(seed).normal(0, noise, frame.shape)
+    return np.clip(frame, 0, 255).astype(np.uint8)
+
+
+def camera_flow(now: tuple, before: tuple, size: int) -> np.ndarray:
+    """The exact flow current -> previous of two `camera` views (zoom, offset)."""
+    (zoom, (bx, by)), (zoom_p, (bx_p, by_p)) = now, before
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    return np.stack([(xs - bx) * zoom_p / zoom + bx_p - xs,
+                     (ys - by) * zoom_p / zoom + by_p - ys], axis=-1)
+
+
+@pytest.fixture(scope="module")
+def flat_sky_move():
+    """A zooming, panning camera over a photo whose upper half is a flat, noisy 'sky'."""
+    image = rgb("building.jpg", 320)
+    image[:150] = image[:150].reshape(-1, 3).mean(0)
+    now, before = (1.03, (-40.0, -30.0)), (1.0, (-38.5, -29.0))
+    current = camera(image, *now, 192, noise=3.0, seed=1)
+    previous = camera(image, *before, 192, noise=3.0, seed=2)
+    return previous, current, camera_flow(now, before, 192)
+
+
+def endpoint_error(flow: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(flow - truth, axis=-1)[MARGIN:-MARGIN, MARGIN:-MARGIN]
+
+
+def test_global_motion_recovers_a_camera_move(flat_sky_move):
+    previous, current, truth = flat_sky_move
+    homography = global_motion(current, previous)
+    assert homography is not None
+    assert endpoint_error(homography_flow(homography, current.shape[:2]), truth).mean() < 0.15
+
+
+def test_the_global_motion_fills_the_flat_region_where_dis_guesses(flat_sky_move):
+    previous, current, truth = flat_sky_move
+    dense = FlowEstimator()(current, previous)
+    prior = with_global_motion(dense, current, previous, margin=0.2)
+    sky = slice(MARGIN, 40)  # rows of flat sky in every view
+    dense_sky = endpoint_error(dense, truth)[sky].mean()
+    prior_sky = endpoint_error(prior, truth)[sky].mean()
+    assert prior_sky < 0.5 * dense_sky
+    assert endpoint_error(prior, truth).mean() < endpoint_error(dense, truth).mean()
+
+
+def test_an_object_that_moves_on_its_own_keeps_the_dense_flow():
+    background = rgb("fruits.jpg", 160)
+    patch = rgb("baboon.jpg", 48)
+    previous, current = background.copy(), background.copy()
+    previous[56:104, 40:88] = patch
+    current[56:104, 46:94] = patch  # moved 6 px right over a still background
+    dense = FlowEstimator()(current, previous)
+    prior = with_global_motion(dense, current, previous, margin=0.2)
+    assert global_motion(current, previous) is not None  # the background's: still
+    inside = (slice(64, 96), slice(54, 86))
+    dense_miss = np.linalg.norm(dense[inside] - (-6, 0), axis=-1).mean()
+    prior_miss = np.linalg.norm(prior[inside] - (-6, 0), axis=-1).mean()
+    assert dense_miss < 1.0  # DIS follows the patch...
+    assert prior_miss < dense_miss + 0.1  # ...and the global motion does not overrule it
+    assert np.abs(prior[:40]).mean() < np.abs(dense[:40]).mean() + 0.05
+
+
+def test_without_a_global_motion_the_dense_flow_is_returned_unchanged():
+    blank = np.full((64, 64, 3), 90, np.uint8)
+    dense = np.random.default_rng(0).normal(0, 1, (64, 64, 2)).astype(np.float32)
+    assert global_motion(blank, blank) is None
+    assert with_global_motion(dense, blank, blank, margin=0.2) is dense

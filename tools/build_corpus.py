@@ -215,39 +215,80 @@ def cut_clip(source: Path, target: Path, max_seconds: float) -> tuple[int, int, 
     return writer.stream.width, writer.stream.height, fps, writer.frames
 
 
-def camera_move(photo: np.ndarray, params: dict, seed: int) -> Iterator[np.ndarray]:
-    """Frames of a virtual camera over `photo`: pan (fraction of the free room), zoom, a
-    small hand jitter, optional gain (low light) and Gaussian sensor noise."""
+def camera_path(base_shape: tuple[int, int], params: dict, rng: np.random.Generator
+                ) -> list[tuple[float, float, float]]:
+    """Per frame (zoom, bx, by): output pixel p shows base-photo point q at p = zoom*q + b.
+
+    A pan (fraction of the free room), a zoom and a small hand jitter (a random walk). It
+    is the synthetic clips' exact motion, kept beside them (`NAME.camera.json`) so that
+    flicker can be measured along the true flow (`true_flow_back`)."""
     width, height = params["size"]
-    rng = np.random.default_rng(seed)
     frames = int(SYNTH_SECONDS * SYNTH_FPS)
-    # The photo at 1.5x the output window so the move has room and is mildly downsampled.
-    scale = 1.5 * max(width / photo.shape[1], height / photo.shape[0])
-    base = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    room_x, room_y = base.shape[1] - width, base.shape[0] - height
+    room_x, room_y = base_shape[1] - width, base_shape[0] - height
     jitter = np.cumsum(rng.normal(0, 0.4, size=(frames, 2)), axis=0)
+    path = []
     for t in range(frames):
         progress = t / (frames - 1)
         zoom = 1.0 + (params["zoom"] - 1.0) * progress
-        cx = base.shape[1] / 2 + (progress - 0.5) * params["pan"][0] * 2 * room_x + jitter[t, 0]
-        cy = base.shape[0] / 2 + (progress - 0.5) * params["pan"][1] * 2 * room_y + jitter[t, 1]
-        matrix = np.array([[zoom, 0, width / 2 - zoom * cx], [0, zoom, height / 2 - zoom * cy]])
+        cx = base_shape[1] / 2 + (progress - 0.5) * params["pan"][0] * 2 * room_x + jitter[t, 0]
+        cy = base_shape[0] / 2 + (progress - 0.5) * params["pan"][1] * 2 * room_y + jitter[t, 1]
+        path.append((float(zoom), float(width / 2 - zoom * cx), float(height / 2 - zoom * cy)))
+    return path
+
+
+def camera_move(photo: np.ndarray, params: dict, seed: int
+                ) -> Iterator[tuple[np.ndarray, tuple[float, float, float]]]:
+    """Frames of a virtual camera over `photo` (`camera_path`), with optional gain (low
+    light) and Gaussian sensor noise, each with its (zoom, bx, by)."""
+    width, height = params["size"]
+    rng = np.random.default_rng(seed)
+    # The photo at 1.5x the output window so the move has room and is mildly downsampled.
+    scale = 1.5 * max(width / photo.shape[1], height / photo.shape[0])
+    base = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    for zoom, bx, by in camera_path(base.shape[:2], params, rng):
+        matrix = np.array([[zoom, 0, bx], [0, zoom, by]])
         image = cv2.warpAffine(base, matrix, (width, height), flags=cv2.INTER_CUBIC,
                                borderMode=cv2.BORDER_REFLECT)
         image = image.astype(np.float32) * params.get("gain", 1.0)
         if params.get("noise"):
             image += rng.normal(0, params["noise"], size=image.shape)
-        yield np.clip(image, 0, 255).astype(np.uint8)
+        yield np.clip(image, 0, 255).astype(np.uint8), (zoom, bx, by)
+
+
+def true_flow_back(camera: list, t: int, shape: tuple[int, int]) -> np.ndarray:
+    """The exact flow from frame t to frame t-1 of a synthetic clip (``H x W x 2``, pixels,
+    the convention of `vidstyle.temporal.flow`): p' = zoom' * (p - b) / zoom + b'."""
+    (zoom, bx, by), (zoom_p, bx_p, by_p) = camera[t], camera[t - 1]
+    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
+    scale = zoom_p / zoom
+    flow = np.empty((*shape, 2), np.float32)
+    flow[..., 0] = (xs - bx) * scale + bx_p - xs
+    flow[..., 1] = (ys - by) * scale + by_p - ys
+    return flow
 
 
 def synthesise(photo_path: Path, target: Path, params: dict, seed: int) -> tuple:
+    """Encode the camera move to `target` and its path to `target`.camera.json."""
     photo = cv2.cvtColor(cv2.imread(str(photo_path)), cv2.COLOR_BGR2RGB)
     width, height = params["size"]
     writer = ClipWriter(target, width, height, SYNTH_FPS, params["crf"])
-    for image in camera_move(photo, params, seed):
+    path = []
+    for image, camera in camera_move(photo, params, seed):
         writer.write(image)
+        path.append(camera)
     writer.close()
+    camera_file(target).write_text(json.dumps(path) + "\n")
     return writer.stream.width, writer.stream.height, float(SYNTH_FPS), writer.frames
+
+
+def camera_file(clip_path: Path) -> Path:
+    return clip_path.with_suffix(".camera.json")
+
+
+def load_camera(clip_path: Path) -> list | None:
+    """A synthetic clip's camera path (`camera_path`), or None for a real clip."""
+    path = camera_file(clip_path)
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 # -------------------------------------------------------------------------------- main

@@ -34,13 +34,24 @@ DIS_PRESETS = {
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
     "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
     "fine": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,  # + the settings in DIS_FINE
+    "robust": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,  # + the settings in DIS_ROBUST
 }
 # "fine": medium down to the finest pyramid level, denser patches, more variational
 # refinement. On samples/cup.mp4 (640x480, 5 pairs) it left a floor of 7.6e-5 against
 # 1.15e-4 for medium, i.e. it explains more of the true motion, and its warping ratio of a
 # per-frame noise flicker (68.9) is within 11% of the independent Farneback check's (62.0),
-# where medium's (44.3) was 29% off; 3.4x medium's time. The measure uses it.
+# where medium's (44.3) was 29% off; 3.4x medium's time. The measure uses it. Against the
+# true flow of the corpus's synthetic camera moves it is the furthest of the DIS presets
+# (0.89 / 2.23 / 0.58 px on zoom / lowlight / sky): the lowest floor came from fitting noise
+# and codec drift, and on filtered output the measure reads 2.3-5.7x below the truth
+# (docs/temporal.md, "Flicker along the true motion").
 DIS_FINE = {"FinestScale": 0, "PatchStride": 2, "VariationalRefinementIterations": 10}
+# "robust": medium with twice the patch side and four times the smoothness weight of the
+# variational refinement, for flat and noisy footage. Endpoint error against the true flow
+# of the corpus's synthetic camera moves (`python -m benchmarks.flow --truth CORPUS`):
+# zoom 0.74 -> 0.57 px, sky 0.54 -> 0.49, lowlight 1.98 -> 1.44, at 1.3x medium's time.
+DIS_ROBUST = {"PatchSize": 16, "PatchStride": 8, "VariationalRefinementAlpha": 80.0}
+DIS_SETTINGS = {"fine": DIS_FINE, "robust": DIS_ROBUST}
 
 
 class FlowEstimator:
@@ -58,8 +69,8 @@ class FlowEstimator:
             raise ValueError(f"unknown DIS preset {preset!r}: choose one of {tuple(DIS_PRESETS)}")
         self.method = method
         self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset]) if method == "dis" else None
-        if self._dis is not None and preset == "fine":
-            for name, value in DIS_FINE.items():
+        if self._dis is not None:
+            for name, value in DIS_SETTINGS.get(preset, {}).items():
                 getattr(self._dis, f"set{name}")(value)
 
     def __call__(self, source: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -234,6 +245,7 @@ def flow_with_confidence(
     smooth: float = 0.0,
     round_trip: bool = True,
     boundary_absolute: float = MOTION_BOUNDARY_ABSOLUTE,
+    global_prior: float | None = None,
 ) -> FlowConfidence:
     """Flow both ways between two RGB uint8 frames, and the confidence in warping along it.
 
@@ -242,6 +254,8 @@ def flow_with_confidence(
     blurs both flow fields (Gaussian sigma in pixels) before they are used. Without
     `round_trip` only the backward flow is computed (half the cost): occlusions are then
     caught by the photometric term alone, and `reliable` holds the motion-boundary test only.
+    With `global_prior` (a margin, see `with_global_motion`) the backward flow follows the
+    frame's global motion wherever that explains the frames as well as the dense flow.
     """
     estimator = estimator or FlowEstimator()
     height, width = current.shape[:2]
@@ -250,6 +264,8 @@ def flow_with_confidence(
     flow_back = estimator(current_s, previous_s)
     if smooth > 0:
         flow_back = cv2.GaussianBlur(flow_back, (0, 0), smooth)
+    if global_prior is not None:
+        flow_back = with_global_motion(flow_back, current_s, previous_s, global_prior)
     if round_trip:
         flow_forward = estimator(previous_s, current_s)
         if smooth > 0:
@@ -288,6 +304,76 @@ def smooth_unit(image: np.ndarray) -> np.ndarray:
     if PHOTOMETRIC_BLUR_SIGMA <= 0:
         return unit
     return cv2.GaussianBlur(unit, (0, 0), PHOTOMETRIC_BLUR_SIGMA)
+
+
+# ------------------------------------------------------------------- global motion
+
+# Where the picture is flat (sky, walls, a dark room), any flow explains the frames, and
+# DIS fills such regions with patch noise and codec drift: on the corpus's synthetic camera
+# moves, whose true flow is known, its mean endpoint error was 0.74 px (zoom), 0.54 (sky)
+# and 1.98 (lowlight) for motions of 1.3-1.7 px a frame, against 0.09 and 0.32 for one
+# homography fitted to tracked corners (`python -m benchmarks.flow --truth CORPUS`). A
+# textured stylized frame carried along such a flow swims. So the dense flow gives way to
+# the frame's global motion wherever that explains the frames about as well.
+GLOBAL_CORNERS = 1000
+GLOBAL_MIN_INLIERS = 32
+GLOBAL_RANSAC_PX = 1.0
+# Photometric errors are compared averaged over this neighbourhood (sigma, px), so that
+# the choice follows regions, not single noisy pixels.
+GLOBAL_EVIDENCE_SIGMA = 4.0
+
+
+def global_motion(current: np.ndarray, previous: np.ndarray) -> np.ndarray | None:
+    """The homography current -> previous that most tracked corners follow, or None when
+    too few do (a cut, a blank frame, motion no single plane explains)."""
+    a, b = to_gray(current), to_gray(previous)
+    corners = cv2.goodFeaturesToTrack(a, GLOBAL_CORNERS, 0.01, 8, blockSize=7)
+    if corners is None or len(corners) < GLOBAL_MIN_INLIERS:
+        return None
+    tracked, status, _ = cv2.calcOpticalFlowPyrLK(a, b, corners, None, winSize=(21, 21),
+                                                  maxLevel=3)
+    found = status[:, 0] == 1
+    if found.sum() < GLOBAL_MIN_INLIERS:
+        return None
+    homography, inliers = cv2.findHomography(corners[found], tracked[found], cv2.RANSAC,
+                                             GLOBAL_RANSAC_PX)
+    if homography is None or int(inliers.sum()) < GLOBAL_MIN_INLIERS:
+        return None
+    return homography
+
+
+def homography_flow(homography: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The flow field (``H x W x 2``) of a homography mapping current pixels to previous."""
+    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
+    h = homography
+    depth = h[2, 0] * xs + h[2, 1] * ys + h[2, 2]
+    flow = np.empty((*shape, 2), np.float32)
+    flow[..., 0] = (h[0, 0] * xs + h[0, 1] * ys + h[0, 2]) / depth - xs
+    flow[..., 1] = (h[1, 0] * xs + h[1, 1] * ys + h[1, 2]) / depth - ys
+    return flow
+
+
+def with_global_motion(
+    flow_back: np.ndarray, current: np.ndarray, previous: np.ndarray, margin: float
+) -> np.ndarray:
+    """`flow_back` where it explains the frames clearly better than the global motion,
+    the global motion elsewhere: it wins where its local photometric error is at most
+    (1 + margin) times the dense flow's (plus a floor for noise-free flat regions)."""
+    homography = global_motion(current, previous)
+    if homography is None:
+        return flow_back
+    flat = homography_flow(homography, current.shape[:2])
+    now, before = smooth_unit(current), smooth_unit(previous)
+    dense_error = local_error(now, warp_backward(before, flow_back))
+    global_error = local_error(now, warp_backward(before, flat))
+    prefer_global = (global_error <= (1 + margin) * dense_error + 1e-4).astype(np.float32)
+    take = cv2.GaussianBlur(prefer_global, (0, 0), 2.0)[..., None]
+    return (take * flat + (1 - take) * flow_back).astype(np.float32)
+
+
+def local_error(image: np.ndarray, warped: np.ndarray) -> np.ndarray:
+    squared = ((image - warped) ** 2).sum(axis=-1) if image.ndim == 3 else (image - warped) ** 2
+    return cv2.GaussianBlur(squared.astype(np.float32), (0, 0), GLOBAL_EVIDENCE_SIGMA)
 
 
 # ------------------------------------------------------------------------ resizing
