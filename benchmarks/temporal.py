@@ -76,7 +76,7 @@ KEYS = {"size": ("flow_max_size", int), "preset": ("flow_preset", str),
         "alpha": ("alpha", float), "cut": ("cut_coverage", float),
         "cutoff": ("cutoff", float), "frames": ("memory", int),
         "smooth": ("flow_smoothing", float), "boundary": ("boundary_absolute", float),
-        "prior": ("global_prior", float),
+        "prior": ("global_prior", float), "snap": ("global_snap", float),
         "oneway": ("flow_round_trip", lambda value: value not in ("1", "true", "yes"))}
 
 

@@ -232,6 +232,19 @@ def test_an_object_that_moves_on_its_own_keeps_the_dense_flow():
     assert np.abs(prior[:40]).mean() < np.abs(dense[:40]).mean() + 0.05
 
 
+def test_a_finite_snap_keeps_a_dense_flow_far_from_the_global_motion(flat_sky_move):
+    """In the flat sky any flow explains the frames; without `snap_px` the global motion
+    takes it over, with it a dense flow 5 px away (a region moving on its own) stays."""
+    previous, current, truth = flat_sky_move
+    dense = FlowEstimator()(current, previous)
+    dense[:40] += (5.0, 0.0)
+    free = with_global_motion(dense, current, previous, margin=0.2)
+    snapped = with_global_motion(dense, current, previous, margin=0.2, snap_px=1.0)
+    sky = (slice(MARGIN, 34), slice(MARGIN, -MARGIN))
+    assert np.linalg.norm(free[sky] - truth[sky], axis=-1).mean() < 1.0
+    assert np.linalg.norm(snapped[sky] - dense[sky], axis=-1).mean() < 0.2
+
+
 def test_without_a_global_motion_the_dense_flow_is_returned_unchanged():
     blank = np.full((64, 64, 3), 90, np.uint8)
     dense = np.random.default_rng(0).normal(0, 1, (64, 64, 2)).astype(np.float32)

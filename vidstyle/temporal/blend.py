@@ -140,10 +140,12 @@ class FlowFilter(TemporalFilter):
         flow_round_trip: bool = FLOW_ROUND_TRIP,
         boundary_absolute: float = BOUNDARY_ABSOLUTE,
         global_prior: float | None = GLOBAL_PRIOR,
+        global_snap: float = math.inf,
     ) -> None:
         super().__init__(strength)
         self.boundary_absolute = boundary_absolute
         self.global_prior = global_prior
+        self.global_snap = global_snap
         self.flow_smoothing = flow_smoothing
         self.flow_round_trip = flow_round_trip
         self.alpha = alpha
@@ -173,6 +175,7 @@ class FlowFilter(TemporalFilter):
             round_trip=self.flow_round_trip,
             boundary_absolute=self.boundary_absolute,
             global_prior=self.global_prior,
+            global_snap=self.global_snap,
         )
 
     def __call__(
