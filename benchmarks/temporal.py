@@ -19,7 +19,8 @@ the held-out clips out.
 `table` (for the record) makes the real outputs through the API (`vidstyle.Stylizer`, once
 with `temporal="off"`, once with the default settings), then scores them from the encoded
 files with `vidstyle.evaluate.evaluate_video` (what `vidstyle eval` runs) and with the
-independent `benchmarks.warping_check` (Farneback flow, its own occlusion test). The
+independent `benchmarks.warping_check` (Farneback flow, its own occlusion test), and on
+the synthetic clips along the true flow (`benchmarks.warping_truth`). The
 warping part of `vidstyle eval` is run on the decoded output directly (`evaluate_frames`
 without the VGG distances, which this benchmark measures itself).
 
@@ -77,6 +78,7 @@ KEYS = {"size": ("flow_max_size", int), "preset": ("flow_preset", str),
         "cutoff": ("cutoff", float), "frames": ("memory", int),
         "smooth": ("flow_smoothing", float), "boundary": ("boundary_absolute", float),
         "prior": ("global_prior", float), "snap": ("global_snap", float),
+        "valid": ("global_valid", float),
         "oneway": ("flow_round_trip", lambda value: value not in ("1", "true", "yes"))}
 
 
@@ -304,9 +306,9 @@ def table(args) -> None:
     print(f"table: first {args.frames} frames of each clip at its own size, default settings "
           f"({Settings().temporal} {Settings().temporal_strength}), outputs in {out_dir}")
     print("| clip | size | style | per-frame ratio | default ratio (eval) | independent | "
-          "content per-frame | content default | texture change | flow CPU ms | blend CPU ms | "
-          "job CPU ms | filter share |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "true flow | content per-frame | content default | texture change | flow CPU ms | "
+          "blend CPU ms | job CPU ms | filter share |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = []
     # Style by style over all clips, so that a partial run still covers every clip.
     for style in args.styles.split(","):
@@ -322,13 +324,16 @@ def table(args) -> None:
             decoded = [out for _, out in paired_frames(src, dst, count)]
             default = evaluate_frames(frames[:count], decoded, perceptual=False)
             independent = warping_ratio(str(src), str(dst), count)
+            camera = load_camera(src)
+            truth = truth_ratio(frames[:count], decoded, camera)["ratio"] if camera else math.nan
             vgg = VggMeter(frames[:count], recorder.unfiltered[:count])
             content_off, _ = vgg(recorder.unfiltered[:count])
             content_default, texture = vgg(decoded)
             row = {"clip": clip.name, "held_out": clip.held_out, "style": style,
                    "size": f"{clip.width}x{clip.height}", "frames": count,
                    "per_frame": per_frame.warping_ratio, "default": default.warping_ratio,
-                   "independent": independent["ratio"], "content_off": content_off,
+                   "independent": independent["ratio"], "truth": truth,
+                   "content_off": content_off,
                    "content_default": content_default, "texture": texture,
                    "flow_ms": 1000 * recorder.flow_seconds / count,
                    "blend_ms": 1000 * recorder.blend_seconds / count,
@@ -338,7 +343,8 @@ def table(args) -> None:
             rows.append(row)
             print(f"| {clip.name}{' (held out)' if clip.held_out else ''} | {row['size']} | "
                   f"{style} | {row['per_frame']:.2f} | {row['default']:.2f} | "
-                  f"{row['independent']:.2f} | {content_off:.3f} | {content_default:.3f} | "
+                  f"{row['independent']:.2f} | {truth:.2f} | {content_off:.3f} | "
+                  f"{content_default:.3f} | "
                   f"{texture:.3f} | {row['flow_ms']:.0f} | {row['blend_ms']:.0f} | "
                   f"{row['cpu_ms']:.0f} | {row['filter_share']:.1%} |", flush=True)
             if args.json:

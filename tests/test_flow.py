@@ -245,6 +245,26 @@ def test_a_finite_snap_keeps_a_dense_flow_far_from_the_global_motion(flat_sky_mo
     assert np.linalg.norm(snapped[sky] - dense[sky], axis=-1).mean() < 0.2
 
 
+def test_the_validity_gate_passes_a_camera_move_and_stops_two_motions(flat_sky_move):
+    """`valid_ratio`: one homography that explains the textured pixels as well as DIS (a
+    camera move) is used; where halves of the frame move apart (parallax, an object), the
+    dense flow is returned as it is."""
+    previous, current, truth = flat_sky_move
+    dense = FlowEstimator()(current, previous)
+    gated = with_global_motion(dense, current, previous, margin=0.2, valid_ratio=1.25)
+    sky = slice(MARGIN, 40)
+    assert endpoint_error(gated, truth)[sky].mean() < 0.5 * endpoint_error(dense, truth)[sky].mean()
+
+    image = rgb("fruits.jpg", 200)
+    before = image[20:148, 20:148].copy()
+    now = before.copy()
+    now[:, :64] = image[20:148, 17:81]  # the left half moves 3 px one way...
+    now[:, 64:] = image[20:148, 87:151]  # ...the right half 3 px the other
+    split = FlowEstimator()(now, before)
+    assert np.abs(with_global_motion(split, now, before, margin=0.2) - split).max() > 0.5
+    assert with_global_motion(split, now, before, margin=0.2, valid_ratio=1.25) is split
+
+
 def test_without_a_global_motion_the_dense_flow_is_returned_unchanged():
     blank = np.full((64, 64, 3), 90, np.uint8)
     dense = np.random.default_rng(0).normal(0, 1, (64, 64, 2)).astype(np.float32)

@@ -141,11 +141,13 @@ class FlowFilter(TemporalFilter):
         boundary_absolute: float = BOUNDARY_ABSOLUTE,
         global_prior: float | None = GLOBAL_PRIOR,
         global_snap: float = math.inf,
+        global_valid: float = math.inf,
     ) -> None:
         super().__init__(strength)
         self.boundary_absolute = boundary_absolute
         self.global_prior = global_prior
         self.global_snap = global_snap
+        self.global_valid = global_valid
         self.flow_smoothing = flow_smoothing
         self.flow_round_trip = flow_round_trip
         self.alpha = alpha
@@ -176,6 +178,7 @@ class FlowFilter(TemporalFilter):
             boundary_absolute=self.boundary_absolute,
             global_prior=self.global_prior,
             global_snap=self.global_snap,
+            global_valid=self.global_valid,
         )
 
     def __call__(

@@ -247,6 +247,7 @@ def flow_with_confidence(
     boundary_absolute: float = MOTION_BOUNDARY_ABSOLUTE,
     global_prior: float | None = None,
     global_snap: float = math.inf,
+    global_valid: float = math.inf,
 ) -> FlowConfidence:
     """Flow both ways between two RGB uint8 frames, and the confidence in warping along it.
 
@@ -267,7 +268,7 @@ def flow_with_confidence(
         flow_back = cv2.GaussianBlur(flow_back, (0, 0), smooth)
     if global_prior is not None:
         flow_back = with_global_motion(flow_back, current_s, previous_s, global_prior,
-                                       global_snap)
+                                       global_snap, global_valid)
     if round_trip:
         flow_forward = estimator(previous_s, current_s)
         if smooth > 0:
@@ -364,20 +365,31 @@ def with_global_motion(
     previous: np.ndarray,
     margin: float,
     snap_px: float = math.inf,
+    valid_ratio: float = math.inf,
 ) -> np.ndarray:
     """`flow_back` where it explains the frames clearly better than the global motion,
     the global motion elsewhere: it wins where its local photometric error is at most
     (1 + margin) times the dense flow's (plus a floor for noise-free flat regions). With a
     finite `snap_px` it wins only where the dense flow is already near it, weighted by
     exp(-d^2 / 2 snap_px^2) for a distance d in pixels: a region that moves on its own by
-    more than that keeps the dense flow even where it is flat."""
+    more than that keeps the dense flow even where it is flat. With a finite `valid_ratio`
+    the global motion is used at all only if, over the textured pixels (weighted by the
+    squared image gradient), its photometric error is at most that many times the dense
+    flow's: a scene one homography does not describe (parallax, people) is left alone."""
     homography = global_motion(current, previous)
     if homography is None:
         return flow_back
     flat = homography_flow(homography, current.shape[:2])
     now, before = smooth_unit(current), smooth_unit(previous)
-    dense_error = local_error(now, warp_backward(before, flow_back))
-    global_error = local_error(now, warp_backward(before, flat))
+    dense_squared = squared_error(now, warp_backward(before, flow_back))
+    global_squared = squared_error(now, warp_backward(before, flat))
+    if math.isfinite(valid_ratio):
+        texture = gradient_energy(now)
+        explained = (texture * global_squared).sum() / max((texture * dense_squared).sum(), 1e-12)
+        if explained > valid_ratio:
+            return flow_back
+    dense_error = cv2.GaussianBlur(dense_squared, (0, 0), GLOBAL_EVIDENCE_SIGMA)
+    global_error = cv2.GaussianBlur(global_squared, (0, 0), GLOBAL_EVIDENCE_SIGMA)
     prefer_global = (global_error <= (1 + margin) * dense_error + 1e-4).astype(np.float32)
     if math.isfinite(snap_px):
         distance = ((flow_back - flat) ** 2).sum(axis=-1)
@@ -386,9 +398,19 @@ def with_global_motion(
     return (take * flat + (1 - take) * flow_back).astype(np.float32)
 
 
-def local_error(image: np.ndarray, warped: np.ndarray) -> np.ndarray:
+def squared_error(image: np.ndarray, warped: np.ndarray) -> np.ndarray:
     squared = ((image - warped) ** 2).sum(axis=-1) if image.ndim == 3 else (image - warped) ** 2
-    return cv2.GaussianBlur(squared.astype(np.float32), (0, 0), GLOBAL_EVIDENCE_SIGMA)
+    return squared.astype(np.float32)
+
+
+def gradient_energy(image: np.ndarray) -> np.ndarray:
+    """Squared Sobel gradient of the image's mean channel, zero in a 16-px border (where
+    the warps sample outside the frame)."""
+    grey = image.mean(axis=-1) if image.ndim == 3 else image
+    grey = np.ascontiguousarray(grey, dtype=np.float32)
+    energy = cv2.Sobel(grey, cv2.CV_32F, 1, 0) ** 2 + cv2.Sobel(grey, cv2.CV_32F, 0, 1) ** 2
+    energy[:16], energy[-16:], energy[:, :16], energy[:, -16:] = 0, 0, 0, 0
+    return energy
 
 
 # ------------------------------------------------------------------------ resizing
