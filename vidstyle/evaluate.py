@@ -156,7 +156,7 @@ class WarpingErrorMeter:
         # The finest DIS settings: a flow that misses true motion raises the floor and so
         # flatters every ratio (vidstyle/temporal/flow.py, DIS_FINE). A filter that follows
         # DIS is flattered the other way, since its flow errs like this one: where the true
-        # motion is known, this measure read its output 2.3-5.7x too steady (docs/temporal.md).
+        # motion is known, this measure read its output 1.9-7.4x too steady (docs/temporal.md).
         self.estimator = estimator or FlowEstimator("dis", "fine")
         self.errors: list[list[float]] = [[] for _ in range(outputs)]
         self._previous: tuple[np.ndarray, Sequence[np.ndarray]] | None = None

@@ -43,7 +43,7 @@ DIS_PRESETS = {
 # where medium's (44.3) was 29% off; 3.4x medium's time. The measure uses it. Against the
 # true flow of the corpus's synthetic camera moves it is the furthest of the DIS presets
 # (0.89 / 2.23 / 0.58 px on zoom / lowlight / sky): the lowest floor came from fitting noise
-# and codec drift, and on filtered output the measure reads 2.3-5.7x below the truth
+# and codec drift, and on filtered output the measure reads 1.9-7.4x below the truth
 # (docs/temporal.md, "Flicker along the true motion").
 DIS_FINE = {"FinestScale": 0, "PatchStride": 2, "VariationalRefinementIterations": 10}
 # "robust": medium with twice the patch side and four times the smoothness weight of the
