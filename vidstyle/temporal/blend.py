@@ -66,6 +66,11 @@ FLOW_ROUND_TRIP = False
 # 2.88 over the 16 tuning rows, 1.36 -> 0.92 over the 4 held-out ones, better on every row
 # by both measures; worst texture change 0.125 -> 0.204 (docs/temporal.md, "Trusting DIS").
 BOUNDARY_ABSOLUTE = math.inf
+# The global-motion prior (`with_global_motion` in flow.py) is off by default. Along the
+# true flow of the synthetic camera moves it was the steadiest filter (zoom preset:19 53.2
+# -> 3.70), but on the held-out box both measures called it 10x worse (parallax), and no
+# gate tried (snap, validity) kept the gain on held-out footage without that loss
+# (docs/temporal.md, "Flicker along the true motion").
 GLOBAL_PRIOR: float | None = None
 
 FILTER_MODES = ("off", "blend", "flow")
