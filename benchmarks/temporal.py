@@ -1,10 +1,12 @@
 """How much flicker each temporal filter leaves, over the corpus, at full resolution.
 
-Two modes, both over the clips of `tools/build_corpus.py` (CORPUS/corpus.json):
+Modes, all over the clips of `tools/build_corpus.py` (CORPUS/corpus.json):
 
     python -m benchmarks.temporal sweep CORPUS --styles scream,preset:19 --frames 24 \\
         --configs off,flow:0.85:size=320,flow:0.95 [--clips cup,vtest] [--tuning]
     python -m benchmarks.temporal table CORPUS --frames 48 [--out OUT_DIR]
+    python -m benchmarks.temporal measures CORPUS --clips zoom,lowlight,sky \\
+        --styles scream,preset:19 --frames 12
 
 `sweep` (for choosing the filter) runs each style network once per clip, frame by frame,
 then applies each filter configuration to that same network output as the fast engine
@@ -15,6 +17,10 @@ frame, the ghost/smear detector), and the filter's milliseconds per frame next t
 network's. On the synthetic clips it adds the ratio along the true motion
 (`benchmarks.warping_truth`), which no flow estimator's error can bias. `--tuning` keeps
 the held-out clips out.
+
+`measures` (for judging the measures) runs `vidstyle eval`'s meter with each DIS preset
+and the independent check on the per-frame and the default output of the synthetic clips,
+beside the ratio along their true flow.
 
 `table` (for the record) makes the real outputs through the API (`vidstyle.Stylizer`, once
 with `temporal="off"`, once with the default settings), then scores them from the encoded
@@ -352,6 +358,37 @@ def table(args) -> None:
     print("command: python -m benchmarks.temporal " + " ".join(sys.argv[1:]))
 
 
+def measures(args) -> None:
+    """Each warping measure on the same outputs (per-frame and the shipped default), next
+    to the ratio along the true flow: which measure can be trusted on filtered output. Run
+    it on the synthetic clips (only they have a true flow)."""
+    from vidstyle.temporal.flow import FlowEstimator
+
+    presets = ("fast", "medium", "fine", "robust")
+    print("| clip | style | output | true flow | " + " | ".join(f"DIS {p}" for p in presets)
+          + " | independent |")
+    print("|---|---|---|---:|" + "---:|" * (len(presets) + 1))
+    for clip in select_clips(args):
+        camera = load_camera(Path(args.corpus) / clip.file)
+        if camera is None:
+            continue
+        frames = list(read_frames(Path(args.corpus) / clip.file, args.frames))
+        for style in args.styles.split(","):
+            styled, _ = network_outputs(style, frames)
+            for config in ("off", "default"):
+                outputs = apply_filter(config, frames, styled)[0]
+                cells = [truth_ratio(frames, outputs, camera)["ratio"]]
+                for preset in presets:
+                    meter = WarpingErrorMeter(outputs=2, estimator=FlowEstimator("dis", preset))
+                    for frame, output in zip(frames, outputs, strict=True):
+                        meter.add(frame, output, frame)
+                    cells.append(mean_error(meter.errors[0]) / mean_error(meter.errors[1]))
+                cells.append(frames_ratio(frames, outputs)["ratio"])
+                print(f"| {clip.name} | {style} | {config} | "
+                      + " | ".join(f"{c:.2f}" for c in cells) + " |", flush=True)
+    print("command: python -m benchmarks.temporal " + " ".join(sys.argv[1:]))
+
+
 def rescore(args) -> None:
     """Warping-error ratio of the outputs a `table` run left in OUT_DIR, by vidstyle's
     measure and the independent one, from the files (no network run)."""
@@ -396,7 +433,7 @@ def strip(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("sweep", "table", "rescore"):
+    for name in ("sweep", "table", "rescore", "measures"):
         sub = commands.add_parser(name)
         sub.add_argument("corpus", help="folder with corpus.json (tools/build_corpus.py)")
         sub.add_argument("--styles", default=NAMED_STYLES)
@@ -421,7 +458,7 @@ def main() -> None:
         return
     if args.threads:
         torch.set_num_threads(args.threads)
-    {"sweep": sweep, "table": table, "rescore": rescore}[args.command](args)
+    {"sweep": sweep, "table": table, "rescore": rescore, "measures": measures}[args.command](args)
 
 
 if __name__ == "__main__":
