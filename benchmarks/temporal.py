@@ -14,8 +14,9 @@ does, and scores every result at the clip's own size with `vidstyle.evaluate`: w
 error ratio to the original (1 = no flicker added), content distance and texture change
 (VGG-19 Gram distance of the filtered frame to the unfiltered network output of the same
 frame, the ghost/smear detector), and the filter's milliseconds per frame next to the
-network's. On the synthetic clips it adds the ratio along the true motion
-(`benchmarks.warping_truth`), which no flow estimator's error can bias. `--tuning` keeps
+network's. On the synthetic clips it adds the ratio along the true motion, and on a
+static-camera clip the ratio over its still background (`benchmarks.warping_truth`),
+which no flow estimator's error can bias. `--tuning` keeps
 the held-out clips out.
 
 `measures` (for judging the measures) runs `vidstyle eval`'s meter with each DIS preset
@@ -58,7 +59,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 from build_corpus import Clip, load_camera, load_corpus  # noqa: E402
 
 from benchmarks.warping_check import frames_ratio  # noqa: E402
-from benchmarks.warping_truth import truth_ratio  # noqa: E402
+from benchmarks.warping_truth import still_ratio, truth_ratio  # noqa: E402
 from vidstyle.config import Settings  # noqa: E402
 from vidstyle.engines.fast import FastEngine  # noqa: E402
 from vidstyle.evaluate import (  # noqa: E402
@@ -200,7 +201,7 @@ def sweep(args) -> None:
                                                            strict=False):
                 ratio = mean_error(errors) / floor
                 independent = frames_ratio(frames, outputs)["ratio"]
-                truth = truth_ratio(frames, outputs, camera)["ratio"] if camera else math.nan
+                truth = true_ratio(clip, frames, outputs, camera)
                 content, texture = vgg(outputs) if vgg else (math.nan, math.nan)
                 row = {"clip": clip.name, "held_out": clip.held_out, "style": style,
                        "config": config, "ratio": ratio, "independent": independent,
@@ -215,6 +216,16 @@ def sweep(args) -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     print("command: python -m benchmarks.temporal " + " ".join(sys.argv[1:]))
+
+
+def true_ratio(clip: Clip, frames, outputs, camera) -> float:
+    """The warping ratio with no flow estimated: along the camera path of a synthetic clip,
+    over the still background of a static-camera one; NaN for other clips."""
+    if camera is not None:
+        return truth_ratio(frames, outputs, camera)["ratio"]
+    if getattr(clip, "static_camera", False):
+        return still_ratio(frames, outputs)["ratio"]
+    return math.nan
 
 
 def summarise(rows: list[dict], configs: list[str]) -> None:
@@ -330,8 +341,7 @@ def table(args) -> None:
             decoded = [out for _, out in paired_frames(src, dst, count)]
             default = evaluate_frames(frames[:count], decoded, perceptual=False)
             independent = warping_ratio(str(src), str(dst), count)
-            camera = load_camera(src)
-            truth = truth_ratio(frames[:count], decoded, camera)["ratio"] if camera else math.nan
+            truth = true_ratio(clip, frames[:count], decoded, load_camera(src))
             vgg = VggMeter(frames[:count], recorder.unfiltered[:count])
             content_off, _ = vgg(recorder.unfiltered[:count])
             content_default, texture = vgg(decoded)

@@ -304,3 +304,25 @@ def test_the_true_flow_ratio_separates_a_steady_stylization_from_flicker(camera_
     assert steady["pairs"] == len(frames) - 1
     assert steady["ratio"] < 2.0
     assert flicker["ratio"] > 3 * steady["ratio"]
+
+
+def test_the_still_background_of_a_static_camera_is_measured_without_flow():
+    from benchmarks.warping_truth import still_background, still_ratio
+
+    rng = np.random.default_rng(1)
+    scene = photo()[:SIZE, :SIZE]
+    patch = photo("baboon.jpg")[:24, :24]
+    frames = []
+    for t in range(6):
+        frame = np.clip(scene + rng.normal(0, 2, scene.shape), 0, 255).astype(np.uint8)
+        frame[80:104, 10 + 8 * t : 34 + 8 * t] = patch  # someone walking through
+        frames.append(frame)
+    still = still_background(frames)
+    assert not still[80:104, 10:82].any()  # the walker's path is not background
+    assert still[:60].mean() > 0.9
+    steady = still_ratio(frames, [per_pixel_style(f) for f in frames])
+    flicker = still_ratio(frames, [
+        np.clip(per_pixel_style(f) + rng.normal(0, 8, f.shape), 0, 255).astype(np.uint8)
+        for f in frames])
+    assert steady["ratio"] < 3.0
+    assert flicker["ratio"] > 3 * steady["ratio"]
