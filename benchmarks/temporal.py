@@ -182,9 +182,9 @@ def sweep(args) -> None:
     configs = args.configs.split(",")
     print(f"sweep: {args.frames} frames per clip at full size; torch threads "
           f"{torch.get_num_threads()}")
-    print("| clip | style | config | ratio | independent | true flow | content | texture | "
-          "filter ms | net ms | cuts |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| clip | style | config | ratio | independent | true flow | on the moving objects | "
+          "content | texture | filter ms | net ms | cuts |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = []
     for clip in clips:
         frames = list(read_frames(Path(args.corpus) / clip.file, args.frames))
@@ -202,14 +202,17 @@ def sweep(args) -> None:
                 ratio = mean_error(errors) / floor
                 independent = frames_ratio(frames, outputs)["ratio"]
                 truth = true_ratio(clip, frames, outputs, camera)
+                on_objects = (truth_ratio(frames, outputs, camera, objects_only=True)["ratio"]
+                              if isinstance(camera, dict) else math.nan)
                 content, texture = vgg(outputs) if vgg else (math.nan, math.nan)
                 row = {"clip": clip.name, "held_out": clip.held_out, "style": style,
                        "config": config, "ratio": ratio, "independent": independent,
-                       "truth": truth, "content": content,
+                       "truth": truth, "objects": on_objects, "content": content,
                        "texture": texture, "filter_ms": ms, "net_ms": net_ms, "cuts": cuts}
                 rows.append(row)
                 print(f"| {clip.name}{' (held out)' if clip.held_out else ''} | {style} | "
-                      f"{config} | {ratio:.2f} | {independent:.2f} | {truth:.2f} | {content:.3f} | "
+                      f"{config} | {ratio:.2f} | {independent:.2f} | {truth:.2f} | "
+                      f"{on_objects:.2f} | {content:.3f} | "
                       f"{texture:.3f} | {ms:.0f} | "
                       f"{net_ms:.0f} | {cuts} |", flush=True)
     summarise(rows, configs)

@@ -10,7 +10,8 @@ shows an error that is the flow's, not the video's. The synthetic clips of
 (`true_flow_back`, from the `NAME.camera.json` the builder writes beside each): this
 measure is the same quantity (Lai et al. 2018, eq. 9, stylized / original) with no flow
 error at all. Pixels whose source lies outside the previous frame are left out; there are
-no occlusions in a camera move over a flat photo.
+no occlusions in a camera move over a flat photo. A clip with moving objects (crossing)
+leaves out their edges and the background they uncover (`true_motion_back`).
 
 For a real clip from a camera that does not move (`static_camera` in the corpus), the true
 flow of its still background is zero: `still_ratio` measures there, with no flow at all
@@ -29,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
-from build_corpus import load_camera, true_flow_back  # noqa: E402
+from build_corpus import load_camera, object_bodies, true_motion_back  # noqa: E402
 
 from vidstyle.evaluate import mean_error, paired_frames  # noqa: E402
 from vidstyle.temporal.flow import warp_backward  # noqa: E402
@@ -50,15 +51,20 @@ def pair_error(current: np.ndarray, previous: np.ndarray, flow: np.ndarray,
     return float((squared * mask).sum() / mask.sum())
 
 
-def truth_ratio(frames_in, frames_out, camera: list) -> dict:
+def truth_ratio(frames_in, frames_out, camera: list | dict, objects_only: bool = False
+                ) -> dict:
     """{'stylized', 'original', 'ratio', 'pairs'}: RGB uint8 frames at the same size, the
-    first of them frame 0 of the clip whose camera path is `camera`."""
+    first of them frame 0 of the clip whose motion (`load_camera`) is `camera`.
+    `objects_only`: over the moving objects alone (a clip with some: `object_bodies`),
+    where a flow that follows the camera, or smooths across an edge, leaves trails."""
     errors_out, errors_in = [], []
     previous = None
     for t, (frame_in, frame_out) in enumerate(zip(frames_in, frames_out, strict=False)):
         if previous is not None:
-            flow = true_flow_back(camera, t, frame_in.shape[:2])
-            mask = inside(flow)
+            flow, valid = true_motion_back(camera, t, frame_in.shape[:2])
+            mask = inside(flow) * valid
+            if objects_only:
+                mask = mask * object_bodies(camera, t, frame_in.shape[:2])
             errors_out.append(pair_error(frame_out, previous[1], flow, mask))
             errors_in.append(pair_error(frame_in, previous[0], flow, mask))
         previous = (frame_in, frame_out)

@@ -306,6 +306,48 @@ def test_the_true_flow_ratio_separates_a_steady_stylization_from_flicker(camera_
     assert flicker["ratio"] > 3 * steady["ratio"]
 
 
+@pytest.fixture(scope="module")
+def crossing_clip():
+    """The virtual camera with a textured disc moving across it on its own (as the corpus's
+    crossing clip), every 5th frame, with the motion record the builder keeps."""
+    import itertools
+
+    tool = corpus_tool()
+    params = {"size": (192, 128), "zoom": 1.0, "pan": (0.3, 0.0), "crf": 0,
+              "objects": [{"photo": "-", "radius": 0.2, "start": (0.3, 0.5),
+                           "velocity": (1.2, 0.2), "wobble": 1.0}]}
+    objects = tool.object_paths(params)
+    sprite = tool.sprite_image(photo("fruits.jpg"), objects[0]["radius"])
+    moves = list(itertools.islice(
+        tool.camera_move(photo("building.jpg"), params, seed=3, sprites=[sprite]), 0, 30, 5))
+    motion = {"camera": [path for _, path in moves],
+              "objects": [{"radius": o["radius"], "path": o["path"][0:30:5]} for o in objects]}
+    return [frame for frame, _ in moves], motion
+
+
+def test_an_object_moving_on_its_own_has_its_own_true_flow(crossing_clip):
+    from vidstyle.temporal.flow import warp_backward
+
+    tool = corpus_tool()
+    frames, motion = crossing_clip
+    for t in range(1, len(frames)):
+        flow, valid = tool.true_motion_back(motion, t, frames[t].shape[:2])
+        camera = tool.true_flow_back(motion["camera"], t, frames[t].shape[:2])
+        (x, y), radius = motion["objects"][0]["path"][t], motion["objects"][0]["radius"]
+        ys, xs = np.mgrid[0 : flow.shape[0], 0 : flow.shape[1]]
+        body = np.hypot(xs - x, ys - y) < radius - 3
+        # Inside the disc the flow is the disc's step, not the camera's...
+        assert np.abs(flow[body] - camera[body]).max() > 3
+        # ...and it brings the previous frame onto this one there, where the camera's flow
+        # does not; its edge and the wall it uncovered are left out.
+        miss = [float(np.abs(warp_backward(frames[t - 1], f).astype(np.float32) - frames[t])
+                      [body].mean()) for f in (flow, camera)]
+        assert miss[0] < 0.3 * miss[1]
+        assert tool.object_bodies(motion, t, flow.shape[:2])[body].all()
+        assert valid[body].all()
+        assert 0.6 < valid.mean() < 0.99
+
+
 def test_the_still_background_of_a_static_camera_is_measured_without_flow():
     from benchmarks.warping_truth import still_background, still_ratio
 
