@@ -2,7 +2,7 @@
 
     python -m benchmarks.networks [--device auto] [--sizes 360,720,1080]
         [--precisions fp32,bf16] [--networks johnson,conditional,arbitrary]
-        [--batch 1] [--seconds 3] [--threads N] [--compile] [--onnxruntime]
+        [--batch 1] [--seconds 3] [--threads N] [--compile] [--onnxruntime] [--openvino]
     python -m benchmarks.networks --startup [--networks conditional] [--sizes 360]
 
 For every network, frame height and precision: frames per second of the network alone
@@ -13,7 +13,8 @@ run with the same number of threads (`--threads`, default: the engine's own coun
 `vidstyle.engines.fast.network_threads`).
 `--compile` adds rows for the compiled network (AOTInductor packages from the cache,
 engines/compiled.py; frames padded to the 16-pixel bucket, FLOPs counted unpadded);
-`--onnxruntime` adds ONNX Runtime (CPU) rows for the same graphs.
+`--onnxruntime` adds ONNX Runtime (CPU) rows for the same graphs, `--openvino` OpenVINO's CPU
+plugin (fp32 and bf16 inference precision, same threads; `pip install openvino`).
 Random weights: throughput does not depend on their values.
 
 `--startup`: seconds from a fresh Python process to its first stylized frame (imports,
@@ -132,6 +133,33 @@ def onnxruntime_fps(network, height, width, batch, seconds) -> float | None:
     return runs * batch / (time.perf_counter() - started)
 
 
+def openvino_fps(network, height, width, batch, seconds, precision: str,
+                 threads: int) -> float | None:
+    """OpenVINO's CPU plugin on the same network (converted from the PyTorch module), at
+    its fp32 or bf16 inference precision, on `threads` threads; None when not installed.
+    Input and output are float32 NCHW; the uint8 conversions of the engine are not timed,
+    which favours OpenVINO slightly."""
+    try:
+        import openvino as ov
+    except ImportError:
+        return None
+    import numpy as np
+
+    example = torch.rand(batch, 3, height, width)
+    model = ov.convert_model(network, example_input=example)
+    compiled = ov.Core().compile_model(model, "CPU", {
+        "INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16"}[precision],
+        "PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads})
+    request = compiled.create_infer_request()
+    feed = np.random.rand(batch, 3, height, width).astype(np.float32)
+    request.infer({0: feed})
+    runs, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds or runs < 2:
+        request.infer({0: feed})
+        runs += 1
+    return runs * batch / (time.perf_counter() - started)
+
+
 STARTUP_CHILD = """
 import sys, time
 started = time.perf_counter()
@@ -195,6 +223,8 @@ def main() -> None:
                              "(default: what the engine runs with)")
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--onnxruntime", action="store_true")
+    parser.add_argument("--openvino", action="store_true",
+                        help="OpenVINO CPU rows (pip install openvino)")
     parser.add_argument("--startup", action="store_true",
                         help="fresh-process start-up: eager, compiled cold and cached")
     args = parser.parse_args()
@@ -244,10 +274,19 @@ def main() -> None:
                     print(f"| {name} | {width}x{height} | fp32 | onnxruntime | {fps:.2f} "
                           f"| {flops / 1e9:.1f} | {achieved:.0f} "
                           f"| {achieved / ceiling['fp32']:.0%} |", flush=True)
+            for precision in precisions if args.openvino and device.type == "cpu" else []:
+                fps = openvino_fps(network, height, width, args.batch, args.seconds, precision,
+                                   torch.get_num_threads())
+                if fps is not None:
+                    achieved = flops * fps / 1e9
+                    print(f"| {name} | {width}x{height} | {precision} | openvino | {fps:.2f} "
+                          f"| {flops / 1e9:.1f} | {achieved:.0f} "
+                          f"| {achieved / ceiling[precision]:.0%} |", flush=True)
     print("command: python -m benchmarks.networks " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-        if v not in (None, False) and k not in ("compile", "onnxruntime"))
-        + (" --compile" if args.compile else "") + (" --onnxruntime" if args.onnxruntime else ""))
+        if v not in (None, False) and k not in ("compile", "onnxruntime", "openvino"))
+        + (" --compile" if args.compile else "") + (" --onnxruntime" if args.onnxruntime else "")
+        + (" --openvino" if args.openvino else ""))
 
 
 if __name__ == "__main__":

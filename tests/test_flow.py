@@ -20,6 +20,7 @@ from vidstyle.temporal.flow import (
     homography_flow,
     photometric_weight,
     reliability_mask,
+    squared_error,
     warp_backward,
     warp_backward_tensor,
     with_global_motion,
@@ -270,3 +271,22 @@ def test_without_a_global_motion_the_dense_flow_is_returned_unchanged():
     dense = np.random.default_rng(0).normal(0, 1, (64, 64, 2)).astype(np.float32)
     assert global_motion(blank, blank) is None
     assert with_global_motion(dense, blank, blank, margin=0.2) is dense
+
+
+def test_squared_error_is_the_channel_sum_of_squares():
+    rng = np.random.default_rng(4)
+    image, warped = rng.random((2, 37, 53, 3), dtype=np.float32)
+    expected = ((image - warped) ** 2).sum(axis=-1)
+    assert squared_error(image, warped).shape == (37, 53)
+    np.testing.assert_allclose(squared_error(image, warped), expected, rtol=1e-6)
+    np.testing.assert_allclose(squared_error(image[..., 0], warped[..., 0]),
+                               (image[..., 0] - warped[..., 0]) ** 2, rtol=1e-6)
+
+
+def test_with_neither_test_the_confidence_is_the_photometric_weight(shifted_pair):
+    previous, current = shifted_pair
+    result = flow_with_confidence(previous, current, round_trip=False,
+                                  boundary_absolute=math.inf)
+    weight = photometric_weight(current, previous, result.flow, PHOTOMETRIC_ALPHA)
+    np.testing.assert_array_equal(result.confidence, weight)
+    assert 0.2 < result.confidence.mean() < 1.0  # a real weight, neither all 1 nor all 0

