@@ -108,6 +108,38 @@ def test_network_threads_take_the_cores_this_process_may_use():
         assert network_threads() == len(os.sched_getaffinity(0))
 
 
+def test_the_flows_of_a_batch_run_side_by_side(monkeypatch):
+    import threading
+    import time
+
+    from vidstyle.engines import fast
+    from vidstyle.temporal.blend import FlowFilter
+
+    assert fast.flow_workers(16) == 8 and fast.flow_workers(2) == 1
+    assert fast.flow_workers(1) == 1
+
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    class SlowFlow(FlowFilter):
+        def estimate(self, previous, content):
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            time.sleep(0.05)  # long enough that the four calls overlap if they can
+            with lock:
+                running[0] -= 1
+            return super().estimate(previous, content)
+
+    monkeypatch.setattr(fast, "flow_workers", lambda cores=None: 4)
+    engine = FastEngine(InvertNetwork(), torch.device("cpu"), temporal_filter=SlowFlow(0.9))
+    frames = torch.randint(0, 256, (5, 24, 32, 3), dtype=torch.uint8)
+    out = engine.stylize(frames)
+    engine.close()
+    assert out.shape == frames.shape
+    assert most[0] == 4  # the four flows of frames 1-4 at once, not one after another
+
+
 def test_openmp_threads_wait_passively_unless_the_user_chose():
     import subprocess
     import sys

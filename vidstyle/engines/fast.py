@@ -81,7 +81,8 @@ class FastEngine(EngineBase):
         self._flow_pool: ThreadPoolExecutor | None = None
         self._last_content: np.ndarray | None = None
         if hasattr(temporal_filter, "estimate"):
-            self._flow_pool = ThreadPoolExecutor(1, thread_name_prefix="vidstyle-flow")
+            self._flow_pool = ThreadPoolExecutor(flow_workers(),
+                                                 thread_name_prefix="vidstyle-flow")
 
     def use_network(self, network: nn.Module) -> None:
         """Run `network` from the next batch on, keeping the temporal state (a style
@@ -189,12 +190,26 @@ def has_cxx_compiler() -> bool:
     return any(shutil.which(name) for name in names)
 
 
+def flow_workers(cores: int | None = None) -> int:
+    """Threads for the temporal filter's flow: half the cores this process may use, at
+    least one. Each frame's flow needs only the input frames, so the flows of a batch run
+    side by side instead of one after another; with one worker, a GPU batch of four 1080p
+    frames waited for four flows in a row, about 100 ms of one core each
+    (docs/benchmarks.md, round 6). On a 2-core machine: one, as before."""
+    return max(1, available_cores(cores) // 2)
+
+
+def available_cores(cores: int | None = None) -> int:
+    """The cores this process may use (its affinity: a `taskset` or container limit)."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return cores or 1
+
+
 def network_threads(cores: int | None = None) -> int:
     """Intra-op threads for the network on a CPU: every core this process may use (its
     affinity: a `taskset` or container limit) less `PIPELINE_CORES`, and at least one."""
-    if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, (cores or 1) - PIPELINE_CORES)
+    return max(1, available_cores(cores) - PIPELINE_CORES)
 
 
 def downscale_to_fit(x: torch.Tensor, max_size: int | None) -> torch.Tensor:
