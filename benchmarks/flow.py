@@ -34,7 +34,6 @@ from vidstyle.temporal.flow import (
     DIS_PRESETS,
     FLOW_METHODS,
     FlowEstimator,
-    flow_with_confidence,
     warp_backward,
     with_global_motion,
 )
@@ -62,10 +61,13 @@ def translation_epe(estimate: FlowEstimator, frame: np.ndarray) -> float:
 
 
 def throughput(clip: Path, pairs: int) -> None:
-    """Frames per second of the temporal filter's whole flow step (`flow_with_confidence`:
-    two flows, consistency, photometric weight) at 720p and 1080p, on one core."""
+    """Frames per second of the temporal filter's whole flow step (`FlowFilter.estimate`
+    with the shipped settings: the backward flow and its confidence) at 720p and 1080p,
+    on one core, beside two cheaper variants that lost on flicker (docs/temporal.md)."""
+    from vidstyle.temporal.blend import FlowFilter
+
     frames = list(read_frames(clip, pairs + 1))
-    print(f"flow_with_confidence on {clip.name} scaled up, {pairs} pairs, one OpenCV thread")
+    print(f"FlowFilter.estimate on {clip.name} scaled up, {pairs} pairs, one OpenCV thread")
     # CPU time of this (single) thread, not wall time: on a shared machine the wall clock
     # also counts the other tenants' turns; CPU seconds are what one core must supply.
     print("| frame | flow long side | DIS preset | CPU ms per frame | frames/s per core "
@@ -74,14 +76,16 @@ def throughput(clip: Path, pairs: int) -> None:
     for width, height in ((1280, 720), (1920, 1080)):
         big = [cv2.resize(f, (width, height), interpolation=cv2.INTER_CUBIC) for f in frames]
         for max_size, preset in ((None, "medium"), (None, "fast"), (640, "medium")):
-            estimator = FlowEstimator("dis", preset)
-            flow_with_confidence(big[0], big[1], estimator, max_size=max_size)  # warm-up
+            step = FlowFilter(0.95, flow_max_size=max_size, flow_preset=preset).estimate
+            step(big[0], big[1])  # warm-up
             started, cpu_started = time.perf_counter(), time.thread_time()
             for previous, current in zip(big, big[1:], strict=False):
-                flow_with_confidence(previous, current, estimator, max_size=max_size)
+                step(previous, current)
             cpu_ms = (time.thread_time() - cpu_started) * 1000 / pairs
             wall_ms = (time.perf_counter() - started) * 1000 / pairs
-            print(f"| {width}x{height} | {max_size or 'full'} | {preset} | {cpu_ms:.0f} | "
+            label = "full (default)" if max_size is None and preset == "medium" else (
+                max_size or "full")
+            print(f"| {width}x{height} | {label} | {preset} | {cpu_ms:.0f} | "
                   f"{1000 / cpu_ms:.1f} | {wall_ms:.0f} |", flush=True)
     print(f"command: python -m benchmarks.flow --throughput --clip {clip} --pairs {pairs}")
 
