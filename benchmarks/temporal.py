@@ -85,7 +85,7 @@ KEYS = {"size": ("flow_max_size", int), "preset": ("flow_preset", str),
         "cutoff": ("cutoff", float), "frames": ("memory", int),
         "smooth": ("flow_smoothing", float), "boundary": ("boundary_absolute", float),
         "prior": ("global_prior", float), "snap": ("global_snap", float),
-        "valid": ("global_valid", float),
+        "valid": ("global_valid", float), "spread": ("photometric_spread", int),
         "oneway": ("flow_round_trip", lambda value: value not in ("1", "true", "yes"))}
 
 

@@ -290,3 +290,15 @@ def test_with_neither_test_the_confidence_is_the_photometric_weight(shifted_pair
     weight = photometric_weight(current, previous, result.flow, PHOTOMETRIC_ALPHA)
     np.testing.assert_array_equal(result.confidence, weight)
     assert 0.2 < result.confidence.mean() < 1.0  # a real weight, neither all 1 nor all 0
+
+
+def test_a_spread_photometric_weight_distrusts_the_neighbourhood_of_a_change(shifted_pair):
+    previous, current = shifted_pair
+    changed = current.copy()
+    changed[60:68, 60:68] = 255 - changed[60:68, 60:68]  # something new in the middle
+    flow = FlowEstimator()(current, previous)
+    plain = photometric_weight(changed, previous, flow, PHOTOMETRIC_ALPHA)
+    spread = photometric_weight(changed, previous, flow, PHOTOMETRIC_ALPHA, spread=8)
+    assert (spread <= plain + 1e-6).all()
+    ring = (slice(52, 56), slice(60, 68))  # 4-8 px above the change: unchanged pixels
+    assert spread[ring].mean() < 0.5 * plain[ring].mean()

@@ -147,8 +147,10 @@ class FlowFilter(TemporalFilter):
         global_prior: float | None = GLOBAL_PRIOR,
         global_snap: float = math.inf,
         global_valid: float = math.inf,
+        photometric_spread: int = 0,
     ) -> None:
         super().__init__(strength)
+        self.photometric_spread = photometric_spread
         self.boundary_absolute = boundary_absolute
         self.global_prior = global_prior
         self.global_snap = global_snap
@@ -184,6 +186,7 @@ class FlowFilter(TemporalFilter):
             global_prior=self.global_prior,
             global_snap=self.global_snap,
             global_valid=self.global_valid,
+            photometric_spread=self.photometric_spread,
         )
 
     def __call__(

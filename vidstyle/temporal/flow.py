@@ -248,6 +248,7 @@ def flow_with_confidence(
     global_prior: float | None = None,
     global_snap: float = math.inf,
     global_valid: float = math.inf,
+    photometric_spread: int = 0,
 ) -> FlowConfidence:
     """Flow both ways between two RGB uint8 frames, and the confidence in warping along it.
 
@@ -286,7 +287,8 @@ def flow_with_confidence(
     else:  # neither test (the default filter): exp(0) everywhere, without computing it
         confidence = np.ones(boundary.shape, np.float32)
     if alpha > 0 and current.ndim == 3:
-        confidence *= photometric_weight(current_s, previous_s, flow_back, alpha)
+        confidence *= photometric_weight(current_s, previous_s, flow_back, alpha,
+                                         photometric_spread)
     if small != (height, width):
         flow_back = upscale_flow(flow_back, (height, width))
         confidence = cv2.resize(confidence, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -295,13 +297,22 @@ def flow_with_confidence(
 
 
 def photometric_weight(
-    content: np.ndarray, previous_content: np.ndarray, flow_back: np.ndarray, alpha: float
+    content: np.ndarray, previous_content: np.ndarray, flow_back: np.ndarray, alpha: float,
+    spread: int = 0,
 ) -> np.ndarray:
     """``exp(-alpha * ||I_t - warp(I_{t-1})||^2)`` per pixel, RGB in [0, 1] (Lai et al.),
-    on frames blurred by `PHOTOMETRIC_BLUR_SIGMA` so noise does not count as change."""
+    on frames blurred by `PHOTOMETRIC_BLUR_SIGMA` so noise does not count as change.
+
+    With `spread` > 0 each pixel takes the worst error within that many pixels: a style
+    network paints a pixel from its neighbourhood, so a wall pixel next to an object that
+    moved is painted anew even though the wall itself did not change."""
     current = smooth_unit(content)
     warped = warp_backward(smooth_unit(previous_content), flow_back)
-    return np.exp(-alpha * squared_error(current, warped)).astype(np.float32)
+    error = squared_error(current, warped)
+    if spread > 0:
+        side = 2 * spread + 1
+        error = cv2.dilate(error, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side)))
+    return np.exp(-alpha * error).astype(np.float32)
 
 
 def smooth_unit(image: np.ndarray) -> np.ndarray:
