@@ -14,10 +14,11 @@ does, and scores every result at the clip's own size with `vidstyle.evaluate`: w
 error ratio to the original (1 = no flicker added), content distance and texture change
 (VGG-19 Gram distance of the filtered frame to the unfiltered network output of the same
 frame, the ghost/smear detector), and the filter's milliseconds per frame next to the
-network's. On the synthetic clips it adds the ratio along the true motion, and on a
-static-camera clip the ratio over its still background (`benchmarks.warping_truth`),
-which no flow estimator's error can bias. `--tuning` keeps
-the held-out clips out.
+network's. On the synthetic clips it adds the ratio along the true motion (and, on a
+clip with moving objects, over them alone and the trail behind them:
+`benchmarks.warping_truth.wake_ratio`, from frame 10 on), and on a static-camera clip
+the ratio over its still background (`benchmarks.warping_truth`), which no flow
+estimator's error can bias. `--tuning` keeps the held-out clips out.
 
 `measures` (for judging the measures) runs `vidstyle eval`'s meter with each DIS preset
 and the independent check on the per-frame and the default output of the synthetic clips,
@@ -32,11 +33,14 @@ warping part of `vidstyle eval` is run on the decoded output directly (`evaluate
 without the VGG distances, which this benchmark measures itself).
 
 A configuration is MODE[:STRENGTH][:key=value...] with MODE off | blend | flow | gradient |
-longterm | default (the shipped Settings); keys: size (flow long side, 0 = full), preset
-(DIS ultrafast|fast|medium), alpha (photometric), cut (scene-cut coverage), cutoff
-(gradient), frames (long-term memory), oneway=1 (backward flow only, no round-trip test),
-boundary (the motion-boundary allowance's constant part; inf = no boundary test), prior
-(follow the global motion where it explains the frames within this margin).
+longterm | default (the shipped Settings) | oracle (the flow filter given the exact flow,
+synthetic clips only: the bound a better flow could reach); keys: size (flow long side,
+0 = full), preset (DIS ultrafast|fast|medium), alpha (photometric), cut (scene-cut
+coverage), cutoff (gradient), frames (long-term memory), oneway=1 (backward flow only, no
+round-trip test), boundary (the motion-boundary allowance's constant part; inf = no
+boundary test), prior (follow the global motion where it explains the frames within this
+margin), snap and valid (its gates), spread (photometric error pooled over this many
+pixels), uncover (how much of the "just uncovered" mark survives a frame).
 """
 
 from __future__ import annotations
@@ -56,10 +60,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from build_corpus import Clip, load_camera, load_corpus  # noqa: E402
+from build_corpus import Clip, load_camera, load_corpus, true_motion_back  # noqa: E402
 
 from benchmarks.warping_check import frames_ratio  # noqa: E402
-from benchmarks.warping_truth import still_ratio, truth_ratio  # noqa: E402
+from benchmarks.warping_truth import still_ratio, truth_ratio, wake_ratio  # noqa: E402
 from vidstyle.config import Settings  # noqa: E402
 from vidstyle.engines.fast import FastEngine  # noqa: E402
 from vidstyle.evaluate import (  # noqa: E402
@@ -70,6 +74,7 @@ from vidstyle.evaluate import (  # noqa: E402
     sample_indices,
 )
 from vidstyle.temporal import blend  # noqa: E402
+from vidstyle.temporal.flow import FlowConfidence  # noqa: E402
 
 NAMED_STYLES = "scream,wave,udnie,starry_night,wreck,preset:7,preset:19"
 VGG_FRAMES = 2
@@ -86,6 +91,7 @@ KEYS = {"size": ("flow_max_size", int), "preset": ("flow_preset", str),
         "smooth": ("flow_smoothing", float), "boundary": ("boundary_absolute", float),
         "prior": ("global_prior", float), "snap": ("global_snap", float),
         "valid": ("global_valid", float), "spread": ("photometric_spread", int),
+        "uncover": ("uncover_memory", float),
         "oneway": ("flow_round_trip", lambda value: value not in ("1", "true", "yes"))}
 
 
@@ -127,18 +133,34 @@ def network_outputs(style: str, frames: list[np.ndarray]) -> tuple[list[torch.Te
     return outputs, (time.perf_counter() - start) * 1000 / len(frames)
 
 
-def apply_filter(config: str, frames, styled) -> tuple[list[np.ndarray], float, int]:
-    """Filtered uint8 frames, the filter's mean ms per frame (flow included), cuts seen."""
-    temporal = make_filter(config)
+def apply_filter(config: str, frames, styled, motion=None) -> tuple[list[np.ndarray], float, int]:
+    """Filtered uint8 frames, the filter's mean ms per frame (flow included), cuts seen.
+
+    `oracle[:STRENGTH]` is the flow filter fed the exact flow of a synthetic clip (`motion`,
+    from `load_camera`) with its validity as the confidence: what the blend would leave if
+    the flow were perfect."""
+    oracle = config.split(":")[0] == "oracle"
+    temporal = make_filter(config.replace("oracle", "flow", 1) if oracle else config)
     outputs = []
     start = time.perf_counter()
     with torch.inference_mode():
-        for content, image in zip(frames, styled, strict=True):
+        for index, (content, image) in enumerate(zip(frames, styled, strict=True)):
             image = image.float()
-            out = temporal(content, image) if temporal else image
+            if temporal is None:
+                out = image
+            elif oracle and index > 0:
+                out = temporal(content, image, true_estimate(motion, index, content.shape[:2]))
+            else:
+                out = temporal(content, image)
             outputs.append(out.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy())
     ms = (time.perf_counter() - start) * 1000 / len(frames)
     return outputs, ms, getattr(temporal, "cuts", 0)
+
+
+def true_estimate(motion, t: int, shape: tuple[int, int]):
+    """The exact flow from frame t back to t-1, trusted exactly where it is defined."""
+    flow, valid = true_motion_back(motion, t, shape)
+    return FlowConfidence(flow=flow, confidence=valid, reliable=valid)
 
 
 class VggMeter:
@@ -183,36 +205,44 @@ def sweep(args) -> None:
     print(f"sweep: {args.frames} frames per clip at full size; torch threads "
           f"{torch.get_num_threads()}")
     print("| clip | style | config | ratio | independent | true flow | on the moving objects | "
-          "content | texture | filter ms | net ms | cuts |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "trail | content | texture | filter ms | net ms | cuts |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = []
     for clip in clips:
         frames = list(read_frames(Path(args.corpus) / clip.file, args.frames))
         camera = load_camera(Path(args.corpus) / clip.file)  # synthetic clips only
         for style in args.styles.split(","):
             styled, net_ms = network_outputs(style, frames)
-            results = [apply_filter(config, frames, styled) for config in configs]
-            meter = WarpingErrorMeter(outputs=len(configs) + 1)
+            per_frame = [s.float().mul(255).round().byte().permute(1, 2, 0).numpy()
+                         for s in styled]
+            # The oracle needs a synthetic clip's exact flow.
+            clip_configs = [c for c in configs
+                            if camera is not None or not c.startswith("oracle")]
+            results = [apply_filter(config, frames, styled, camera)
+                       for config in clip_configs]
+            meter = WarpingErrorMeter(outputs=len(clip_configs) + 1)
             for index, frame in enumerate(frames):
                 meter.add(frame, *(r[0][index] for r in results), frame)
             floor = mean_error(meter.errors[-1])
             vgg = VggMeter(frames, results[0][0]) if args.vgg else None
-            for config, (outputs, ms, cuts), errors in zip(configs, results, meter.errors,
-                                                           strict=False):
+            for config, (outputs, ms, cuts), errors in zip(clip_configs, results,
+                                                           meter.errors, strict=False):
                 ratio = mean_error(errors) / floor
                 independent = frames_ratio(frames, outputs)["ratio"]
                 truth = true_ratio(clip, frames, outputs, camera)
                 on_objects = (truth_ratio(frames, outputs, camera, objects_only=True)["ratio"]
                               if isinstance(camera, dict) else math.nan)
+                trail = wake_ratio(outputs, per_frame, camera)
                 content, texture = vgg(outputs) if vgg else (math.nan, math.nan)
                 row = {"clip": clip.name, "held_out": clip.held_out, "style": style,
                        "config": config, "ratio": ratio, "independent": independent,
-                       "truth": truth, "objects": on_objects, "content": content,
+                       "truth": truth, "objects": on_objects, "trail": trail,
+                       "content": content,
                        "texture": texture, "filter_ms": ms, "net_ms": net_ms, "cuts": cuts}
                 rows.append(row)
                 print(f"| {clip.name}{' (held out)' if clip.held_out else ''} | {style} | "
                       f"{config} | {ratio:.2f} | {independent:.2f} | {truth:.2f} | "
-                      f"{on_objects:.2f} | {content:.3f} | "
+                      f"{on_objects:.2f} | {trail:.2f} | {content:.3f} | "
                       f"{texture:.3f} | {ms:.0f} | "
                       f"{net_ms:.0f} | {cuts} |", flush=True)
     summarise(rows, configs)
@@ -240,6 +270,8 @@ def summarise(rows: list[dict], configs: list[str]) -> None:
     off = {(r["clip"], r["style"]): r for r in rows if r["config"] == configs[0]}
     for config in configs:
         mine = [r for r in rows if r["config"] == config]
+        if not mine:
+            continue  # an oracle over clips with no exact flow
         ratios = [r["ratio"] for r in mine]
         content = [r["content"] / off[(r["clip"], r["style"])]["content"] for r in mine]
         truths = [r["truth"] for r in mine if math.isfinite(r["truth"])]

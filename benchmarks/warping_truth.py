@@ -72,6 +72,39 @@ def truth_ratio(frames_in, frames_out, camera: list | dict, objects_only: bool =
     return {"stylized": out, "original": floor, "ratio": out / floor, "pairs": len(errors_out)}
 
 
+# Frames back that count as "just left" by a moving object (`wake_ratio`), and pixels
+# round the objects left out of the far background it is compared with.
+WAKE_FRAMES = 10
+WAKE_EDGE_PX = 3
+WAKE_FAR_PX = 150
+
+
+def wake_ratio(frames_out, per_frame, motion: dict) -> float:
+    """How far the filtered frames depart from the per-frame network output over the
+    background a moving object covered in the last `WAKE_FRAMES` frames, against the
+    background far from every object: about 1 with no trail behind the objects, more where
+    the filter keeps painting what the object left there (docs/temporal.md, "The trail").
+    Uint8 RGB frames; the mean over the frames from `WAKE_FRAMES` on (NaN for fewer, or a
+    clip with no moving objects)."""
+    if not isinstance(motion, dict) or not motion.get("objects"):
+        return float("nan")
+    height, width = frames_out[0].shape[:2]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    ratios = []
+    for t in range(WAKE_FRAMES, min(len(frames_out), len(per_frame))):
+        wake, near = np.zeros((height, width), bool), np.zeros((height, width), bool)
+        for item in motion["objects"]:
+            (x, y), radius = item["path"][t], item["radius"]
+            distance = np.hypot(xs - x, ys - y)
+            for k in range(t - WAKE_FRAMES, t):
+                px, py = item["path"][k]
+                wake |= (np.hypot(xs - px, ys - py) < radius) & (distance > radius + WAKE_EDGE_PX)
+            near |= distance < radius + WAKE_FAR_PX
+        departure = np.abs(frames_out[t].astype(np.float32) - per_frame[t]).mean(-1)
+        ratios.append(float(departure[wake].mean() / max(departure[~near].mean(), 1e-6)))
+    return float(np.mean(ratios)) if ratios else float("nan")
+
+
 # A pixel of a static-camera clip is still background when its blurred grey level moves
 # less than this over the frames measured (0-255), and it is not within `STILL_MARGIN_PX`
 # of a pixel that does (people's shadows and blur). On vtest's first 12 frames: 89% of the

@@ -4,6 +4,7 @@ reports it (and VGG distances) for real videos; bad inputs are one-line errors."
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -368,3 +369,54 @@ def test_the_still_background_of_a_static_camera_is_measured_without_flow():
         for f in frames])
     assert steady["ratio"] < 3.0
     assert flicker["ratio"] > 3 * steady["ratio"]
+
+
+def test_the_oracle_filter_follows_the_exact_flow_and_trusts_only_where_it_is_defined(
+    crossing_clip,
+):
+    """benchmarks.temporal's `oracle`: the flow filter fed the clip's exact flow and its
+    validity, the bound on what a better flow could give."""
+    import torch
+
+    from benchmarks.temporal import apply_filter, true_estimate
+    from benchmarks.warping_truth import truth_ratio
+
+    tool = corpus_tool()
+    frames, motion = crossing_clip
+    shape = frames[0].shape[:2]
+    estimate = true_estimate(motion, 2, shape)
+    flow, valid = tool.true_motion_back(motion, 2, shape)
+    assert np.array_equal(estimate.flow, flow)
+    assert np.array_equal(estimate.confidence, valid) and 0 < valid.mean() < 1
+    rng = np.random.default_rng(1)
+    styled = [torch.from_numpy(np.clip(per_pixel_style(f) / 255.0
+                                       + rng.normal(0, 0.05, f.shape), 0, 1))
+              .permute(2, 0, 1).float() for f in frames]
+    off, _, _ = apply_filter("off", frames, styled, motion)
+    oracle, _, _ = apply_filter("oracle:0.9", frames, styled, motion)
+    assert (truth_ratio(frames, oracle, motion)["ratio"]
+            < 0.5 * truth_ratio(frames, off, motion)["ratio"])
+
+
+def test_the_trail_measure_sees_a_wake_behind_the_object_and_none_without():
+    """`wake_ratio`: about 1 where the output departs from the per-frame one as much
+    behind a moving object as far from it, more where the wall it just left keeps a
+    stain."""
+    from benchmarks.warping_truth import WAKE_FRAMES, wake_ratio
+
+    count, shape, radius = WAKE_FRAMES + 3, (160, 420), 20
+    motion = {"camera": [], "objects": [
+        {"radius": radius, "path": [[30 + 5 * t, 80] for t in range(count)]}]}
+    assert math.isnan(wake_ratio([], [], motion["camera"]))  # a camera alone: no objects
+    rng = np.random.default_rng(0)
+    per_frame = [rng.integers(0, 255, (*shape, 3), dtype=np.uint8) for _ in range(count)]
+    noisy = [np.clip(f.astype(int) + rng.integers(-6, 7, f.shape), 0, 255).astype(np.uint8)
+             for f in per_frame]
+    assert wake_ratio(noisy, per_frame, motion) == pytest.approx(1.0, abs=0.15)
+    stained = [f.copy() for f in noisy]
+    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]]
+    for t in range(WAKE_FRAMES, count):
+        for x, y in motion["objects"][0]["path"][t - WAKE_FRAMES : t]:
+            left = np.hypot(xs - x, ys - y) < radius
+            stained[t][left] = per_frame[t][left] // 2  # what the object left behind
+    assert wake_ratio(stained, per_frame, motion) > 3.0

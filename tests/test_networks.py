@@ -292,3 +292,21 @@ def test_upsample_conv_equals_nearest_upsample_then_reflect_conv(channels_last):
     assert torch.allclose(output, defined, atol=1e-5)
     output.square().sum().backward()
     assert layer.conv2d.weight.grad is not None and layer.conv2d.weight.grad.abs().sum() > 0
+
+
+def test_johnson_transform_with_its_own_statistics_is_forward_and_names_each_norm_once():
+    """`JohnsonNet.transform` lets a caller do the instance norms (benchmarks/tiling.py
+    normalizes tiles with a whole frame's statistics); `norm_layers` is the order it
+    calls them in."""
+    network = load_style("scream").network.eval()
+    x = as_batch(photo("fruits", 96, 64))
+    called = []
+
+    def recording(norm, y):
+        called.append(norm)
+        return norm(y)
+
+    with torch.no_grad():
+        assert torch.equal(network.transform(x, recording), network(x))
+    assert called == network.norm_layers() and len(called) == 15
+    assert len({id(n) for n in called}) == 15

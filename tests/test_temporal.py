@@ -275,3 +275,36 @@ def test_one_way_flow_filter_still_removes_flicker_on_a_pan():
     one_way = np.mean(warping_errors(run(FlowFilter(0.7, flow_round_trip=False), frames,
                                          styled), frames))
     assert one_way < 0.5 * plain
+
+
+def test_the_uncovered_mark_lowers_the_trust_for_a_few_frames_then_fades():
+    """Where a pixel was just uncovered (confidence 0) the network's frame passes, halo
+    and all; the next frames trust that memory less (the trail behind a moving object,
+    docs/temporal.md), by a mark fading by `uncover_memory` a frame. Elsewhere, and with
+    no mark, the filter is unchanged."""
+    frames = panning_frames(4)
+    still = np.zeros((SIZE, SIZE, 2), np.float32)
+    uncovered = np.ones((SIZE, SIZE), np.float32)
+    uncovered[:, :16] = 0.0
+    trusted = np.ones((SIZE, SIZE), np.float32)
+    estimates = [FlowConfidence(still, c, c) for c in (uncovered, trusted, trusted)]
+    halo = torch.zeros(3, SIZE, SIZE)
+    halo[:, :, :16] = 1.0  # painted on the uncovered strip once, then gone
+
+    def outputs(memory: float) -> list[torch.Tensor]:
+        temporal = FlowFilter(0.9, cut_coverage=0.0, uncover_memory=memory)
+        temporal(frames[0], torch.zeros(3, SIZE, SIZE))
+        network = [halo, torch.zeros(3, SIZE, SIZE), torch.zeros(3, SIZE, SIZE)]
+        return [temporal(frames[i + 1], network[i], estimates[i]) for i in range(3)]
+
+    plain, marked = outputs(0.0), outputs(0.5)
+    for a, b in zip(plain, marked, strict=True):
+        assert torch.equal(a[:, :, 16:], b[:, :, 16:])
+    assert torch.equal(plain[0], halo) and torch.equal(marked[0], halo)
+    # The plain filter keeps 0.9 of the halo, then 0.81; the marked one trusts it at
+    # 1 - 0.5, then 1 - 0.25.
+    strip = (slice(None), slice(None), slice(0, 16))
+    assert torch.allclose(plain[1][strip], torch.full((3, SIZE, 16), 0.9))
+    assert torch.allclose(marked[1][strip], torch.full((3, SIZE, 16), 0.45))
+    assert torch.allclose(plain[2][strip], torch.full((3, SIZE, 16), 0.81))
+    assert torch.allclose(marked[2][strip], torch.full((3, SIZE, 16), 0.45 * 0.9 * 0.75))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -119,6 +120,15 @@ def interleave_phases(phases: torch.Tensor, height: int, width: int) -> torch.Te
     return grid.permute(0, 1, 4, 2, 5, 3).reshape(n, channels, 2 * height, 2 * width)
 
 
+# ``normalize(norm_layer, y)``: how `JohnsonNet.transform` applies each instance norm.
+Normalize = Callable[[InstanceNorm, torch.Tensor], torch.Tensor]
+
+
+def own_statistics(norm: InstanceNorm, y: torch.Tensor) -> torch.Tensor:
+    """Instance norm as trained: the statistics of `y` itself."""
+    return norm(y)
+
+
 class ResidualBlock(nn.Module):
     """conv-norm-relu-conv-norm, plus the input (He et al. 2016; Johnson's variant)."""
 
@@ -129,9 +139,10 @@ class ResidualBlock(nn.Module):
         self.conv2 = ReflectConv(channels, channels, 3)
         self.in2 = InstanceNorm(channels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.relu(self.in1(self.conv1(x)))
-        return x + self.in2(self.conv2(y))
+    def forward(self, x: torch.Tensor, normalize: Normalize | None = None) -> torch.Tensor:
+        normalize = normalize or own_statistics
+        y = F.relu(normalize(self.in1, self.conv1(x)))
+        return x + normalize(self.in2, self.conv2(y))
 
 
 class JohnsonNet(nn.Module):
@@ -159,14 +170,26 @@ class JohnsonNet(nn.Module):
         self.deconv3 = ReflectConv(32, 3, 9)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.transform(x, own_statistics)
+
+    def transform(self, x: torch.Tensor, normalize: Normalize) -> torch.Tensor:
+        """The network with each instance norm done by ``normalize(norm_layer, y)``: the
+        frame's own statistics (`forward`), or given ones (`vidstyle.networks.tiles`)."""
         y = x * PIXEL_SCALE
-        y = F.relu(self.in1(self.conv1(y)))
-        y = F.relu(self.in2(self.conv2(y)))
-        y = F.relu(self.in3(self.conv3(y)))
-        y = self.res5(self.res4(self.res3(self.res2(self.res1(y)))))
-        y = F.relu(self.in4(self.deconv1(y)))
-        y = F.relu(self.in5(self.deconv2(y)))
+        y = F.relu(normalize(self.in1, self.conv1(y)))
+        y = F.relu(normalize(self.in2, self.conv2(y)))
+        y = F.relu(normalize(self.in3, self.conv3(y)))
+        for block in (self.res1, self.res2, self.res3, self.res4, self.res5):
+            y = block(y, normalize)
+        y = F.relu(normalize(self.in4, self.deconv1(y)))
+        y = F.relu(normalize(self.in5, self.deconv2(y)))
         return (self.deconv3(y) / PIXEL_SCALE).clamp(0.0, 1.0)
+
+    def norm_layers(self) -> list[InstanceNorm]:
+        """The instance norms in the order `transform` calls them."""
+        blocks = (self.res1, self.res2, self.res3, self.res4, self.res5)
+        return [self.in1, self.in2, self.in3, *(n for b in blocks for n in (b.in1, b.in2)),
+                self.in4, self.in5]
 
 
 def clean_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -73,6 +73,12 @@ BOUNDARY_ABSOLUTE = math.inf
 # (docs/temporal.md, "Flicker along the true motion").
 GLOBAL_PRIOR: float | None = None
 
+# How much of the "just uncovered" mark survives each frame (`uncovered_weight`); 0 = no
+# mark.
+UNCOVER_MEMORY = 0.0
+# Confidence under which a pixel counts as uncovered (its past was something else).
+UNCOVERED_BELOW = 0.25
+
 FILTER_MODES = ("off", "blend", "flow")
 
 # Kept for callers that name the estimate's type.
@@ -148,9 +154,12 @@ class FlowFilter(TemporalFilter):
         global_snap: float = math.inf,
         global_valid: float = math.inf,
         photometric_spread: int = 0,
+        uncover_memory: float = UNCOVER_MEMORY,
     ) -> None:
         super().__init__(strength)
         self.photometric_spread = photometric_spread
+        self.uncover_memory = uncover_memory
+        self.uncovered: torch.Tensor | None = None
         self.boundary_absolute = boundary_absolute
         self.global_prior = global_prior
         self.global_snap = global_snap
@@ -171,6 +180,7 @@ class FlowFilter(TemporalFilter):
     def reset(self) -> None:
         super().reset()
         self.previous_content = None
+        self.uncovered = None
 
     def estimate(self, previous_content: np.ndarray, content: np.ndarray) -> FlowConfidence:
         """Flow current -> previous input frame and the per-pixel trust in the warp."""
@@ -204,10 +214,18 @@ class FlowFilter(TemporalFilter):
         return styled
 
     def _blend(self, styled: torch.Tensor, estimate: FlowConfidence) -> torch.Tensor:
-        previous = self.previous_output.to(styled.device, torch.float32).unsqueeze(0)
-        warped = warp_backward_tensor(previous, estimate.flow)[0]
-        weight = torch.from_numpy(estimate.confidence).to(styled.device)
         current = styled.float()
+        weight = torch.from_numpy(estimate.confidence).to(styled.device)
+        previous = self.previous_output.to(styled.device, torch.float32)
+        remember = self.uncover_memory > 0.0
+        if remember and self.uncovered is not None:
+            # One warp carries the past output and the uncovered mark along the flow.
+            previous = torch.cat((previous, self.uncovered.to(styled.device)[None]))
+        warped = warp_backward_tensor(previous.unsqueeze(0), estimate.flow)[0]
+        if remember:
+            carried = warped[3] * self.uncover_memory if warped.shape[0] > 3 else None
+            weight, self.uncovered = uncovered_weight(weight, carried)
+        warped = warped[:3]
         return (current + self.correction(weight * (warped - current))).to(styled.dtype)
 
     def correction(self, difference: torch.Tensor) -> torch.Tensor:
@@ -307,6 +325,26 @@ def screened_lowpass(image: torch.Tensor, cutoff: float) -> torch.Tensor:
     lam = (2 * torch.pi / cutoff) ** 2
     filtered = torch.fft.irfft2(spectrum * (lam / (lam + omega2)), s=mirrored.shape[-2:])
     return filtered[..., :height, :width]
+
+
+def uncovered_weight(
+    confidence: torch.Tensor, carried: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The confidence lowered where the frame was uncovered a few frames ago, and the mark.
+
+    Where a moving object has just left, the wall it uncovers gets confidence 0 and takes
+    the network's frame, halo round the object included. In the next frames the wall is
+    unchanged in the input, so the photometric weight trusts the memory and keeps that halo
+    for 1 / (1 - strength) frames: a pale trail behind the object (crossing,
+    docs/temporal.md). The mark (1 where the confidence is under `UNCOVERED_BELOW`, then
+    carried along the flow and fading by `uncover_memory` a frame) lowers the trust to
+    ``confidence * (1 - mark)`` so the memory there follows the network until the object's
+    halo has gone.
+    """
+    mark = (confidence < UNCOVERED_BELOW).float()
+    if carried is not None:
+        mark = torch.maximum(mark, carried)
+    return confidence * (1.0 - mark), mark
 
 
 def make_temporal_filter(mode: str, strength: float) -> TemporalFilter | None:
