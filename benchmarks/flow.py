@@ -1,7 +1,7 @@
 """Which optical flow: DIS or Farneback? Speed and accuracy on real frames.
 
     python -m benchmarks.flow [--clip samples/cup.mp4] [--sizes 320,640] [--pairs 30]
-    python -m benchmarks.flow --truth CORPUS [--pairs 6]
+    python -m benchmarks.flow --truth CORPUS [--pairs 6] [--candidates]
 
 Both methods from OpenCV, as `vidstyle.temporal.flow.FlowEstimator` runs them. For each
 working size (long side): milliseconds per flow field, and two accuracy measures:
@@ -17,7 +17,9 @@ working size (long side): milliseconds per flow field, and two accuracy measures
 (`tools/build_corpus.py` keeps each camera path): mean endpoint error over the pixels that
 stay in view, for each DIS preset, Farneback as the independent check runs it, and DIS
 medium with the global-motion prior (`with_global_motion`), on the encoded clips (codec
-artefacts and all), with CPU milliseconds per flow.
+artefacts and all), with CPU milliseconds per flow. `--candidates` scores round 8's
+candidates instead: DIS medium with other settings, and two smoothings after it
+(`filled_where_flat`, `guided_where_flat`); docs/temporal.md has the table.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from vidstyle.temporal.flow import (
     DIS_PRESETS,
     FLOW_METHODS,
     FlowEstimator,
+    to_gray,
     warp_backward,
     with_global_motion,
 )
@@ -90,7 +93,94 @@ def throughput(clip: Path, pairs: int) -> None:
     print(f"command: python -m benchmarks.flow --throughput --clip {clip} --pairs {pairs}")
 
 
-def truth_endpoint_errors(corpus: Path, pairs: int) -> None:
+# ------------------------------------------------- round 8: closer to the truth than DIS?
+
+
+def texture_weight(gray: np.ndarray) -> np.ndarray:
+    """How well the flow is determined at each pixel: the smaller eigenvalue of the 7-px
+    structure tensor (small on flat surfaces and along straight edges, the aperture
+    problem)."""
+    return cv2.cornerMinEigenVal(gray, 7, 3).astype(np.float32)
+
+
+def trust_texture(weight: np.ndarray) -> np.ndarray:
+    """(H, W, 1) in [0, 1): 1/2 at the frame's median texture, near 1 on strong texture."""
+    return (weight / (weight + float(np.median(weight)) + 1e-12))[..., None]
+
+
+def filled_where_flat(gray: np.ndarray, flow: np.ndarray, sigma: float = 32.0) -> np.ndarray:
+    """`flow` with weakly textured pixels pulled to a texture-weighted Gaussian average of
+    the flow around them (normalized convolution)."""
+    weight = texture_weight(gray)
+    total = cv2.GaussianBlur(weight, (0, 0), sigma) + 1e-12
+    average = np.dstack([cv2.GaussianBlur(weight * flow[..., i], (0, 0), sigma) / total
+                         for i in range(2)])
+    trust = trust_texture(weight)
+    return trust * flow + (1 - trust) * average
+
+
+def guided_where_flat(gray: np.ndarray, flow: np.ndarray, radius: int = 32,
+                      eps: float = 1e-4) -> np.ndarray:
+    """As `filled_where_flat`, the average a texture-weighted guided filter (He et al.
+    2010) with the grey frame as guide, so that it stops at intensity edges."""
+    weight = texture_weight(gray)
+    guide = gray.astype(np.float32) / 255.0
+    size = (2 * radius + 1, 2 * radius + 1)
+
+    def mean(x: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(x, -1, size)
+
+    total = mean(weight) + 1e-12
+    guide_mean = mean(weight * guide) / total
+    guide_var = mean(weight * guide * guide) / total - guide_mean**2
+    average = np.empty_like(flow)
+    for i in range(2):
+        flow_mean = mean(weight * flow[..., i]) / total
+        slope = (mean(weight * guide * flow[..., i]) / total - guide_mean * flow_mean) / (
+            guide_var + eps)
+        average[..., i] = mean(slope) * guide + mean(flow_mean - slope * guide_mean)
+    trust = trust_texture(weight)
+    return trust * flow + (1 - trust) * average
+
+
+def dis_with(**settings) -> cv2.DISOpticalFlow:
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    for name, value in settings.items():
+        getattr(dis, f"set{name}")(value)
+    return dis
+
+
+def upscaled_dis(factor: int = 2):
+    dis = dis_with()
+
+    def estimate(current: np.ndarray, previous: np.ndarray) -> np.ndarray:
+        h, w = current.shape[:2]
+        a, b = (cv2.resize(to_gray(x), (w * factor, h * factor), interpolation=cv2.INTER_CUBIC)
+                for x in (current, previous))
+        return cv2.resize(dis.calc(a, b, None), (w, h), interpolation=cv2.INTER_AREA) / factor
+    return estimate
+
+
+def round8_candidates() -> dict:
+    """Flows of (current, previous) to score against the truth (docs/temporal.md)."""
+    def plain(**settings):
+        dis = dis_with(**settings)
+        return lambda current, previous: dis.calc(to_gray(current), to_gray(previous), None)
+
+    medium, robust = plain(), FlowEstimator("dis", "robust")
+    return {
+        "dis medium (the filter)": medium,
+        "FinestScale 0": plain(FinestScale=0),
+        "10 refinement iterations": plain(VariationalRefinementIterations=10),
+        "PatchStride 2": plain(PatchStride=2),
+        "input 2x upscaled": upscaled_dis(2),
+        "mean of medium and robust": lambda c, p: (medium(c, p) + robust(c, p)) / 2,
+        "fill, Gaussian 32 px": lambda c, p: filled_where_flat(to_gray(c), medium(c, p)),
+        "guided filter r 32": lambda c, p: guided_where_flat(to_gray(c), medium(c, p)),
+    }
+
+
+def truth_endpoint_errors(corpus: Path, pairs: int, candidates: bool = False) -> None:
     """Endpoint error of each flow against the synthetic clips' true camera flow."""
     import sys
 
@@ -106,6 +196,8 @@ def truth_endpoint_errors(corpus: Path, pairs: int) -> None:
     flows["dis medium + global motion"] = (
         lambda current, previous: with_global_motion(medium(current, previous), current,
                                                      previous, margin=0.2))
+    if candidates:
+        flows = round8_candidates()
     print(f"endpoint error (px) against the true flow, first {pairs} pairs, one OpenCV thread")
     print("| clip | mean motion | " + " | ".join(flows) + " |")
     print("|---|---:|" + "---:|" * len(flows))
@@ -141,7 +233,8 @@ def truth_endpoint_errors(corpus: Path, pairs: int) -> None:
         if objects is not None:
             cells = " | ".join(f"{np.mean(objects[n]):.2f}" for n in flows)
             print(f"| {clip.name}, the moving objects only | | {cells} |", flush=True)
-    print(f"command: python -m benchmarks.flow --truth {corpus} --pairs {pairs}")
+    extra = " --candidates" if candidates else ""
+    print(f"command: python -m benchmarks.flow --truth {corpus} --pairs {pairs}{extra}")
 
 
 def main() -> None:
@@ -153,10 +246,12 @@ def main() -> None:
                         help="time the whole flow-with-confidence step at 720p and 1080p")
     parser.add_argument("--truth", type=Path, metavar="CORPUS",
                         help="endpoint error against the synthetic clips' true flow")
+    parser.add_argument("--candidates", action="store_true",
+                        help="with --truth: round 8's DIS settings and smoothings")
     args = parser.parse_args()
     cv2.setNumThreads(1)  # the pipeline runs flow in one helper thread
     if args.truth:
-        truth_endpoint_errors(args.truth, args.pairs)
+        truth_endpoint_errors(args.truth, args.pairs, args.candidates)
         return
     if args.throughput:
         throughput(args.clip, args.pairs)
