@@ -1,7 +1,7 @@
 """Which optical flow: DIS or Farneback? Speed and accuracy on real frames.
 
     python -m benchmarks.flow [--clip samples/cup.mp4] [--sizes 320,640] [--pairs 30]
-    python -m benchmarks.flow --truth CORPUS [--pairs 6] [--candidates]
+    python -m benchmarks.flow --truth CORPUS [--pairs 6] [--candidates {round8,round10}]
 
 Both methods from OpenCV, as `vidstyle.temporal.flow.FlowEstimator` runs them. For each
 working size (long side): milliseconds per flow field, and two accuracy measures:
@@ -17,9 +17,12 @@ working size (long side): milliseconds per flow field, and two accuracy measures
 (`tools/build_corpus.py` keeps each camera path): mean endpoint error over the pixels that
 stay in view, for each DIS preset, Farneback as the independent check runs it, and DIS
 medium with the global-motion prior (`with_global_motion`), on the encoded clips (codec
-artefacts and all), with CPU milliseconds per flow. `--candidates` scores round 8's
+artefacts and all), with CPU milliseconds per flow. `--candidates round8` scores round 8's
 candidates instead: DIS medium with other settings, and two smoothings after it
-(`filled_where_flat`, `guided_where_flat`); docs/temporal.md has the table.
+(`filled_where_flat`, `guided_where_flat`); `--candidates round10` scores OpenCV contrib's
+edge-aware ones: DIS medium smoothed by the fast global smoother at several strengths, with
+and without the affine fit (the "edge" preset is one of them), and the sparse-to-dense
+flow (PyrLK matches interpolated edge-aware). docs/temporal.md has both tables.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from vidstyle.temporal.flow import (
     DIS_PRESETS,
     FLOW_METHODS,
     FlowEstimator,
+    affine_field,
+    affine_fit,
     to_gray,
     warp_backward,
     with_global_motion,
@@ -66,8 +71,8 @@ def translation_epe(estimate: FlowEstimator, frame: np.ndarray) -> float:
 def throughput(clip: Path, pairs: int) -> None:
     """Frames per second of the temporal filter's whole flow step (`FlowFilter.estimate`
     with the shipped settings: the backward flow and its confidence) at 720p and 1080p,
-    on one core, beside two cheaper variants that lost on flicker (docs/temporal.md)."""
-    from vidstyle.temporal.blend import FlowFilter
+    on one core, beside three cheaper variants that lost on flicker (docs/temporal.md)."""
+    from vidstyle.temporal.blend import FLOW_PRESET, FlowFilter
 
     frames = list(read_frames(clip, pairs + 1))
     print(f"FlowFilter.estimate on {clip.name} scaled up, {pairs} pairs, one OpenCV thread")
@@ -78,7 +83,8 @@ def throughput(clip: Path, pairs: int) -> None:
     print("|---|---|---|---:|---:|---:|")
     for width, height in ((1280, 720), (1920, 1080)):
         big = [cv2.resize(f, (width, height), interpolation=cv2.INTER_CUBIC) for f in frames]
-        for max_size, preset in ((None, "medium"), (None, "fast"), (640, "medium")):
+        for max_size, preset in ((None, "edge"), (None, "medium"), (None, "fast"),
+                                 (640, "medium")):
             step = FlowFilter(0.95, flow_max_size=max_size, flow_preset=preset).estimate
             step(big[0], big[1])  # warm-up
             started, cpu_started = time.perf_counter(), time.thread_time()
@@ -86,7 +92,7 @@ def throughput(clip: Path, pairs: int) -> None:
                 step(previous, current)
             cpu_ms = (time.thread_time() - cpu_started) * 1000 / pairs
             wall_ms = (time.perf_counter() - started) * 1000 / pairs
-            label = "full (default)" if max_size is None and preset == "medium" else (
+            label = "full (default)" if max_size is None and preset == FLOW_PRESET else (
                 max_size or "full")
             print(f"| {width}x{height} | {label} | {preset} | {cpu_ms:.0f} | "
                   f"{1000 / cpu_ms:.1f} | {wall_ms:.0f} |", flush=True)
@@ -180,7 +186,43 @@ def round8_candidates() -> dict:
     }
 
 
-def truth_endpoint_errors(corpus: Path, pairs: int, candidates: bool = False) -> None:
+def round10_candidates() -> dict:
+    """OpenCV contrib's edge-aware flows of (current, previous) (docs/temporal.md)."""
+    import cv2.ximgproc  # noqa: F401  (contrib build: a clear ImportError without it)
+
+    medium = FlowEstimator("dis", "medium")
+
+    def smoothed(strength: float, sigma: float, affine: bool = True):
+        """The "edge" preset's smoothing at another strength, or without the affine fit."""
+        def estimate(c, p):
+            flow = medium(c, p)
+            base = affine_field(affine_fit(flow), flow.shape[:2]) if affine else 0 * flow
+            return base + cv2.ximgproc.fastGlobalSmootherFilter(
+                to_gray(c), flow - base, strength, sigma)
+        return estimate
+
+    def sparse_to_dense(grid: int):
+        return lambda c, p: cv2.optflow.calcOpticalFlowSparseToDense(
+            to_gray(c), to_gray(p), grid_step=grid)
+
+    return {
+        "dis medium": medium,
+        "dis edge (the preset)": FlowEstimator("dis", "edge"),
+        "no affine fit": smoothed(8000, 1.5, affine=False),
+        "smoother 500, 1.5": smoothed(500, 1.5),
+        "smoother 2000, 1.5": smoothed(2000, 1.5),
+        "smoother 30000, 1.5": smoothed(30000, 1.5),
+        "smoother 8000, 0.8": smoothed(8000, 0.8),
+        "smoother 8000, 4": smoothed(8000, 4.0),
+        "sparse-to-dense grid 16": sparse_to_dense(16),
+        "sparse-to-dense grid 8": sparse_to_dense(8),
+    }
+
+
+CANDIDATES = {"round8": round8_candidates, "round10": round10_candidates}
+
+
+def truth_endpoint_errors(corpus: Path, pairs: int, candidates: str | None = None) -> None:
     """Endpoint error of each flow against the synthetic clips' true camera flow."""
     import sys
 
@@ -197,7 +239,7 @@ def truth_endpoint_errors(corpus: Path, pairs: int, candidates: bool = False) ->
         lambda current, previous: with_global_motion(medium(current, previous), current,
                                                      previous, margin=0.2))
     if candidates:
-        flows = round8_candidates()
+        flows = CANDIDATES[candidates]()
     print(f"endpoint error (px) against the true flow, first {pairs} pairs, one OpenCV thread")
     print("| clip | mean motion | " + " | ".join(flows) + " |")
     print("|---|---:|" + "---:|" * len(flows))
@@ -233,7 +275,7 @@ def truth_endpoint_errors(corpus: Path, pairs: int, candidates: bool = False) ->
         if objects is not None:
             cells = " | ".join(f"{np.mean(objects[n]):.2f}" for n in flows)
             print(f"| {clip.name}, the moving objects only | | {cells} |", flush=True)
-    extra = " --candidates" if candidates else ""
+    extra = f" --candidates {candidates}" if candidates else ""
     print(f"command: python -m benchmarks.flow --truth {corpus} --pairs {pairs}{extra}")
 
 
@@ -246,8 +288,9 @@ def main() -> None:
                         help="time the whole flow-with-confidence step at 720p and 1080p")
     parser.add_argument("--truth", type=Path, metavar="CORPUS",
                         help="endpoint error against the synthetic clips' true flow")
-    parser.add_argument("--candidates", action="store_true",
-                        help="with --truth: round 8's DIS settings and smoothings")
+    parser.add_argument("--candidates", choices=tuple(CANDIDATES),
+                        help="with --truth: round 8's DIS settings and smoothings, or "
+                             "round 10's edge-aware flows")
     args = parser.parse_args()
     cv2.setNumThreads(1)  # the pipeline runs flow in one helper thread
     if args.truth:

@@ -1,9 +1,10 @@
-"""benchmarks/flow.py: round 8's smoothings after DIS (docs/temporal.md)."""
+"""benchmarks/flow.py: round 8's smoothings after DIS and round 10's edge-aware flows
+(docs/temporal.md)."""
 
 import numpy as np
 import pytest
 
-from benchmarks.flow import filled_where_flat, guided_where_flat, round8_candidates
+from benchmarks.flow import CANDIDATES, filled_where_flat, guided_where_flat
 
 MOTION = np.float32([2.0, -1.0])
 
@@ -39,13 +40,14 @@ def test_a_uniform_flow_is_left_uniform(flat_hole, smooth):
     np.testing.assert_allclose(smooth(gray, flow), flow, atol=1e-3)
 
 
-def test_every_candidate_finds_a_known_shift():
+@pytest.mark.parametrize("round_name", sorted(CANDIDATES))
+def test_every_candidate_finds_a_known_shift(round_name):
     rng = np.random.default_rng(1)
     base = rng.integers(0, 256, (60, 80), dtype=np.uint8)
     base = np.kron(base, np.ones((4, 4), np.uint8))  # 240x320, features DIS can follow
     previous = base[:, 4:-4]
     current = base[:, 1:-7]  # content moved 3 px right: current[x] = previous[x - 3]
-    for name, estimate in round8_candidates().items():
+    for name, estimate in CANDIDATES[round_name]().items():
         flow = estimate(np.dstack([current] * 3), np.dstack([previous] * 3))
         inner = flow[16:-16, 16:-16]
         assert np.abs(np.median(inner[..., 0]) + 3) < 0.5, name

@@ -45,7 +45,14 @@ from vidstyle.temporal.flow import (
 # (DIS-medium measure); on vtest with preset:19 the independent Farneback check gives 6.10
 # at full size against 7.79 at 320 px (docs/temporal.md).
 FLOW_MAX_SIZE: int | None = None
-# DIS preset of the filter's flow (docs/temporal.md).
+# DIS preset of the filter's flow. Round 10's "edge" (DIS medium smoothed edge-aware where
+# the frames leave the motion open; flow.py) is not the default: along the true motion of
+# the synthetic clips the filter following it left less flicker on all 10 rows (median
+# 6.95 -> 4.71), but on real footage the independent measure called it worse on 9 of 14
+# rows (held-out box preset:19 1.02 -> 1.38) and the still background of vtest, which no
+# flow's error can bias, flickered more (preset:19 2.32 -> 2.71). The synthetic clips are
+# still photos under a camera move, where smoothing cannot be wrong; real scenes are not
+# (docs/temporal.md, "Edge-aware flow").
 FLOW_PRESET = "medium"
 # Whether the confidence includes the forward-backward test, which costs a second flow.
 # Without it (occlusions left to the photometric term) the filter costs 52-60% as much and

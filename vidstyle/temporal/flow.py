@@ -10,6 +10,7 @@ previous output there: that is backward warping, which leaves no holes.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import cv2
@@ -35,6 +36,7 @@ DIS_PRESETS = {
     "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
     "fine": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,  # + the settings in DIS_FINE
     "robust": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,  # + the settings in DIS_ROBUST
+    "edge": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,  # + the edge-aware smoothing below
 }
 # "fine": medium down to the finest pyramid level, denser patches, more variational
 # refinement. On samples/cup.mp4 (640x480, 5 pairs) it left a floor of 7.6e-5 against
@@ -68,6 +70,15 @@ class FlowEstimator:
         if preset not in DIS_PRESETS:
             raise ValueError(f"unknown DIS preset {preset!r}: choose one of {tuple(DIS_PRESETS)}")
         self.method = method
+        self.edge_aware = preset == "edge" and method == "dis"
+        if self.edge_aware and not has_edge_aware_smoothing():
+            # An environment with plain opencv-python (no contrib modules) beside vidstyle:
+            # the filter still works, with the unsmoothed flow, and says so once.
+            warnings.warn("OpenCV without the contrib modules (cv2.ximgproc): the flicker "
+                          "filter follows unsmoothed DIS flow; install "
+                          "opencv-contrib-python-headless for the edge-aware flow",
+                          RuntimeWarning, stacklevel=2)
+            self.edge_aware = False
         self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset]) if method == "dis" else None
         if self._dis is not None:
             for name, value in DIS_SETTINGS.get(preset, {}).items():
@@ -77,11 +88,98 @@ class FlowEstimator:
         """Flow from `source` to `target` (both RGB uint8 or grayscale uint8)."""
         a, b = to_gray(source), to_gray(target)
         if self._dis is not None:
-            return self._dis.calc(a, b, None)
+            flow = self._dis.calc(a, b, None)
+            return edge_aware_flow(a, b, flow) if self.edge_aware else flow
         return cv2.calcOpticalFlowFarneback(
             a, b, None, pyr_scale=0.5, levels=5, winsize=15, iterations=3,
             poly_n=5, poly_sigma=1.2, flags=0,
         )
+
+
+# "edge" (round 10; not the filter's default, blend.py says why): DIS medium, then a
+# weighted least-squares smoothing guided by the source frame (the fast global smoother of
+# Min et al. 2014, OpenCV contrib's `ximgproc`), which spreads the flow across even
+# intensity and stops at edges, where round 8's Gaussian and guided smoothings blurred the
+# motion of objects moving on their own into the wall behind them. The smoother pulls
+# towards a constant, so alone it flattened a zoom's ramp: on the clean 192 px zoom of
+# samples/photos/fruits.jpg in tests/test_flow.py, 0.079 px (plain DIS) -> 0.180. It
+# therefore smooths only what an affine fit of the flow leaves (`affine_fit`) and adds the
+# fit back: a camera's pan, zoom or roll passes through, the noise around it is smoothed
+# (0.057 px on that zoom). Endpoint error against the true flow: docs/temporal.md,
+# "Edge-aware flow" (`python -m benchmarks.flow --truth CORPUS --pairs 2 --candidates
+# round10`); lambda and sigma were chosen in that run.
+EDGE_LAMBDA = 8000.0
+EDGE_SIGMA = 1.5
+# Pixel stride of the samples the affine fit uses: 1/64 of the pixels fit the six numbers
+# to well under DIS's own error in 1 ms at 1280x720 (the field it gives: 4 ms).
+AFFINE_STRIDE = 8
+
+
+# The smoothing is a prior for where the frames leave the motion open (flat or noisy areas);
+# where they decide it, DIS's own flow is kept: wherever it warps the target onto the
+# source clearly better than the smoothed flow (pooled squared grey error above
+# FUSE_MARGIN times DIS's plus FUSE_FLOOR). Without this the smoothing spread the walkers'
+# motion in the static-camera vtest over the floor around them: the flow filter left 0.090
+# flicker on its still background (`benchmarks.warping_truth`, scream, 12 frames) against
+# plain DIS's 0.055; with it 0.058, while the synthetic zoom kept its gain along the true
+# motion (0.87 -> 0.36 without, 0.34 with). Round 10's throwaway variant script; the
+# committed sweep's figures are in docs/temporal.md, "Edge-aware flow".
+FUSE_MARGIN = 1.2
+FUSE_FLOOR = 4.0  # grey levels squared: 2 levels of noise decide nothing
+FUSE_SIGMA = 2.0  # px: the error is pooled, a single pixel's noise decides nothing
+
+
+def edge_aware_flow(source: np.ndarray, target: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """DIS's `flow` (grey `source` -> `target`) smoothed edge-aware where the frames
+    leave the motion open, kept where they show DIS is right."""
+    smooth = edge_aware_smooth(source, flow)
+    keep = warp_error(source, target, smooth) > (
+        FUSE_MARGIN * warp_error(source, target, flow) + FUSE_FLOOR)
+    return np.where(keep[..., None], flow, smooth)
+
+
+def warp_error(source: np.ndarray, target: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Squared grey error of `target` warped onto `source` along `flow`, pooled locally."""
+    error = warp_backward(target, flow).astype(np.float32) - source.astype(np.float32)
+    return cv2.GaussianBlur(error * error, (0, 0), FUSE_SIGMA)
+
+
+def has_edge_aware_smoothing() -> bool:
+    """Whether this OpenCV build has the contrib module the "edge" preset needs."""
+    return hasattr(cv2, "ximgproc")
+
+
+def edge_aware_smooth(guide: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """`flow` smoothed over even areas of `guide` (grey uint8) and kept at its edges; its
+    affine part (the camera's) is kept exactly."""
+    base = affine_field(affine_fit(flow), flow.shape[:2])
+    # Both components in one call: the same result as one call each (to the bit), and the
+    # guide's weights are built once (56 -> 51 ms at 1280x720, one thread).
+    residual = cv2.ximgproc.fastGlobalSmootherFilter(guide, flow - base, EDGE_LAMBDA, EDGE_SIGMA)
+    return base + residual
+
+
+def affine_fit(flow: np.ndarray, stride: int = AFFINE_STRIDE) -> np.ndarray:
+    """Least-squares affine motion of a flow field: the 3x2 matrix M with
+    flow(x, y) ~ [1, x, y] @ M."""
+    h, w = flow.shape[:2]
+    ys, xs = np.mgrid[0:h:stride, 0:w:stride].astype(np.float32)
+    design = np.stack([np.ones_like(xs), xs, ys], axis=-1).reshape(-1, 3)
+    samples = flow[::stride, ::stride].reshape(-1, 2)
+    matrix, *_ = np.linalg.lstsq(design, samples, rcond=None)
+    return matrix.astype(np.float32)
+
+
+def affine_field(matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The flow field (``H x W x 2``) of the affine motion `matrix` (`affine_fit`)."""
+    xs = np.arange(shape[1], dtype=np.float32)[None, :]
+    ys = np.arange(shape[0], dtype=np.float32)[:, None]
+    field = np.empty((*shape, 2), np.float32)
+    # One component at a time: broadcasting over a trailing axis of 2 took 17 ms at
+    # 1280x720, this 4 ms.
+    for i in range(2):
+        field[..., i] = (matrix[0, i] + matrix[1, i] * xs) + matrix[2, i] * ys
+    return field
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
