@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from vidstyle.cli.common import Command, console, err_console, user_errors
 from vidstyle.config import PRECISIONS
 from vidstyle.train import TrainSettings, TrainStep, train_style, with_overrides
+from vidstyle.train.stability import StabilitySettings, stabilize_multistyle
 
 Opt = typer.Option
 TRAIN_DEFAULTS = TrainSettings()
@@ -82,5 +83,49 @@ def train(
                       highlight=False)
 
 
+STABLE_DEFAULTS = StabilitySettings()
+
+
+def stabilize(
+    data: Annotated[Path, Opt("--data", help="Folder of photos and/or video frames.")],
+    output: Annotated[Path, Opt("--output", "-o", help="26-style network to write (.safetensors).")],
+    steps: Annotated[int, Opt(help="Optimisation steps.")] = STABLE_DEFAULTS.steps,
+    size: Annotated[int, Opt(help="Training crop size (pixels, multiple of 4).")] = STABLE_DEFAULTS.size,
+    batch: Annotated[int, Opt(help="Crops per step.")] = STABLE_DEFAULTS.batch,
+    learning_rate: Annotated[float, Opt("--lr", help="Adam learning rate.")] = STABLE_DEFAULTS.learning_rate,
+    stability_weight: Annotated[float, Opt(help="Weight of the move-with-the-input term.")] = STABLE_DEFAULTS.stability_weight,
+    texture_weight: Annotated[float, Opt(help="Weight of the Gram term that keeps the strokes.")] = STABLE_DEFAULTS.texture_weight,
+    network: Annotated[Path | None, Opt(help="The 26-style network file to stabilize, whose "
+                                         "look is kept (default: the shipped one).")] = None,
+    start: Annotated[Path | None, Opt(help="Continue from an earlier output (the look "
+                                       "stays --network's).")] = None,
+    threads: Annotated[int | None, Opt(help="CPU threads for torch.")] = None,
+    seed: Annotated[int, Opt(help="Random seed.")] = STABLE_DEFAULTS.seed,
+) -> None:
+    """Fine-tune the 26-style network to move with its input instead of repainting
+    (less flicker); use it as --style preset:N@OUTPUT."""
+    with user_errors():
+        settings = StabilitySettings(
+            steps=steps, size=size, batch=batch, learning_rate=learning_rate,
+            stability_weight=stability_weight, texture_weight=texture_weight,
+            threads=threads, seed=seed)
+        with Progress(
+            TextColumn("[bold]stabilize"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
+            console=console, transient=False,
+        ) as progress:
+            task = progress.add_task("stabilize", total=settings.steps, losses="")
+
+            def show(event: TrainStep) -> None:
+                terms = "  ".join(f"{k} {v:.3g}" for k, v in event.losses.items())
+                progress.update(task, completed=event.step, losses=terms)
+
+            result = stabilize_multistyle(data, output, settings=settings, network=network,
+                                          start=start, on_step=show)
+    err_console.print(f"{result.output} ({result.steps} steps, {result.seconds:.0f} s)",
+                      highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command("train", cls=Command)(train)
+    app.command("stabilize", cls=Command)(stabilize)

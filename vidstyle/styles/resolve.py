@@ -4,6 +4,9 @@ A spec is one style or a comma-separated blend of weighted ones:
 
     scream                      a built-in name (catalogue.toml) or a user style
     preset:3                    the 26-style network's preset 3
+    preset:3@multistyle26       preset 3 of a named shipped 26-style network
+    preset:3@tuned.safetensors  preset 3 of a 26-style network file in the shipped format
+                                (e.g. one `vidstyle stabilize` wrote)
     path/to/painting.jpg        any picture, through the arbitrary network
     path/to/mosaic.pth          a Johnson network file (pytorch/examples or safetensors)
     scream:0.6,wave:0.4         a blend: weights are normalised to sum 1
@@ -40,9 +43,16 @@ from vidstyle.styles.user import (
     list_user_styles,
     load_user_style,
 )
-from vidstyle.styles.weights import WEIGHTS_DIR, load_into, read_johnson_weights
+from vidstyle.styles.weights import (
+    WEIGHTS_DIR,
+    load_into,
+    read_johnson_weights,
+    read_safetensors,
+)
 
 PRESET_PREFIX = "preset:"
+# The 26-style network `preset:N` runs unless the spec names another (`preset:N@NETWORK`).
+PRESET_NETWORK = "multistyle26"
 
 
 @dataclass
@@ -57,6 +67,7 @@ class Component:
     johnson_state: dict[str, torch.Tensor] | None = None
     source: str = ""
     trained_size: int | None = None  # training crop size, for --style-scale
+    network_file: Path | str | None = None  # presets: a shipped network's name, or a file
 
 
 # --- parsing ---------------------------------------------------------------------------
@@ -103,7 +114,8 @@ def resolve_component(name: str, weight: float = 1.0) -> Component:
     if name in catalogue.styles:
         entry = catalogue.styles[name]
         if entry.preset is not None:
-            return Component(name, "conditional", weight, preset=entry.preset)
+            return Component(name, "conditional", weight, preset=entry.preset,
+                             source=entry.network, network_file=entry.network)
         if entry.vector is not None:
             return Component(name, "arbitrary", weight, vector=shipped_vector(entry.vector))
         return Component(name, "johnson", weight,
@@ -120,10 +132,22 @@ def resolve_component(name: str, weight: float = 1.0) -> Component:
 
 
 def _preset_component(name: str, weight: float) -> Component:
-    index = name[len(PRESET_PREFIX):]
+    index, _, network = name[len(PRESET_PREFIX):].partition("@")
     if not index.isdigit() or not 0 <= int(index) < NUM_STYLES:
         raise StyleError(f"{name!r}: presets are preset:0 to preset:{NUM_STYLES - 1}")
-    return Component(f"preset{int(index)}", "conditional", weight, preset=int(index))
+    network_file = None
+    if network and not _is_preset_network(network):
+        network_file = Path(network).expanduser()
+        if not network_file.is_file():
+            raise StyleError(f"{network_file}: 26-style network file not found")
+    return Component(f"preset{int(index)}", "conditional", weight, preset=int(index),
+                     source=network or PRESET_NETWORK,
+                     network_file=network_file or (network or PRESET_NETWORK))
+
+
+def _is_preset_network(name: str) -> bool:
+    entry = load_catalogue().networks.get(name)
+    return entry is not None and entry.family == "conditional"
 
 
 def _file_component(name: str, weight: float) -> Component:
@@ -195,9 +219,24 @@ def _conditional(components: list[Component], strength: float) -> tuple[nn.Modul
     mix = torch.zeros(NUM_STYLES)
     for component, weight in zip(components, _weights(components), strict=True):
         mix[component.preset] += weight
-    state = shipped_tensors("multistyle26", "network")
-    network = load_into(MultiStyleNet(), state, _shipped_path("multistyle26", "network"))
+    files = {c.network_file for c in components}
+    if len(files) > 1:
+        raise StyleError("cannot blend presets of different 26-style networks")
+    network = load_multistyle(files.pop())
     return network.set_style_weights(mix), strength
+
+
+def load_multistyle(network: Path | str | None = None) -> MultiStyleNet:
+    """A 26-style network: a shipped one by catalogue name (default `PRESET_NETWORK`), or a
+    safetensors file of the same keys."""
+    network = network or PRESET_NETWORK
+    if isinstance(network, str):
+        state = shipped_tensors(network, "network")
+        return load_into(MultiStyleNet(), state, _shipped_path(network, "network"))
+    if network.suffix.lower() != ".safetensors":
+        raise StyleError(f"{network}: a 26-style network file must be .safetensors")
+    state, _ = read_safetensors(network)
+    return load_into(MultiStyleNet(), {k: v.float() for k, v in state.items()}, network)
 
 
 def _arbitrary(components: list[Component], strength: float) -> tuple[nn.Module, float]:
@@ -253,6 +292,8 @@ def style_slug(spec: str) -> str:
 
 def _name_slug(name: str) -> str:
     if name.lower().startswith(PRESET_PREFIX):
-        return "preset" + re.sub(r"[^0-9]", "", name[len(PRESET_PREFIX):])
+        index, _, file = name[len(PRESET_PREFIX):].partition("@")
+        tail = "_" + _name_slug(file) if file else ""
+        return "preset" + re.sub(r"[^0-9]", "", index) + tail
     stem = Path(name).stem if (Path(name).suffix or "/" in name) else name
     return re.sub(r"[^A-Za-z0-9_]+", "_", stem).strip("_")[:48] or "style"
