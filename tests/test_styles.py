@@ -197,14 +197,16 @@ def test_shipped_weights_are_checked_against_the_catalogue(monkeypatch, tmp_path
     shipped = weights_module.WEIGHTS_DIR
     for file in shipped.glob("*.safetensors"):
         (tmp_path / file.name).write_bytes(file.read_bytes())
-    tampered = tmp_path / "multistyle26.safetensors"
+    catalogue = catalogue_module.load_catalogue()
+    network = catalogue.networks[catalogue.styles["golden_haze"].network]
+    tampered = tmp_path / network.files["network"][0]
     data = bytearray(tampered.read_bytes())
     data[-1] ^= 0xFF
     tampered.write_bytes(bytes(data))
     monkeypatch.setattr(catalogue_module, "WEIGHTS_DIR", tmp_path)
     catalogue_module.shipped_tensors.cache_clear()
     try:
-        with pytest.raises(WeightsError, match="multistyle26.safetensors: checksum mismatch"):
+        with pytest.raises(WeightsError, match=f"{tampered.name}: checksum mismatch"):
             load_style("golden_haze")
     finally:
         catalogue_module.shipped_tensors.cache_clear()

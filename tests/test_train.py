@@ -139,6 +139,20 @@ def test_data_folder_without_pictures_is_a_user_error(tmp_path):
         TrainingData(tmp_path, 64)
 
 
+def test_the_held_out_folder_is_never_read(tmp_path):
+    """tools/build_training_set.py writes the held-out photos to DATA/heldout/: pointing
+    --data at the whole set must not train on them (it did before round 11)."""
+    photos = Path(__file__).resolve().parent.parent / "samples" / "photos"
+    (tmp_path / "heldout").mkdir()
+    (tmp_path / "photos").mkdir()
+    for source in sorted(photos.glob("*.jpg")):
+        (tmp_path / "heldout" / source.name).write_bytes(source.read_bytes())
+    with pytest.raises(InputError, match="no readable images"):
+        TrainingData(tmp_path, 64)
+    (tmp_path / "photos" / "fruits.jpg").write_bytes((photos / "fruits.jpg").read_bytes())
+    assert [p.parent.name for p in TrainingData(tmp_path, 64).photos] == ["photos"]
+
+
 @pytest.mark.parametrize("bad", [{"size": 66}, {"steps": 0}, {"style_weight": -1.0},
                                  {"content_layer": "relu9_9"}])
 def test_bad_settings_are_refused(bad):

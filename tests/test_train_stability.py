@@ -18,7 +18,7 @@ from vidstyle.train.stability import (
     StabilitySettings,
     move,
     random_motion,
-    stabilize_multistyle,
+    stabilize,
     valid_mask,
 )
 
@@ -70,7 +70,7 @@ def stabilized(tmp_path_factory) -> tuple[Path, list[dict[str, float]]]:
     out = tmp_path_factory.mktemp("stable") / "stable.safetensors"
     settings = StabilitySettings(steps=30, size=64, batch=2, learning_rate=1e-3,
                                  texture_weight=0.0, presets=(19,), checkpoint_every=15)
-    result = stabilize_multistyle(PHOTOS, out, settings=settings)
+    result = stabilize(PHOTOS, out, settings=settings)
     return out, result.losses
 
 
@@ -133,3 +133,19 @@ def test_a_shipped_network_can_be_named_after_the_at():
     assert named.shape == frame.shape
     with pytest.raises(StyleError, match="not found"):
         load_style("preset:4@arbitrary")  # not a 26-style network: read as a file name
+
+
+def test_a_johnson_style_is_stabilized_into_a_style_file(tmp_path):
+    out = tmp_path / "scream_stable.safetensors"
+    settings = StabilitySettings(steps=3, size=64, batch=1, texture_weight=0.0,
+                                 learning_rate=1e-3)
+    stabilize(PHOTOS, out, settings=settings, network="scream")
+    frame = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        tuned, shipped = load_style(str(out))(frame), load_style("scream")(frame)
+    assert tuned.shape == shipped.shape and not torch.equal(tuned, shipped)
+
+
+def test_an_unknown_network_is_a_style_error(tmp_path):
+    with pytest.raises(StyleError, match="no such network"):
+        stabilize(PHOTOS, tmp_path / "x.safetensors", network="no_such_style")

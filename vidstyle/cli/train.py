@@ -11,7 +11,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from vidstyle.cli.common import Command, console, err_console, user_errors
 from vidstyle.config import PRECISIONS
 from vidstyle.train import TrainSettings, TrainStep, train_style, with_overrides
-from vidstyle.train.stability import StabilitySettings, stabilize_multistyle
+from vidstyle.train.stability import SOURCE_NETWORK, StabilitySettings
+from vidstyle.train.stability import stabilize as run_stabilize
 
 Opt = typer.Option
 TRAIN_DEFAULTS = TrainSettings()
@@ -88,22 +89,23 @@ STABLE_DEFAULTS = StabilitySettings()
 
 def stabilize(
     data: Annotated[Path, Opt("--data", help="Folder of photos and/or video frames.")],
-    output: Annotated[Path, Opt("--output", "-o", help="26-style network to write (.safetensors).")],
+    output: Annotated[Path, Opt("--output", "-o", help="Network to write (.safetensors).")],
+    network: Annotated[str, typer.Argument(help="What to stabilize: a 26-style network "
+                                           "(multistyle26) or its file, a built-in Johnson "
+                                           "style (scream) or a Johnson file.")] = SOURCE_NETWORK,
     steps: Annotated[int, Opt(help="Optimisation steps.")] = STABLE_DEFAULTS.steps,
     size: Annotated[int, Opt(help="Training crop size (pixels, multiple of 4).")] = STABLE_DEFAULTS.size,
     batch: Annotated[int, Opt(help="Crops per step.")] = STABLE_DEFAULTS.batch,
     learning_rate: Annotated[float, Opt("--lr", help="Adam learning rate.")] = STABLE_DEFAULTS.learning_rate,
     stability_weight: Annotated[float, Opt(help="Weight of the move-with-the-input term.")] = STABLE_DEFAULTS.stability_weight,
     texture_weight: Annotated[float, Opt(help="Weight of the Gram term that keeps the strokes.")] = STABLE_DEFAULTS.texture_weight,
-    network: Annotated[Path | None, Opt(help="The 26-style network file to stabilize, whose "
-                                         "look is kept (default: the shipped one).")] = None,
     start: Annotated[Path | None, Opt(help="Continue from an earlier output (the look "
-                                       "stays --network's).")] = None,
+                                       "stays NETWORK's).")] = None,
     threads: Annotated[int | None, Opt(help="CPU threads for torch.")] = None,
     seed: Annotated[int, Opt(help="Random seed.")] = STABLE_DEFAULTS.seed,
 ) -> None:
-    """Fine-tune the 26-style network to move with its input instead of repainting
-    (less flicker); use it as --style preset:N@OUTPUT."""
+    """Fine-tune a network to move with its input instead of repainting (less flicker);
+    use the result as --style preset:N@OUTPUT (26-style) or --style OUTPUT (Johnson)."""
     with user_errors():
         settings = StabilitySettings(
             steps=steps, size=size, batch=batch, learning_rate=learning_rate,
@@ -120,8 +122,8 @@ def stabilize(
                 terms = "  ".join(f"{k} {v:.3g}" for k, v in event.losses.items())
                 progress.update(task, completed=event.step, losses=terms)
 
-            result = stabilize_multistyle(data, output, settings=settings, network=network,
-                                          start=start, on_step=show)
+            result = run_stabilize(data, output, settings=settings, network=network,
+                                   start=start, on_step=show)
     err_console.print(f"{result.output} ({result.steps} steps, {result.seconds:.0f} s)",
                       highlight=False)
 

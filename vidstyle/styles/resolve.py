@@ -52,7 +52,7 @@ from vidstyle.styles.weights import (
 
 PRESET_PREFIX = "preset:"
 # The 26-style network `preset:N` runs unless the spec names another (`preset:N@NETWORK`).
-PRESET_NETWORK = "multistyle26"
+PRESET_NETWORK = "multistyle26_stable"
 
 
 @dataclass

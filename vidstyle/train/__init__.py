@@ -6,6 +6,7 @@ objective and its terms, docs/training.md for the recipe and its measurements.
     objective.py    perceptual + temporal loss, straight-through clamp, the style target
     checkpoints.py  resumable state beside the output; the deliverable network file
     loop.py         the optimisation loop
+    stability.py    `vidstyle stabilize`: fine-tune a shipped network to move with its input
 """
 
 from vidstyle.images import to_tensor

@@ -28,6 +28,10 @@ RESIZE_MARGIN = TRAINING_SCENE_FACTOR
 # fade-out frame teaches nothing, and a constant input gave NaN gradients in the first
 # instance norm (measured: training diverged at step 30 on a black frame of a clip).
 MIN_CROP_STD = 4.0
+# A folder of this name inside the training data is never read: it holds the held-out
+# pictures quality is measured on (tools/build_training_set.py writes them there, so
+# `--data` can point at the whole set without training on them).
+HELD_OUT_DIR = "heldout"
 
 
 @dataclass
@@ -112,7 +116,8 @@ def scan_folder(folder: Path) -> tuple[list[Path], list[Path]]:
     if folder.is_file():
         files = [folder]
     elif folder.is_dir():
-        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        files = sorted(p for p in folder.rglob("*")
+                       if p.is_file() and HELD_OUT_DIR not in p.relative_to(folder).parts)
     else:
         raise InputError(folder, "training data folder not found")
     photos = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]

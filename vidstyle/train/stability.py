@@ -24,7 +24,8 @@ is the very thing this is about). Pixels the motion brings in from outside the c
 margin where the network's padding differs, are left out.
 
 For the 26-style network every step draws one of its presets, so all 26 stay trained; the
-shared convolutions see every step.
+shared convolutions see every step. A Johnson network (one style) is fine-tuned the same
+way, through the straight-through clamp `vidstyle train` uses.
 """
 
 from __future__ import annotations
@@ -40,15 +41,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidstyle.errors import OutputError, SettingsError
+from vidstyle.errors import OutputError, SettingsError, StyleError, WeightsError
 from vidstyle.losses import gram_matrix, style_loss
 from vidstyle.networks.conditional import NUM_STYLES, MultiStyleNet, one_hot_style
+from vidstyle.networks.johnson import JohnsonNet
 from vidstyle.styles.resolve import load_multistyle
-from vidstyle.styles.weights import load_vgg19, write_safetensors
+from vidstyle.styles.weights import load_into, load_vgg19, read_safetensors, write_safetensors
 from vidstyle.train.data import TrainingData
+from vidstyle.train.objective import UnclampedOutput
 from vidstyle.train.settings import TrainStep
 
-FORMAT_NAME = "vidstyle-multistyle26"
+FORMAT_NAMES = {"conditional": "vidstyle-multistyle26", "johnson": "vidstyle-johnson"}
+# What is stabilized unless told otherwise: Magenta's 26-style network as ported, not
+# whatever `preset:N` runs by default (which may itself be an output of this module).
+SOURCE_NETWORK = "multistyle26"
 # Layers whose Gram matrices hold the fine texture: the strokes a pixel loss would let
 # blur while the stability term pulls toward a motion-consistent mean.
 TEXTURE_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
@@ -134,7 +140,8 @@ class StabilityLoss:
         self.settings = settings
         self.vgg = vgg
 
-    def __call__(self, student: nn.Module, teacher: nn.Module, crops: torch.Tensor,
+    def __call__(self, student: Callable[[torch.Tensor], torch.Tensor], teacher: nn.Module,
+                 crops: torch.Tensor,
                  generator: torch.Generator) -> dict[str, torch.Tensor]:
         s = self.settings
         motion = random_motion(crops.shape[0], crops.shape[-1], s, generator)
@@ -171,18 +178,108 @@ class StabilityResult:
     losses: list[dict[str, float]]
 
 
-def stabilize_multistyle(
+class Candidate:
+    """What the loop needs of a network family: the frozen teacher, the student, how the
+    student is called with a gradient, which parameters train, and how it is written."""
+
+    family = ""
+
+    def __init__(self, teacher: nn.Module, student: nn.Module) -> None:
+        self.teacher = teacher.eval().requires_grad_(False)
+        self.student = student.train()
+
+    def before_step(self, choose: random.Random, settings: StabilitySettings) -> None:
+        """Pick what this step trains (a preset, for the 26-style network)."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.student(images)
+
+    def parameters(self) -> list[nn.Parameter]:
+        return list(self.student.parameters())
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().float().cpu() for k, v in self.student.state_dict().items()}
+
+
+class MultistyleCandidate(Candidate):
+    family = "conditional"
+
+    def before_step(self, choose: random.Random, settings: StabilitySettings) -> None:
+        style = one_hot_style(choose.choice(settings.presets))
+        self.teacher.set_style_weights(style)
+        self.student.set_style_weights(style)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in super().state().items() if k != "style_weights"}
+
+
+class JohnsonCandidate(Candidate):
+    """`JohnsonNet` clamps its output; the loss reads it through the straight-through
+    clamp of `objective.UnclampedOutput`, as `vidstyle train` does, so that overshooting
+    pixels still get a gradient."""
+
+    family = "johnson"
+
+    def __init__(self, teacher: nn.Module, student: nn.Module) -> None:
+        super().__init__(teacher, student)
+        self.unclamped = UnclampedOutput(self.student)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.unclamped(self.student, images)
+
+
+def candidate_for(network: str | Path, start: str | Path | None = None) -> Candidate:
+    """The network to stabilize: a shipped 26-style network by catalogue name, a built-in
+    Johnson style by name (``scream``), or a file of either kind."""
+    from vidstyle.styles.catalogue import load_catalogue, shipped_tensors
+    from vidstyle.styles.weights import read_johnson_weights
+
+    catalogue = load_catalogue()
+    if isinstance(network, str) and network in catalogue.networks:
+        family = catalogue.networks[network].family
+    elif isinstance(network, str) and network in catalogue.styles:
+        network = catalogue.styles[network].network
+        family = catalogue.networks[network].family
+    else:
+        network = Path(network)
+        if not network.is_file():
+            raise StyleError(f"{network}: no such network file, built-in style or network")
+        family = "conditional" if is_multistyle_file(network) else "johnson"
+    if family == "conditional":
+        return MultistyleCandidate(load_multistyle(network),
+                                   load_multistyle(Path(start) if start else network))
+
+    def johnson(source: str | Path) -> JohnsonNet:
+        state = (shipped_tensors(source, "network") if isinstance(source, str)
+                 else read_johnson_weights(source))
+        return load_into(JohnsonNet(), state, source)
+
+    if family != "johnson":
+        raise StyleError(f"{network}: only Johnson and 26-style networks can be stabilized")
+    return JohnsonCandidate(johnson(network), johnson(Path(start) if start else network))
+
+
+def is_multistyle_file(path: Path) -> bool:
+    try:
+        state, _ = read_safetensors(path)
+    except WeightsError:
+        return False
+    return any(key.endswith(".norm.scale") for key in state)
+
+
+def stabilize(
     data: str | Path,
     output: str | Path,
     *,
     settings: StabilitySettings | None = None,
-    network: str | Path | None = None,
+    network: str | Path = SOURCE_NETWORK,
     start: str | Path | None = None,
     on_step: Callable[[TrainStep], None] | None = None,
 ) -> StabilityResult:
-    """Fine-tune the 26-style network (or the file `network`) to move with its input, and
-    write it to `output` (safetensors, `MultiStyleNet` keys, fp32) every
-    `checkpoint_every` steps and at the end.
+    """Fine-tune `network` (see `candidate_for`) to move with its input, and write it to
+    `output` (safetensors in the family's own keys, fp32) every `checkpoint_every` steps
+    and at the end: ``--style preset:N@OUTPUT`` runs a 26-style result, ``--style OUTPUT``
+    (or ``vidstyle styles add``) a Johnson one.
 
     The target picture is always `network`'s; `start` (an earlier output of this function)
     only sets where the weights begin, so a run continued in pieces never drifts from the
@@ -194,22 +291,17 @@ def stabilize_multistyle(
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     choose = random.Random(settings.seed)
-    network = Path(network) if network else None
-    teacher = load_multistyle(network).eval().requires_grad_(False)
-    student = load_multistyle(Path(start) if start else network).train()
+    candidate = candidate_for(network, start)
     dataset = TrainingData(data, settings.size, seed=settings.seed)
     vgg = load_vgg19() if settings.texture_weight > 0 else None
     loss = StabilityLoss(settings, vgg)
-    optimizer = torch.optim.Adam(
-        [p for name, p in student.named_parameters() if name != "style_weights"],
-        lr=settings.learning_rate)
+    optimizer = torch.optim.Adam(candidate.parameters(), lr=settings.learning_rate)
     history: list[dict[str, float]] = []
     started = time.perf_counter()
     for step in range(1, settings.steps + 1):
-        style = one_hot_style(choose.choice(settings.presets))
-        teacher.set_style_weights(style)
-        student.set_style_weights(style)
-        terms = loss(student, teacher, dataset.batch(settings.batch), generator)
+        candidate.before_step(choose, settings)
+        terms = loss(candidate.forward, candidate.teacher, dataset.batch(settings.batch),
+                     generator)
         total = sum(terms.values())
         optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -220,7 +312,7 @@ def stabilize_multistyle(
         history.append(values)
         written = None
         if step % settings.checkpoint_every == 0 or step == settings.steps:
-            write_multistyle(output, student, settings, step, network)
+            write_stabilized(output, candidate, settings, step, network, start)
             written = output
         if on_step is not None:
             on_step(TrainStep(step, settings.steps, values, time.perf_counter() - started,
@@ -228,18 +320,17 @@ def stabilize_multistyle(
     return StabilityResult(output, settings.steps, time.perf_counter() - started, history)
 
 
-def write_multistyle(output: Path, student: MultiStyleNet, settings: StabilitySettings,
-                     step: int, network: Path | None) -> None:
-    state = {k: v.detach().float().cpu() for k, v in student.state_dict().items()
-             if k != "style_weights"}
+def write_stabilized(output: Path, candidate: Candidate, settings: StabilitySettings,
+                     step: int, network: str | Path, start: str | Path | None) -> None:
     metadata = {
-        "format": FORMAT_NAME, "family": "conditional", "steps": str(step),
-        "teacher": network.name if network else "multistyle26 (shipped)",
+        "format": FORMAT_NAMES[candidate.family], "family": candidate.family,
+        "steps": str(step), "teacher": Path(network).name,
+        "start": Path(start).name if start else Path(network).name,
         "objective": (f"stability (Gupta et al. 2017): weight {settings.stability_weight:g}, "
                       f"texture {settings.texture_weight:g}, noise {settings.max_noise:g}, "
                       f"shift {settings.max_shift:g} px, size {settings.size}"),
     }
     try:
-        write_safetensors(output, state, metadata)
+        write_safetensors(output, candidate.state(), metadata)
     except OSError as exc:
         raise OutputError(output, f"cannot write the network ({exc.strerror or exc})") from None
