@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +25,25 @@ def shown(field: str) -> str:
     """The default --help shows: the TrainSettings value the option leaves alone."""
     value = getattr(TRAIN_DEFAULTS, field)
     return UNSET_DEFAULTS.get(field, "") if value is None else str(value)
+
+
+@contextmanager
+def step_display(label: str, steps: int, checkpoints: bool = False):
+    """A live bar with the latest loss terms; yields the `on_step` callback that feeds it."""
+    with Progress(
+        TextColumn(f"[bold]{label}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
+        console=console, transient=False,
+    ) as progress:
+        task = progress.add_task(label, total=steps, losses="")
+
+        def show(event: TrainStep) -> None:
+            terms = "  ".join(f"{k} {v:.3g}" for k, v in event.losses.items())
+            progress.update(task, completed=event.step, losses=terms)
+            if checkpoints and event.checkpoint:
+                progress.console.print(f"step {event.step}: checkpoint in {event.checkpoint}")
+
+        yield show
 
 
 def train(
@@ -65,19 +85,7 @@ def train(
             learning_rate=learning_rate, init=init, checkpoint_every=checkpoint_every,
             device=device, precision=precision, threads=threads, seed=seed, style_name=name,
         )
-        with Progress(
-            TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
-            console=console, transient=False,
-        ) as progress:
-            task = progress.add_task("train", total=settings.steps, losses="")
-
-            def show(event: TrainStep) -> None:
-                terms = "  ".join(f"{k} {v:.3g}" for k, v in event.losses.items())
-                progress.update(task, completed=event.step, losses=terms)
-                if event.checkpoint:
-                    progress.console.print(f"step {event.step}: checkpoint in {event.checkpoint}")
-
+        with step_display("train", settings.steps, checkpoints=True) as show:
             result = train_style(style_image, data, output, settings=settings, on_step=show,
                                  resume=resume)
     err_console.print(f"{result.output} ({result.steps} steps, {result.seconds_per_step:.2f} s/step)",
@@ -111,17 +119,7 @@ def stabilize(
             steps=steps, size=size, batch=batch, learning_rate=learning_rate,
             stability_weight=stability_weight, texture_weight=texture_weight,
             threads=threads, seed=seed)
-        with Progress(
-            TextColumn("[bold]stabilize"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
-            console=console, transient=False,
-        ) as progress:
-            task = progress.add_task("stabilize", total=settings.steps, losses="")
-
-            def show(event: TrainStep) -> None:
-                terms = "  ".join(f"{k} {v:.3g}" for k, v in event.losses.items())
-                progress.update(task, completed=event.step, losses=terms)
-
+        with step_display("stabilize", settings.steps) as show:
             result = run_stabilize(data, output, settings=settings, network=network,
                                    start=start, on_step=show)
     err_console.print(f"{result.output} ({result.steps} steps, {result.seconds:.0f} s)",
