@@ -94,6 +94,10 @@ def test_interrupted_run_leaves_no_partial_output(tmp_path, samples, signum):
          "--style", "scream", "-o", str(out), "--preset", "ultrafast"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # A shell's background job inherits SIGINT ignored, and Python then keeps ignoring
+        # it (round 11: a CI run started with `cmd &` failed here); a terminal's Ctrl-C
+        # finds it at its default, so the child starts from there.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     # Wait until the temporary output exists: the job is mid-way.
