@@ -1,8 +1,13 @@
-"""How steady a 26-style network is by itself, and how far it moved from the network it
-was fine-tuned from, on photos it never saw (`vidstyle stabilize`, docs/temporal.md).
+"""How steady a style network is by itself, and how far it moved from the network it was
+fine-tuned from, on photos it never saw (`vidstyle stabilize`, docs/temporal.md).
 
     python -m benchmarks.stability --photos HELDOUT --networks multistyle26,stable.safetensors \\
         --presets 19,7,0
+    python -m benchmarks.stability --photos HELDOUT --networks wreck,steady_wreck.safetensors
+
+A network is a catalogue name (a 26-style network, or a built-in style such as ``wreck``,
+whose Johnson network is meant) or a file of either kind; Johnson networks have one style,
+so their rows have no preset.
 
 Per photo (long side `--side`) and preset, with one fixed random motion and noise per
 photo (the same for every network, `vidstyle.train.stability`'s limits):
@@ -27,9 +32,14 @@ from vidstyle.files import IMAGE_SUFFIXES, read_image
 from vidstyle.images import to_tensor
 from vidstyle.losses import gram_matrix, style_loss
 from vidstyle.networks.conditional import MultiStyleNet, one_hot_style
-from vidstyle.styles.resolve import load_multistyle
 from vidstyle.styles.weights import load_vgg19
-from vidstyle.train.stability import StabilitySettings, add_noise, move, random_motion
+from vidstyle.train.stability import (
+    StabilitySettings,
+    add_noise,
+    candidate_for,
+    move,
+    random_motion,
+)
 
 GRAM_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 MARGIN = 8
@@ -43,9 +53,34 @@ def read_photo(path: Path, side: int) -> torch.Tensor:
     return to_tensor(cv2.resize(pixels, shape, interpolation=cv2.INTER_AREA)[None])
 
 
-def network_named(name: str) -> MultiStyleNet:
-    """A shipped 26-style network by catalogue name, or a file."""
-    return load_multistyle(Path(name) if name.endswith(".safetensors") else name).eval()
+class OneStyle(torch.nn.Module):
+    """A Johnson network (one style) behind the 26-style network's preset call, so both
+    families go through the same measures."""
+
+    def __init__(self, network: torch.nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def set_style_weights(self, weights: torch.Tensor) -> OneStyle:
+        return self
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.network(images)
+
+
+def network_named(name: str) -> MultiStyleNet | OneStyle:
+    """A shipped network by catalogue name or built-in style, or a file of either family
+    (what `vidstyle stabilize` takes as NETWORK), in eval mode."""
+    candidate = candidate_for(Path(name) if name.endswith(".safetensors") else name)
+    network = candidate.teacher.eval()
+    return network if candidate.family == "conditional" else OneStyle(network)
+
+
+def labels(names: list[str]) -> list[str]:
+    """Short names for the table: file stems, unless two would read the same (``wreck``
+    and ``wreck.safetensors``), then the arguments as given."""
+    stems = [Path(n).stem for n in names]
+    return stems if len(set(stems)) == len(stems) else list(names)
 
 
 def motion_error(network: MultiStyleNet, photo: torch.Tensor, seed: int) -> float:
@@ -133,8 +168,12 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     paths = sorted(p for p in Path(args.photos).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     photos = [read_photo(p, args.side) for p in paths]
-    networks = {Path(n).stem: network_named(n) for n in args.networks.split(",")}
-    presets = [int(p) for p in args.presets.split(",")]
+    names = args.networks.split(",")
+    networks = {label: network_named(n) for label, n in zip(labels(names), names, strict=True)}
+    single = all(isinstance(n, OneStyle) for n in networks.values())
+    if not single and any(isinstance(n, OneStyle) for n in networks.values()):
+        parser.error("--networks: compare 26-style networks or Johnson networks, not both")
+    presets = [0] if single else [int(p) for p in args.presets.split(",")]
     if args.sheet:
         contact_sheet(networks, photos[:args.sheet_photos], presets, Path(args.sheet))
     rows = measure(networks, photos, presets, load_vgg19() if args.vgg else None)
@@ -143,7 +182,7 @@ def main() -> None:
     print("| preset | network | motion error | vs reference | L1 to reference | Gram error |")
     print("|---:|---|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['preset']} | {r['network']} | {r['motion']:.5f} | "
+        print(f"| {'-' if single else r['preset']} | {r['network']} | {r['motion']:.5f} | "
               f"{r['motion'] / reference[r['preset']]:.2f}x | {r['l1']:.4f} | {r['gram']:.3f} |")
     print("command: python -m benchmarks.stability " + " ".join(sys.argv[1:]))
 

@@ -43,3 +43,22 @@ def test_contact_sheet_has_a_row_per_photo_and_preset(tmp_path):
     contact_sheet({"a": network_named("multistyle26")}, [photo], [0, 19], out)
     height, width = cv2.imread(str(out)).shape[:2]
     assert (height, width) == (2 * photo.shape[2], 2 * photo.shape[3])
+
+
+def test_johnson_networks_by_style_name_go_through_the_same_measures():
+    from benchmarks.stability import OneStyle
+
+    photo = read_photo(PHOTOS / "fruits.jpg", 64)
+    wreck, scream = network_named("wreck"), network_named("scream")
+    assert isinstance(wreck, OneStyle)
+    rows = measure({"wreck": wreck, "again": network_named("wreck"), "scream": scream},
+                   [photo], [0])
+    assert rows[1]["l1"] == 0 and rows[2]["l1"] > 0.05
+    assert all(r["motion"] > 0 for r in rows)
+
+
+def test_networks_that_share_a_stem_keep_apart_in_the_table():
+    from benchmarks.stability import labels
+
+    assert labels(["multistyle26", "out/stable.safetensors"]) == ["multistyle26", "stable"]
+    assert labels(["wreck", "out/wreck.safetensors"]) == ["wreck", "out/wreck.safetensors"]
