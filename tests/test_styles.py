@@ -61,6 +61,26 @@ def test_every_built_in_name_loads():
         assert not any(p.requires_grad for p in module.parameters())
 
 
+def test_every_built_in_feed_forward_style_runs_a_stabilized_network():
+    """Policy since round 12: a named style or preset ships only once `vidstyle stabilize`
+    has made its network steady by itself (docs/temporal.md: 0.47-0.86x the flicker over
+    the corpus). The arbitrary-style network (any painting) is not trained per
+    style, so it is not one of them. A file's metadata records its fine-tune."""
+    from vidstyle.styles.weights import WEIGHTS_DIR, read_safetensors
+
+    catalogue = load_catalogue()
+    checked = set()
+    for name, style in catalogue.styles.items():
+        network = catalogue.networks[style.network]
+        if network.family == "arbitrary":
+            continue
+        _, metadata = read_safetensors(WEIGHTS_DIR / network.files["network"][0])
+        record = metadata.get("stabilized", "") or metadata.get("objective", "")
+        assert "stabilize" in record or record.startswith("stability"), (name, style.network)
+        checked.add(style.network)
+    assert len(checked) == 6  # five Johnson networks and the 26-style one
+
+
 @pytest.mark.slow
 def test_every_built_in_name_has_its_own_look(frame):
     outputs = {name: run(name, frame) for name in load_catalogue().styles}
