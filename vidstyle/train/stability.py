@@ -69,7 +69,8 @@ class StabilitySettings:
     stability_weight: float = 10.0
     texture_weight: float = 0.05
     # Per-pixel Gaussian noise, standard deviation drawn up to this (0-1 scale): 0.02 is
-    # about 5 grey levels, the sensor and codec noise of the corpus's lowlight clip.
+    # about 5 grey levels. The corpus's grain clip keeps 3.5 after encoding (Immerkaer's
+    # estimate; tools/build_corpus.py), real camera footage 1-1.6 (vtest, box).
     max_noise: float = 0.02
     max_shift: float = 2.0  # px; DIS's error on the corpus is 0.3-2 px (docs/temporal.md)
     max_rotation: float = 1.0  # degrees
