@@ -16,6 +16,7 @@ from vidstyle.styles.resolve import load_multistyle, load_style, style_slug
 from vidstyle.train.stability import (
     StabilityLoss,
     StabilitySettings,
+    darken,
     move,
     random_motion,
     stabilize,
@@ -103,18 +104,34 @@ def test_missing_network_file_is_a_style_error(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [dict(size=30), dict(steps=0), dict(learning_rate=0),
-                                 dict(stability_weight=-1), dict(presets=(26,))])
+                                 dict(stability_weight=-1), dict(presets=(26,)),
+                                 dict(max_darken=1.0), dict(max_darken=-0.1)])
 def test_bad_settings_are_refused(bad):
     with pytest.raises(SettingsError):
         StabilitySettings(**bad).validate()
 
 
+def test_darken_dims_each_crop_by_one_gain_and_zero_leaves_everything_alone():
+    crops = torch.rand(64, 3, 8, 8) * 0.5 + 0.25
+    generator = torch.Generator().manual_seed(0)
+    state = generator.get_state()
+    assert darken(crops, 0.0, generator) is crops
+    assert torch.equal(generator.get_state(), state)  # the random stream is untouched
+    gains = (darken(crops, 0.7, generator) / crops).flatten(1)
+    assert torch.allclose(gains, gains[:, :1].expand_as(gains))
+    assert 0.3 <= gains.min() < 0.4 and 0.9 < gains.max() <= 1.0
+
+
 def test_cli_writes_the_network(tmp_path):
+    from vidstyle.styles.weights import read_safetensors
+
     out = tmp_path / "s.safetensors"
     result = CliRunner().invoke(app, ["stabilize", "--data", str(PHOTOS), "-o", str(out),
-                                      "--steps", "2", "--size", "64", "--texture-weight", "0"])
+                                      "--steps", "2", "--size", "64", "--texture-weight", "0",
+                                      "--darken", "0.5"])
     assert result.exit_code == 0, result.output
     assert out.is_file() and "(2" in result.output
+    assert "darken 0.5" in read_safetensors(out)[1]["objective"]
 
 
 def test_named_presets_and_preset_numbers_run_the_same_network():

@@ -107,6 +107,8 @@ def stabilize(
     learning_rate: Annotated[float, Opt("--lr", help="Adam learning rate.")] = STABLE_DEFAULTS.learning_rate,
     stability_weight: Annotated[float, Opt(help="Weight of the move-with-the-input term.")] = STABLE_DEFAULTS.stability_weight,
     texture_weight: Annotated[float, Opt(help="Weight of the Gram term that keeps the strokes.")] = STABLE_DEFAULTS.texture_weight,
+    darken: Annotated[float, Opt(help="Also train on dimmed crops: brightness scaled by "
+                                 "down to 1 - DARKEN.")] = STABLE_DEFAULTS.max_darken,
     start: Annotated[Path | None, Opt(help="Continue from an earlier output (the look "
                                        "stays NETWORK's).")] = None,
     threads: Annotated[int | None, Opt(help="CPU threads for torch.")] = None,
@@ -118,7 +120,7 @@ def stabilize(
         settings = StabilitySettings(
             steps=steps, size=size, batch=batch, learning_rate=learning_rate,
             stability_weight=stability_weight, texture_weight=texture_weight,
-            threads=threads, seed=seed)
+            max_darken=darken, threads=threads, seed=seed)
         with step_display("stabilize", settings.steps) as show:
             result = run_stabilize(data, output, settings=settings, network=network,
                                    start=start, on_step=show)

@@ -72,6 +72,10 @@ class StabilitySettings:
     # about 5 grey levels. The corpus's grain clip keeps 3.5 after encoding (Immerkaer's
     # estimate; tools/build_corpus.py), real camera footage 1-1.6 (vtest, box).
     max_noise: float = 0.02
+    # Each crop's brightness scaled by a gain drawn from [1 - max_darken, 1]: dim footage
+    # (the corpus's lowlight clip is at gain 0.35) is where every network flickers most.
+    # 0 (the default) leaves the crops, and the random stream, as they were.
+    max_darken: float = 0.0
     max_shift: float = 2.0  # px; DIS's error on the corpus is 0.3-2 px (docs/temporal.md)
     max_rotation: float = 1.0  # degrees
     max_zoom: float = 0.02  # relative
@@ -89,6 +93,8 @@ class StabilitySettings:
         if min(self.stability_weight, self.texture_weight, self.max_noise, self.max_shift,
                self.max_rotation, self.max_zoom) < 0 or self.learning_rate <= 0:
             raise SettingsError("weights and motion limits must be >= 0, the learning rate > 0")
+        if not 0 <= self.max_darken < 1:
+            raise SettingsError(f"darken must lie in [0, 1), got {self.max_darken}")
         if not self.presets or not all(0 <= p < NUM_STYLES for p in self.presets):
             raise SettingsError(f"presets must lie in 0..{NUM_STYLES - 1}")
         return self
@@ -128,6 +134,13 @@ def valid_mask(motion: torch.Tensor, size: int, margin: int) -> torch.Tensor:
     return (moved > 0.999).float() * inner
 
 
+def darken(images: torch.Tensor, max_darken: float, generator: torch.Generator) -> torch.Tensor:
+    if max_darken == 0:
+        return images
+    gain = 1 - torch.rand(images.shape[0], 1, 1, 1, generator=generator) * max_darken
+    return images * gain
+
+
 def add_noise(images: torch.Tensor, max_noise: float, generator: torch.Generator) -> torch.Tensor:
     sigma = torch.rand(images.shape[0], 1, 1, 1, generator=generator) * max_noise
     noise = torch.randn(images.shape, generator=generator) * sigma
@@ -145,6 +158,7 @@ class StabilityLoss:
                  crops: torch.Tensor,
                  generator: torch.Generator) -> dict[str, torch.Tensor]:
         s = self.settings
+        crops = darken(crops, s.max_darken, generator)
         motion = random_motion(crops.shape[0], crops.shape[-1], s, generator)
         first = add_noise(crops, s.max_noise, generator)
         second = add_noise(move(crops, motion), s.max_noise, generator)
@@ -329,6 +343,7 @@ def write_stabilized(output: Path, candidate: Candidate, settings: StabilitySett
         "start": Path(start).name if start else Path(network).name,
         "objective": (f"stability (Gupta et al. 2017): weight {settings.stability_weight:g}, "
                       f"texture {settings.texture_weight:g}, noise {settings.max_noise:g}, "
+                      f"darken {settings.max_darken:g}, "
                       f"shift {settings.max_shift:g} px, size {settings.size}"),
     }
     try:
