@@ -48,3 +48,11 @@ def test_the_grain_clip_keeps_its_noise_where_lowlight_loses_it(tmp_path):
     assert kept - clean > 2 * (lost - clean) > 0
     assert kept - clean > 1.5
     assert [c.name for _, c, _ in build_corpus.SYNTH_CLIPS if c.held_out] == ["meadow", "grain"]
+
+
+def test_a_variant_changes_only_the_settings_it_names():
+    assert build_corpus.parse_variant("lowlight:gain=1,crf=14") == (
+        "lowlight", {"gain": 1.0, "crf": 14})
+    for bad in ["lowlight", "lowlight:gian=1", "vtest:gain=1", "lowlight:gain="]:
+        with pytest.raises(ValueError):
+            build_corpus.parse_variant(bad)

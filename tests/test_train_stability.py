@@ -76,10 +76,12 @@ def stabilized(tmp_path_factory) -> tuple[Path, list[dict[str, float]]]:
 
 
 def test_fine_tune_lowers_the_stability_term(stabilized):
+    # Preset 19's own norm rows only (about 1000 numbers): 30 steps took the term to 0.81x
+    # when written; a whole Johnson network goes further (test below).
     _, losses = stabilized
     first = np.mean([x["stability"] for x in losses[:5]])
     last = np.mean([x["stability"] for x in losses[-5:]])
-    assert last < 0.7 * first
+    assert last < 0.9 * first
 
 
 def test_the_written_network_loads_as_a_preset_spec(stabilized):
@@ -90,6 +92,33 @@ def test_the_written_network_loads_as_a_preset_spec(stabilized):
         shipped = load_style("preset:19")(frame)
     assert tuned.shape == shipped.shape and not torch.equal(tuned, shipped)
     assert style_slug(f"preset:19@{path}") == "preset19_stable"
+
+
+def test_a_subset_of_presets_tunes_only_their_own_norm_rows(stabilized):
+    from vidstyle.styles.weights import read_safetensors
+
+    path, _ = stabilized
+    tuned, metadata = read_safetensors(path)
+    start = load_multistyle("multistyle26").state_dict()
+    changed = [k for k in tuned if not torch.equal(tuned[k].float(), start[k].float())]
+    assert changed and all(k.endswith((".norm.scale", ".norm.shift")) for k in changed)
+    for key in changed:
+        rows = (tuned[key].float() != start[key].float()).any(dim=1).nonzero().flatten()
+        assert rows.tolist() == [19], key
+    assert metadata["presets"] == "19"
+
+
+def test_all_presets_train_the_shared_convolutions_too(tmp_path):
+    from vidstyle.styles.weights import read_safetensors
+
+    out = tmp_path / "all.safetensors"
+    stabilize(PHOTOS, out, settings=StabilitySettings(steps=2, size=64, batch=1,
+                                                      texture_weight=0.0, learning_rate=1e-3))
+    tuned, metadata = read_safetensors(out)
+    start = load_multistyle("multistyle26").state_dict()
+    changed = {k for k in tuned if not torch.equal(tuned[k].float(), start[k].float())}
+    assert any(k.endswith(".conv2d.weight") for k in changed)
+    assert metadata["presets"] == ",".join(map(str, range(26)))
 
 
 def test_presets_of_different_files_do_not_blend(stabilized):
@@ -128,10 +157,11 @@ def test_cli_writes_the_network(tmp_path):
     out = tmp_path / "s.safetensors"
     result = CliRunner().invoke(app, ["stabilize", "--data", str(PHOTOS), "-o", str(out),
                                       "--steps", "2", "--size", "64", "--texture-weight", "0",
-                                      "--darken", "0.5"])
+                                      "--darken", "0.5", "--preset", "7", "--preset", "3"])
     assert result.exit_code == 0, result.output
     assert out.is_file() and "(2" in result.output
-    assert "darken 0.5" in read_safetensors(out)[1]["objective"]
+    metadata = read_safetensors(out)[1]
+    assert "darken 0.5" in metadata["objective"] and metadata["presets"] == "3,7"
 
 
 def test_named_presets_and_preset_numbers_run_the_same_network():

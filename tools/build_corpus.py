@@ -1,6 +1,9 @@
 """Build the temporal-stability corpus: real clips of different motion, each at its own size.
 
     python tools/build_corpus.py CACHE_DIR            # downloads, cuts, writes CACHE_DIR/corpus/
+    python tools/build_corpus.py CACHE_DIR --variant lowlight:gain=1 \
+        --variant lowlight:crf=14,noise=0
+        # twins of a synthetic clip with one setting changed, into CACHE_DIR/variants/
 
 Sources, all fetched by package name (nothing committed; this tool rebuilds the corpus):
 
@@ -480,6 +483,48 @@ def build(cache: Path) -> list[Clip]:
     return clips
 
 
+def parse_variant(spec: str) -> tuple[str, dict]:
+    """'lowlight:gain=1,crf=14' -> ('lowlight', {'gain': 1.0, 'crf': 14}): a synthetic
+    clip and the settings to change. Only numbers, and only settings the clip has or
+    that `camera_move` reads (gain, noise), so a typo cannot build an untouched twin."""
+    name, _, changes = spec.partition(":")
+    known = {clip.name: params for _, clip, params in SYNTH_CLIPS}
+    if name not in known or not changes:
+        raise ValueError(f"{spec}: need SYNTHETIC_CLIP:key=value,... ({', '.join(known)})")
+    overrides = {}
+    for item in changes.split(","):
+        key, _, value = item.partition("=")
+        if key not in set(known[name]) | {"gain", "noise", "crf"} or not value:
+            raise ValueError(f"{spec}: {key!r} is not a setting of {name}")
+        overrides[key] = int(value) if key == "crf" else float(value)
+    return name, overrides
+
+
+def build_variants(cache: Path, specs: list[str]) -> list[Clip]:
+    """Twins of synthetic clips, each with the same photo, camera path and seed as the
+    corpus clip and only the given settings changed (docs/temporal.md, "Why lowlight
+    fails"), with their own corpus.json in CACHE/variants."""
+    folders = fetch_sources(cache)
+    folder = cache / "variants"
+    folder.mkdir(parents=True, exist_ok=True)
+    synth = {clip.name: (seed, photo, clip, params)
+             for seed, (photo, clip, params) in enumerate(SYNTH_CLIPS)}
+    clips = []
+    for spec in specs:
+        name, overrides = parse_variant(spec)
+        seed, photo, base, params = synth[name]
+        label = "_".join(f"{k}{v:g}" for k, v in overrides.items())
+        clip = Clip(f"{name}_{label}", f"{base.motion}; {label}", base.source, base.licence,
+                    held_out=base.held_out, synthetic=True, static_camera=base.static_camera)
+        clip.file = f"{clip.name}.mp4"
+        clip.width, clip.height, clip.fps, clip.frames = synthesise(
+            folders["photo"], photo, folder / clip.file, params | overrides, seed)
+        clip.noise = round(clip_noise(folder / clip.file), 2)
+        clips.append(clip)
+    (folder / "corpus.json").write_text(json.dumps([asdict(c) for c in clips], indent=1) + "\n")
+    return clips
+
+
 def load_corpus(folder: Path) -> list[Clip]:
     """The clips listed in `folder`/corpus.json (as written by `build`)."""
     return [Clip(**item) for item in json.loads((folder / "corpus.json").read_text())]
@@ -488,8 +533,14 @@ def load_corpus(folder: Path) -> list[Clip]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cache", type=Path, help="download cache; the corpus goes to CACHE/corpus")
+    parser.add_argument("--variant", action="append", default=[],
+                        help="build only twins of synthetic clips, CLIP:key=value,... "
+                             "(into CACHE/variants)")
     args = parser.parse_args(argv)
-    clips = build(args.cache)
+    try:
+        clips = build_variants(args.cache, args.variant) if args.variant else build(args.cache)
+    except ValueError as exc:
+        parser.error(str(exc))
     print("| clip | size | fps | frames | noise | motion | source | licence | held out |")
     print("|---|---|---:|---:|---:|---|---|---|---|")
     for c in clips:
@@ -497,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {c.name} | {c.width}x{c.height} | {c.fps:.2f} | {c.frames} | {c.noise:.2f} | "
               f"{label} | "
               f"{c.source} | {c.licence} | {'yes' if c.held_out else ''} |")
-    print(f"corpus: {args.cache / 'corpus'}")
+    print(f"corpus: {args.cache / ('variants' if args.variant else 'corpus')}")
     return 0
 
 

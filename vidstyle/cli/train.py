@@ -111,6 +111,9 @@ def stabilize(
                                  "down to 1 - DARKEN.")] = STABLE_DEFAULTS.max_darken,
     start: Annotated[Path | None, Opt(help="Continue from an earlier output (the look "
                                        "stays NETWORK's).")] = None,
+    preset: Annotated[list[int] | None, Opt(help="26-style network: tune only this preset's "
+                                            "own parameters (repeatable); the others stay "
+                                            "bit for bit.")] = None,
     threads: Annotated[int | None, Opt(help="CPU threads for torch.")] = None,
     seed: Annotated[int, Opt(help="Random seed.")] = STABLE_DEFAULTS.seed,
 ) -> None:
@@ -120,7 +123,8 @@ def stabilize(
         settings = StabilitySettings(
             steps=steps, size=size, batch=batch, learning_rate=learning_rate,
             stability_weight=stability_weight, texture_weight=texture_weight,
-            max_darken=darken, threads=threads, seed=seed)
+            max_darken=darken, threads=threads, seed=seed,
+            presets=tuple(preset) if preset else STABLE_DEFAULTS.presets)
         with step_display("stabilize", settings.steps) as show:
             result = run_stabilize(data, output, settings=settings, network=network,
                                    start=start, on_step=show)

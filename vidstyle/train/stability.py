@@ -24,8 +24,14 @@ is the very thing this is about). Pixels the motion brings in from outside the c
 margin where the network's padding differs, are left out.
 
 For the 26-style network every step draws one of its presets, so all 26 stay trained; the
-shared convolutions see every step. A Johnson network (one style) is fine-tuned the same
-way, through the straight-through clamp `vidstyle train` uses.
+shared convolutions see every step. Given a subset of the presets (`presets`), only those
+presets' own parameters train: their rows of every conditional norm's scale and shift
+(Dumoulin et al. 2017). The shared convolutions stay frozen, so every other preset is left
+bit for bit as it was. Drawn from all 26, a preset gets a 26th of the steps; its own rows
+get nothing in the other 25 (round 13: docs/temporal.md, "One preset's own parameters").
+
+A Johnson network (one style) is fine-tuned the same way, through the straight-through
+clamp `vidstyle train` uses.
 """
 
 from __future__ import annotations
@@ -219,10 +225,33 @@ class Candidate:
 class MultistyleCandidate(Candidate):
     family = "conditional"
 
+    def __init__(self, teacher: nn.Module, student: nn.Module) -> None:
+        super().__init__(teacher, student)
+        self.own_rows: tuple[int, ...] | None = None
+
     def before_step(self, choose: random.Random, settings: StabilitySettings) -> None:
         style = one_hot_style(choose.choice(settings.presets))
         self.teacher.set_style_weights(style)
         self.student.set_style_weights(style)
+
+    def train_only(self, presets: tuple[int, ...]) -> None:
+        """Train only these presets' norm rows; freeze the shared convolutions."""
+        self.own_rows = tuple(sorted(set(presets)))
+
+    def parameters(self) -> list[nn.Parameter]:
+        if self.own_rows is None:
+            return super().parameters()
+        keep = torch.zeros(NUM_STYLES, 1)
+        keep[list(self.own_rows)] = 1.0
+        rows = []
+        for name, parameter in self.student.named_parameters():
+            if name.endswith((".norm.scale", ".norm.shift")):
+                # Adam moves nothing whose gradient is always zero (its moments stay 0).
+                parameter.register_hook(lambda grad: grad * keep.to(grad))
+                rows.append(parameter)
+            else:
+                parameter.requires_grad_(False)
+        return rows
 
     def state(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in super().state().items() if k != "style_weights"}
@@ -307,6 +336,8 @@ def stabilize(
     generator = torch.Generator().manual_seed(settings.seed)
     choose = random.Random(settings.seed)
     candidate = candidate_for(network, start)
+    if isinstance(candidate, MultistyleCandidate) and len(set(settings.presets)) < NUM_STYLES:
+        candidate.train_only(settings.presets)
     dataset = TrainingData(data, settings.size, seed=settings.seed)
     vgg = load_vgg19() if settings.texture_weight > 0 else None
     loss = StabilityLoss(settings, vgg)
@@ -346,6 +377,8 @@ def write_stabilized(output: Path, candidate: Candidate, settings: StabilitySett
                       f"darken {settings.max_darken:g}, "
                       f"shift {settings.max_shift:g} px, size {settings.size}"),
     }
+    if candidate.family == "conditional":
+        metadata["presets"] = ",".join(map(str, sorted(set(settings.presets))))
     try:
         write_safetensors(output, candidate.state(), metadata)
     except OSError as exc:
