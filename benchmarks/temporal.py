@@ -40,7 +40,8 @@ coverage), cutoff (gradient), frames (long-term memory), oneway=1 (backward flow
 round-trip test), boundary (the motion-boundary allowance's constant part; inf = no
 boundary test), prior (follow the global motion where it explains the frames within this
 margin), snap and valid (its gates), spread (photometric error pooled over this many
-pixels), uncover (how much of the "just uncovered" mark survives a frame).
+pixels), uncover (how much of the "just uncovered" mark survives a frame), warp (bilinear |
+bicubic: how the previous output is resampled).
 """
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ KEYS = {"size": ("flow_max_size", int), "preset": ("flow_preset", str),
         "smooth": ("flow_smoothing", float), "boundary": ("boundary_absolute", float),
         "prior": ("global_prior", float), "snap": ("global_snap", float),
         "valid": ("global_valid", float), "spread": ("photometric_spread", int),
-        "uncover": ("uncover_memory", float),
+        "uncover": ("uncover_memory", float), "warp": ("warp_mode", str),
         "oneway": ("flow_round_trip", lambda value: value not in ("1", "true", "yes"))}
 
 

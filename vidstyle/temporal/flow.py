@@ -206,10 +206,12 @@ def warp_backward(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     )
 
 
-def warp_backward_tensor(image: torch.Tensor, flow: np.ndarray | torch.Tensor) -> torch.Tensor:
+def warp_backward_tensor(image: torch.Tensor, flow: np.ndarray | torch.Tensor,
+                         mode: str = "bilinear") -> torch.Tensor:
     """`warp_backward` for an ``N x C x H x W`` tensor on any device (flow ``H x W x 2``).
 
-    Keeps the data on the GPU when the frames live there; same sampling as the numpy one.
+    Keeps the data on the GPU when the frames live there; same sampling as the numpy one
+    (`mode` "bilinear"), or `grid_sample`'s "bicubic", clamped to the image's own range.
     """
     n, _, h, w = image.shape
     flow_t = torch.as_tensor(flow, device=image.device, dtype=torch.float32)
@@ -222,9 +224,10 @@ def warp_backward_tensor(image: torch.Tensor, flow: np.ndarray | torch.Tensor) -
     gx = (xs + flow_t[..., 0]) * (2.0 / max(w - 1, 1)) - 1.0
     gy = (ys + flow_t[..., 1]) * (2.0 / max(h - 1, 1)) - 1.0
     grid = torch.stack((gx, gy), dim=-1).unsqueeze(0).expand(n, h, w, 2)
-    warped = F.grid_sample(
-        image.float(), grid, mode="bilinear", padding_mode="border", align_corners=True
-    )
+    source = image.float()
+    warped = F.grid_sample(source, grid, mode=mode, padding_mode="border", align_corners=True)
+    if mode == "bicubic":  # its overshoot at edges, fed back frame after frame, would grow
+        warped = warped.clamp(float(source.min()), float(source.max()))
     return warped.to(image.dtype)
 
 
