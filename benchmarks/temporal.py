@@ -24,6 +24,9 @@ estimator's error can bias. `--tuning` keeps the held-out clips out.
 and the independent check on the per-frame and the default output of the synthetic clips,
 beside the ratio along their true flow.
 
+`crops CLIP --styles S --configs off,default --frame 7 --out F.jpg` (for the eye): the
+centre of one frame of each filter's output, side by side, at the frame's own pixels.
+
 `table` (for the record) makes the real outputs through the API (`vidstyle.Stylizer`, once
 with `temporal="off"`, once with the default settings), then scores them from the encoded
 files with `vidstyle.evaluate.evaluate_video` (what `vidstyle eval` runs) and with the
@@ -41,7 +44,9 @@ round-trip test), boundary (the motion-boundary allowance's constant part; inf =
 boundary test), prior (follow the global motion where it explains the frames within this
 margin), snap and valid (its gates), spread (photometric error pooled over this many
 pixels), uncover (how much of the "just uncovered" mark survives a frame), warp (bilinear |
-bicubic: how the previous output is resampled).
+bicubic: how the previous output is resampled), structure (alpha of the coarse-picture test
+between the warped past output and the current stylized frame; 0 = off) and block (its
+block size, px).
 """
 
 from __future__ import annotations
@@ -93,6 +98,7 @@ KEYS = {"size": ("flow_max_size", int), "preset": ("flow_preset", str),
         "prior": ("global_prior", float), "snap": ("global_snap", float),
         "valid": ("global_valid", float), "spread": ("photometric_spread", int),
         "uncover": ("uncover_memory", float), "warp": ("warp_mode", str),
+        "structure": ("structure_alpha", float), "block": ("structure_scale", int),
         "oneway": ("flow_round_trip", lambda value: value not in ("1", "true", "yes"))}
 
 
@@ -476,6 +482,35 @@ def strip(args) -> None:
     print(f"wrote {args.out}: frames {args.start}-{args.start + args.frames - 1}")
 
 
+def crops(args) -> None:
+    """Side by side, the centre of frame `--frame` of the original and of each filter's
+    output (network run once, as `sweep` runs it), one row per style, enlarged 2x without
+    smoothing (JPEG): to see smear and trails the filter leaves at the frame's own size."""
+    import cv2
+
+    frames = list(read_frames(args.clip, args.frame + 1))
+    height, width = frames[-1].shape[:2]
+    window = (slice(max(0, height // 2 - 96), height // 2 + 96),
+              slice(max(0, width // 2 - 128), width // 2 + 128))
+
+    def tile(image: np.ndarray, label: str) -> np.ndarray:
+        big = cv2.resize(np.ascontiguousarray(image[window]), None, fx=2, fy=2,
+                         interpolation=cv2.INTER_NEAREST)
+        cv2.putText(big, label, (6, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
+        return big
+
+    rows = []
+    for style in args.styles.split(","):
+        styled, _ = network_outputs(style, frames)
+        tiles = [tile(frames[-1], f"original, frame {args.frame}")]
+        for config in args.configs.split(","):
+            tiles.append(tile(apply_filter(config, frames, styled)[0][-1], f"{style} {config}"))
+        rows.append(np.hstack(tiles))
+    picture = np.vstack(rows)
+    cv2.imwrite(args.out, cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    print(f"wrote {args.out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -498,9 +533,18 @@ def main() -> None:
     contact.add_argument("--start", type=int, default=0)
     contact.add_argument("--frames", type=int, default=4)
     contact.add_argument("--threads", type=int)
+    compare = commands.add_parser("crops", help="frame centres of several filters, side by side")
+    compare.add_argument("clip")
+    compare.add_argument("--styles", default="scream")
+    compare.add_argument("--configs", default="off,default")
+    compare.add_argument("--frame", type=int, default=7, help="which frame (from 0)")
+    compare.add_argument("--out", required=True)
     args = parser.parse_args()
     if args.command == "strip":
         strip(args)
+        return
+    if args.command == "crops":
+        crops(args)
         return
     if args.threads:
         torch.set_num_threads(args.threads)

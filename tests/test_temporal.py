@@ -20,6 +20,7 @@ from vidstyle.temporal.blend import (
     LongTermFilter,
     make_temporal_filter,
     screened_lowpass,
+    structure_weight,
 )
 from vidstyle.temporal.flow import FlowConfidence
 
@@ -308,3 +309,31 @@ def test_the_uncovered_mark_lowers_the_trust_for_a_few_frames_then_fades():
     assert torch.allclose(marked[1][strip], torch.full((3, SIZE, 16), 0.45))
     assert torch.allclose(plain[2][strip], torch.full((3, SIZE, 16), 0.81))
     assert torch.allclose(marked[2][strip], torch.full((3, SIZE, 16), 0.45 * 0.9 * 0.75))
+
+
+def test_the_coarse_picture_test_ignores_fine_flicker_and_catches_a_dragged_halo():
+    base = consistent_style(panning_frames(1)[0])
+    generator = torch.Generator().manual_seed(3)
+    flicker = (base + 0.15 * torch.randn(base.shape, generator=generator)).clamp(0, 1)
+    weight = structure_weight(flicker, base, alpha=50.0, scale=8)
+    assert float(weight.min()) > 0.6  # fine noise averages away within 8 px blocks
+    halo = base.clone()
+    halo[:, 30:60, 40:90] = (halo[:, 30:60, 40:90] + 0.35).clamp(0, 1)
+    weight = structure_weight(base, halo, alpha=50.0, scale=8)
+    assert float(weight[38:52, 50:80].max()) < 0.2
+    assert float(weight[90:, :].min()) > 0.99  # untouched elsewhere
+    assert weight.shape == base.shape[-2:]
+
+
+def test_the_structure_test_lets_the_filter_drop_a_past_that_no_longer_fits():
+    frames = panning_frames(2)
+    styled = [consistent_style(frame) for frame in frames]
+    past = styled[0].clone()
+    past[:, 20:70, 20:70] = 1.0  # a bright block the current frame has no trace of
+    plain, checked = FlowFilter(0.95), FlowFilter(0.95, structure_alpha=50.0)
+    for temporal in (plain, checked):
+        temporal(frames[0], past)
+    inside = (slice(None), slice(35, 55), slice(35, 55))
+    kept_plain = float((plain(frames[1], styled[1]) - styled[1])[inside].abs().mean())
+    kept_checked = float((checked(frames[1], styled[1]) - styled[1])[inside].abs().mean())
+    assert kept_checked < 0.3 * kept_plain

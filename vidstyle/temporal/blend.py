@@ -29,6 +29,7 @@ from collections import deque
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from vidstyle.temporal.flow import (
     PHOTOMETRIC_ALPHA,
@@ -91,6 +92,9 @@ UNCOVERED_BELOW = 0.25
 # filtered frame 7 was 0.40-0.50 in Gram distance from the network's own, against
 # 0.04-0.05 for a repainting; docs/temporal.md, "A perfectly steady painting").
 WARP_MODE = "bilinear"
+# The coarse-picture test (`structure_weight`): 0 = off.
+STRUCTURE_ALPHA = 0.0
+STRUCTURE_SCALE = 8
 
 FILTER_MODES = ("off", "blend", "flow")
 
@@ -169,9 +173,13 @@ class FlowFilter(TemporalFilter):
         photometric_spread: int = 0,
         uncover_memory: float = UNCOVER_MEMORY,
         warp_mode: str = WARP_MODE,
+        structure_alpha: float = STRUCTURE_ALPHA,
+        structure_scale: int = STRUCTURE_SCALE,
     ) -> None:
         super().__init__(strength)
         self.warp_mode = warp_mode
+        self.structure_alpha = structure_alpha
+        self.structure_scale = structure_scale
         self.photometric_spread = photometric_spread
         self.uncover_memory = uncover_memory
         self.uncovered: torch.Tensor | None = None
@@ -241,6 +249,9 @@ class FlowFilter(TemporalFilter):
             carried = warped[3] * self.uncover_memory if warped.shape[0] > 3 else None
             weight, self.uncovered = uncovered_weight(weight, carried)
         warped = warped[:3]
+        if self.structure_alpha > 0.0:
+            weight = weight * structure_weight(current, warped, self.structure_alpha,
+                                               self.structure_scale)
         return (current + self.correction(weight * (warped - current))).to(styled.dtype)
 
     def correction(self, difference: torch.Tensor) -> torch.Tensor:
@@ -340,6 +351,22 @@ def screened_lowpass(image: torch.Tensor, cutoff: float) -> torch.Tensor:
     lam = (2 * torch.pi / cutoff) ** 2
     filtered = torch.fft.irfft2(spectrum * (lam / (lam + omega2)), s=mirrored.shape[-2:])
     return filtered[..., :height, :width]
+
+
+def structure_weight(current: torch.Tensor, warped: torch.Tensor, alpha: float,
+                     scale: int) -> torch.Tensor:
+    """Trust in the warped past output as far as its coarse picture (means over `scale` x
+    `scale` blocks) agrees with the current stylized frame's: ``exp(-alpha * gap^2)``.
+
+    A network's flicker is fine texture, which block means average away; a past output
+    dragged along a wrong flow (a halo carried up a flat wall, the photometric test passing
+    because wall matches wall) differs from the current frame in the coarse picture too."""
+    height, width = current.shape[-2:]
+    coarse = F.avg_pool2d(torch.stack((current, warped)), scale, ceil_mode=True)
+    gap = ((coarse[0] - coarse[1]) ** 2).sum(0, keepdim=True)
+    gap = F.interpolate(gap[None], size=(height, width), mode="bilinear",
+                        align_corners=False)[0, 0]
+    return torch.exp(-alpha * gap)
 
 
 def uncovered_weight(
