@@ -577,3 +577,10 @@ def test_a_trimmed_transcoded_track_is_as_long_as_the_trim(tmp_path, samples, in
                  duration=1.0, output={"codec": "libvpx-vp9", "crf": 50})
     assert result.streams[1]["fate"] == "transcoded"
     assert abs(audio_seconds(result.dst) - 1.0) < 0.1
+
+
+def test_the_coarse_picture_setting_reaches_the_flow_filter():
+    from vidstyle.api import make_temporal_filter
+
+    assert make_temporal_filter(Settings()).structure_alpha == 0.0
+    assert make_temporal_filter(Settings(temporal_structure=5.0)).structure_alpha == 5.0

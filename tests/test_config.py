@@ -59,12 +59,21 @@ def test_validation_rejects_impossible_values(changes):
         Settings().replace(**changes).validate()
 
 
+@pytest.mark.parametrize("changes", [{"temporal": "blend"}, {"temporal": "off"},
+                                     {"engine": "gatys"}])
+def test_the_coarse_picture_test_is_refused_where_no_flow_filter_runs(changes):
+    Settings(temporal_structure=5.0).validate()  # the fast engine's flow filter takes it
+    with pytest.raises(SettingsError, match="temporal_structure applies to the flow filter"):
+        Settings(temporal_structure=5.0).replace(**changes).validate()
+
+
 def test_fingerprint_ignores_speed_knobs_but_not_the_look():
     base = Settings(style="scream")
     assert base.fingerprint() == base.replace(batch=16, device="cpu", compile="on").fingerprint()
     assert base.fingerprint() != base.replace(style="wave").fingerprint()
     assert base.fingerprint() != base.replace(output={"crf": 30}).fingerprint()
     assert base.fingerprint() != base.replace(gatys={"iterations": 5}).fingerprint()
+    assert base.fingerprint() != base.replace(temporal_structure=5.0).fingerprint()
 
 
 @pytest.mark.parametrize("knob", KNOBS, ids=lambda k: k.key)

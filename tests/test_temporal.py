@@ -68,6 +68,8 @@ def test_off_is_no_filter_and_unknown_mode_is_refused():
     assert make_temporal_filter("off", 0.5) is None
     assert isinstance(make_temporal_filter("blend", 0.5), BlendFilter)
     assert isinstance(make_temporal_filter("flow", 0.5), FlowFilter)
+    assert make_temporal_filter("flow", 0.5).structure_alpha == 0.0  # off by default
+    assert make_temporal_filter("flow", 0.5, 5.0).structure_alpha == 5.0
     with pytest.raises(ValueError, match="unknown temporal mode"):
         make_temporal_filter("median", 0.5)
     with pytest.raises(ValueError, match="between 0 and 1"):

@@ -381,7 +381,8 @@ def make_temporal_filter(settings: Settings):
         return None
     from vidstyle.temporal.blend import make_temporal_filter as make
 
-    return make(settings.temporal_mode, settings.temporal_strength)
+    return make(settings.temporal_mode, settings.temporal_strength,
+                settings.temporal_structure)
 
 
 def stylize_video(

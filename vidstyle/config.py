@@ -118,6 +118,12 @@ class Settings:
     # is the first thing users of video style transfer complain about.
     temporal: str = "auto"
     temporal_strength: float = 0.95
+    # The flow filter's coarse-picture test (alpha; 0 = off): drops the warped past where
+    # its 16 px block means differ from the current stylized frame's, which removes the
+    # trail that follows objects over flat areas. 5 is the measured setting; off by
+    # default because it costs preset 7 and udnie 1.21x the flicker (docs/temporal.md,
+    # "The coarse-picture test over every style").
+    temporal_structure: float = 0.0
     start: float | None = None
     duration: float | None = None
     # -- long jobs and schedules (docs/resume.md, docs/schedule.md) --
@@ -189,6 +195,11 @@ LATER_FIELDS = {"transition": 1.0}
 
 def check_options_apply(settings: Settings) -> None:
     """Refuse an option that the chosen engine would silently ignore."""
+    if settings.temporal_structure and settings.temporal_mode != "flow":
+        raise SettingsError(
+            f"temporal_structure applies to the flow filter only, not to temporal "
+            f"{settings.temporal_mode!r}"
+        )
     # compile "auto" and "off" mean nothing to run under gatys; only "on" asks for a build.
     fast_only = {"compile": (settings.compile == "on", False), "batch": (settings.batch, None),
                  "style_scale": (settings.style_scale, None)}
@@ -318,6 +329,9 @@ KNOBS: tuple[Knob, ...] = (
          choices=TEMPORAL_MODES, jobs=(VIDEO,), panel=FLICKER),
     Knob("temporal_strength", "Weight of the previous frame.", minimum=0.0, maximum=1.0,
          jobs=(VIDEO,), panel=FLICKER),
+    Knob("temporal_structure", "Against trails over flat areas: distrust the previous frame "
+         "where its coarse picture differs (0 = off, 5 = measured; costs some flicker).",
+         minimum=0.0, jobs=(VIDEO,), panel=FLICKER),
     Knob("start", "Start at this second.", minimum=0.0, default_text="0", jobs=(VIDEO,),
          panel=RANGE),
     Knob("duration", "Stylize only this many seconds.", above=0.0, default_text="to the end",

@@ -92,9 +92,15 @@ UNCOVERED_BELOW = 0.25
 # filtered frame 7 was 0.40-0.50 in Gram distance from the network's own, against
 # 0.04-0.05 for a repainting; docs/temporal.md, "A perfectly steady painting").
 WARP_MODE = "bilinear"
-# The coarse-picture test (`structure_weight`): 0 = off.
+# The coarse-picture test (`structure_weight`, `Settings.temporal_structure`): 0 = off.
+# At alpha 5 over 16 px blocks it cuts crossing's trail behind moving objects 1.7-2.3x
+# with all seven styles (the band up the wall on the held-out bikes nearly gone by eye)
+# and keeps 3-8% more of the network's texture at full size. Off by default: over the
+# 13-clip corpus it costs preset 7 and udnie 1.21x the flicker by eval and independent,
+# and by eval two and one of their clips cross 1.5; the other five styles 1.03-1.08x
+# (docs/temporal.md, "The coarse-picture test over every style").
 STRUCTURE_ALPHA = 0.0
-STRUCTURE_SCALE = 8
+STRUCTURE_SCALE = 16
 
 FILTER_MODES = ("off", "blend", "flow")
 
@@ -389,13 +395,15 @@ def uncovered_weight(
     return confidence * (1.0 - mark), mark
 
 
-def make_temporal_filter(mode: str, strength: float) -> TemporalFilter | None:
-    """The filter for `Settings.temporal` (None for "off") at `Settings.temporal_strength`."""
+def make_temporal_filter(mode: str, strength: float,
+                         structure: float = STRUCTURE_ALPHA) -> TemporalFilter | None:
+    """The filter for `Settings.temporal` (None for "off") at `Settings.temporal_strength`,
+    with `Settings.temporal_structure` as the flow filter's coarse-picture test."""
     if mode == "off":
         return None
     if mode == "blend":
         return BlendFilter(strength)
     if mode == "flow":
-        return FlowFilter(strength)
+        return FlowFilter(strength, structure_alpha=structure)
     raise ValueError(f"unknown temporal mode {mode!r}: choose one of {', '.join(FILTER_MODES)}")
 
