@@ -329,8 +329,8 @@ KNOBS: tuple[Knob, ...] = (
          choices=TEMPORAL_MODES, jobs=(VIDEO,), panel=FLICKER),
     Knob("temporal_strength", "Weight of the previous frame.", minimum=0.0, maximum=1.0,
          jobs=(VIDEO,), panel=FLICKER),
-    Knob("temporal_structure", "Against trails over flat areas: distrust the previous frame "
-         "where its coarse picture differs (0 = off, 5 = measured; costs some flicker).",
+    Knob("temporal_structure", "Against trails over flat areas (0 = off, 5 = measured; "
+         "costs some flicker).",
          minimum=0.0, jobs=(VIDEO,), panel=FLICKER),
     Knob("start", "Start at this second.", minimum=0.0, default_text="0", jobs=(VIDEO,),
          panel=RANGE),
