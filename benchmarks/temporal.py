@@ -45,8 +45,9 @@ boundary test), prior (follow the global motion where it explains the frames wit
 margin), snap and valid (its gates), spread (photometric error pooled over this many
 pixels), uncover (how much of the "just uncovered" mark survives a frame), warp (bilinear |
 bicubic: how the previous output is resampled), structure (alpha of the coarse-picture test
-between the warped past output and the current stylized frame; 0 = off) and block (its
-block size, px).
+between the warped past output and the current stylized frame; 0 = off), block (its
+block size, px) and relative=1 (count only the gap beyond the network's own coarse change
+from its warped previous frame).
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ KEYS = {"size": ("flow_max_size", int), "preset": ("flow_preset", str),
         "valid": ("global_valid", float), "spread": ("photometric_spread", int),
         "uncover": ("uncover_memory", float), "warp": ("warp_mode", str),
         "structure": ("structure_alpha", float), "block": ("structure_scale", int),
+        "relative": ("structure_relative", lambda value: value in ("1", "true", "yes")),
         "oneway": ("flow_round_trip", lambda value: value not in ("1", "true", "yes"))}
 
 

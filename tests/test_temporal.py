@@ -339,3 +339,36 @@ def test_the_structure_test_lets_the_filter_drop_a_past_that_no_longer_fits():
     kept_plain = float((plain(frames[1], styled[1]) - styled[1])[inside].abs().mean())
     kept_checked = float((checked(frames[1], styled[1]) - styled[1])[inside].abs().mean())
     assert kept_checked < 0.3 * kept_plain
+
+
+def test_the_relative_structure_test_forgives_the_networks_own_coarse_change():
+    size = (3, 64, 64)
+    current = torch.full(size, 0.8)
+    smoothed = torch.full(size, 0.5)  # the filter's past, between two flickering frames
+    network_before = torch.full(size, 0.2)  # the network's own previous frame, far off
+    plain = structure_weight(current, smoothed, 5.0, 16)
+    relative = structure_weight(current, smoothed, 5.0, 16, network_before)
+    assert float(plain.max()) < 0.3  # the plain test drops the past: flicker comes back
+    assert float(relative.min()) > 0.99  # the network changed more than the past did
+    wall = torch.full(size, 0.2)  # the network paints the same wall in both frames
+    drifted = wall.clone()
+    drifted[:, :32] = 1.0  # a halo the filter's past dragged onto the wall
+    weight = structure_weight(wall, drifted, 5.0, 16, wall.clone())
+    assert float(weight[:16].max()) < 0.01  # the drifted past is still dropped
+    assert float(weight[48:].min()) > 0.99  # and the wall it fits is kept
+
+
+def test_the_relative_filter_still_pulls_a_coarse_flicker_back():
+    frames = panning_frames(2)
+    styled = [consistent_style(frame) for frame in frames]
+    flickered = (styled[1] + 0.3).clamp(0, 1)  # the network brightens the whole frame
+    outputs = {}
+    for relative in (False, True):
+        temporal = FlowFilter(0.95, structure_alpha=5.0, structure_relative=relative)
+        temporal(frames[0], styled[0])
+        outputs[relative] = temporal(frames[1], flickered)
+        assert temporal.previous_styled is (flickered if relative else None)
+    target = float(styled[1].mean())
+    plain_left = abs(float(outputs[False].mean()) - target)
+    relative_left = abs(float(outputs[True].mean()) - target)
+    assert relative_left < 0.5 * plain_left

@@ -181,11 +181,14 @@ class FlowFilter(TemporalFilter):
         warp_mode: str = WARP_MODE,
         structure_alpha: float = STRUCTURE_ALPHA,
         structure_scale: int = STRUCTURE_SCALE,
+        structure_relative: bool = False,
     ) -> None:
         super().__init__(strength)
         self.warp_mode = warp_mode
         self.structure_alpha = structure_alpha
         self.structure_scale = structure_scale
+        self.structure_relative = structure_relative
+        self.previous_styled: torch.Tensor | None = None  # the network's own, unfiltered
         self.photometric_spread = photometric_spread
         self.uncover_memory = uncover_memory
         self.uncovered: torch.Tensor | None = None
@@ -209,6 +212,7 @@ class FlowFilter(TemporalFilter):
     def reset(self) -> None:
         super().reset()
         self.previous_content = None
+        self.previous_styled = None
         self.uncovered = None
 
     def estimate(self, previous_content: np.ndarray, content: np.ndarray) -> FlowConfidence:
@@ -231,6 +235,7 @@ class FlowFilter(TemporalFilter):
     def __call__(
         self, content: np.ndarray, styled: torch.Tensor, estimate: FlowConfidence | None = None
     ) -> torch.Tensor:
+        network = styled
         if self._has_usable_past(styled) and self._same_size(content):
             if estimate is None:
                 estimate = self.estimate(self.previous_content, content)
@@ -240,24 +245,33 @@ class FlowFilter(TemporalFilter):
                 styled = self._blend(styled, estimate)
         self.previous_content = content
         self.previous_output = styled
+        if self.structure_relative:
+            self.previous_styled = network
         return styled
 
     def _blend(self, styled: torch.Tensor, estimate: FlowConfidence) -> torch.Tensor:
         current = styled.float()
         weight = torch.from_numpy(estimate.confidence).to(styled.device)
         previous = self.previous_output.to(styled.device, torch.float32)
+        relative = self.structure_alpha > 0.0 and self.previous_styled is not None
+        if relative:
+            # The network's own previous frame rides the same warp (channels 3-5).
+            network = self.previous_styled.to(styled.device, torch.float32)
+            previous = torch.cat((previous, network))
         remember = self.uncover_memory > 0.0
         if remember and self.uncovered is not None:
             # One warp carries the past output and the uncovered mark along the flow.
             previous = torch.cat((previous, self.uncovered.to(styled.device)[None]))
         warped = warp_backward_tensor(previous.unsqueeze(0), estimate.flow, self.warp_mode)[0]
         if remember:
-            carried = warped[3] * self.uncover_memory if warped.shape[0] > 3 else None
+            mark = 6 if relative else 3
+            carried = warped[mark] * self.uncover_memory if warped.shape[0] > mark else None
             weight, self.uncovered = uncovered_weight(weight, carried)
+        warped_network = warped[3:6] if relative else None
         warped = warped[:3]
         if self.structure_alpha > 0.0:
             weight = weight * structure_weight(current, warped, self.structure_alpha,
-                                               self.structure_scale)
+                                               self.structure_scale, warped_network)
         return (current + self.correction(weight * (warped - current))).to(styled.dtype)
 
     def correction(self, difference: torch.Tensor) -> torch.Tensor:
@@ -360,16 +374,24 @@ def screened_lowpass(image: torch.Tensor, cutoff: float) -> torch.Tensor:
 
 
 def structure_weight(current: torch.Tensor, warped: torch.Tensor, alpha: float,
-                     scale: int) -> torch.Tensor:
+                     scale: int, warped_network: torch.Tensor | None = None) -> torch.Tensor:
     """Trust in the warped past output as far as its coarse picture (means over `scale` x
     `scale` blocks) agrees with the current stylized frame's: ``exp(-alpha * gap^2)``.
 
     A network's flicker is fine texture, which block means average away; a past output
     dragged along a wrong flow (a halo carried up a flat wall, the photometric test passing
-    because wall matches wall) differs from the current frame in the coarse picture too."""
+    because wall matches wall) differs from the current frame in the coarse picture too.
+    With `warped_network` (the network's own previous frame, warped the same way) only the
+    gap beyond the network's own coarse change counts: a network whose colour patches
+    change from frame to frame (udnie, preset 7) differs coarsely from any past, and that
+    difference is the flicker to remove, not a drifted past."""
     height, width = current.shape[-2:]
-    coarse = F.avg_pool2d(torch.stack((current, warped)), scale, ceil_mode=True)
+    pasts = (warped,) if warped_network is None else (warped, warped_network)
+    coarse = F.avg_pool2d(torch.stack((current, *pasts)), scale, ceil_mode=True)
     gap = ((coarse[0] - coarse[1]) ** 2).sum(0, keepdim=True)
+    if warped_network is not None:
+        own = ((coarse[0] - coarse[2]) ** 2).sum(0, keepdim=True)
+        gap = (gap - own).clamp(min=0.0)
     gap = F.interpolate(gap[None], size=(height, width), mode="bilinear",
                         align_corners=False)[0, 0]
     return torch.exp(-alpha * gap)
