@@ -18,18 +18,10 @@ from pathlib import Path
 
 from vidstyle.config import Settings
 from vidstyle.errors import SettingsError
+from vidstyle.watch.jobs import JobOutcome, ProcessFunction, default_process, run_claimed_job
 from vidstyle.watch.ledger import JobRecord, Ledger, locate_ledger
-from vidstyle.watch.loop import (
-    JobOutcome,
-    ProcessFunction,
-    Watcher,
-    WatchEvent,
-    WatchOptions,
-    WatchSummary,
-    default_process,
-    run_claimed_job,
-    stop_on_signals,
-)
+from vidstyle.watch.loop import Watcher, WatchEvent, WatchOptions, WatchSummary
+from vidstyle.watch.signals import stop_on_signals
 
 __all__ = [
     "JobOutcome",

@@ -5,46 +5,40 @@ One pass of the loop:
     recover stale jobs  ->  scan (settle, open-for-write, hash, probe)  ->  add jobs
         ->  claim one job  ->  run_claimed_job()  ->  record the outcome  ->  move input
 
-`run_claimed_job(job, settings)` knows nothing about the ledger, so an executor elsewhere
-(a Ray task, a process pool) can run it and hand the outcome back: the watcher that
-claimed the job records it, and the ledger stays the single source of truth.
+The loop owns the ledger and the order of things; one job's run is in `jobs.py`, what
+jobs leave on disk in `outputs.py`, and the threads that wake or stop the loop in
+`signals.py`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import shutil
-import signal
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
 
 from vidstyle.api import default_output_path
 from vidstyle.config import Settings
-from vidstyle.errors import Cancelled, OutputError, VidstyleError
-from vidstyle.files import (
-    content_hash,
-    file_signature,
-    flush_to_disk,
-    pid_alive,
-    temp_files,
-    temp_pid,
-)
+from vidstyle.errors import VidstyleError
+from vidstyle.files import content_hash
 from vidstyle.media.probe import written_by_vidstyle
-from vidstyle.progress import ProgressCallback, ProgressEvent
-from vidstyle.watch.ledger import (
-    POINTER_NAME,
-    STATE_FOLDER,
-    JobRecord,
-    Ledger,
-    current_owner,
-    owner_alive,
-    parse_owner,
+from vidstyle.progress import ProgressEvent
+from vidstyle.watch.jobs import (
+    JobOutcome,
+    ProcessFunction,
+    default_process,
+    job_settings,
+    run_claimed_job,
+)
+from vidstyle.watch.ledger import POINTER_NAME, STATE_FOLDER, JobRecord, Ledger, current_owner
+from vidstyle.watch.outputs import (
+    move_into,
+    output_completed,
+    remove_partial_outputs,
+    sweep_stale_temps,
 )
 from vidstyle.watch.scan import (
     FileStat,
@@ -54,49 +48,16 @@ from vidstyle.watch.scan import (
     probe_error,
     stat_of,
 )
+from vidstyle.watch.signals import POLL_SECONDS, ChangeSignal, Heartbeat
 
 log = logging.getLogger(__name__)
 
 # A claim lasts this long without a heartbeat. Only watchers on *other* hosts wait for it
 # (a dead owner on this host is seen at once from its pid), so it can be generous.
 LEASE_SECONDS = 60.0
-# Heartbeats per lease: three missed beats in a row before anyone may take the job over.
-HEARTBEATS_PER_LEASE = 4
 # With OS events, rescan anyway this often: events can be dropped (inotify queue
 # overflow) and other hosts' stale jobs need looking at.
 IDLE_RESCAN_SECONDS = 10.0
-# --poll (network filesystems, where inotify sees nothing written by other machines).
-POLL_SECONDS = 1.0
-# watchfiles groups bursts of events for this long; a copy in progress fires thousands.
-EVENT_DEBOUNCE_MS = 200
-
-
-class ProcessFunction(Protocol):
-    """What runs one job: `vidstyle.stylize_video` or anything with its shape. It must
-    write `dst` atomically and raise `Cancelled` (leaving nothing) when `cancel` is set."""
-
-    def __call__(self, src: Path, dst: Path, settings: Settings, *,
-                 on_progress: ProgressCallback | None,
-                 cancel: threading.Event | None) -> Any: ...
-
-
-def default_process(src: Path, dst: Path, settings: Settings, *,
-                    on_progress: ProgressCallback | None = None,
-                    cancel: threading.Event | None = None) -> Any:
-    from vidstyle.api import stylize_video
-
-    return stylize_video(src, dst, settings, on_progress=on_progress, cancel=cancel)
-
-
-@dataclass(frozen=True)
-class JobOutcome:
-    """How one run of a job ended: "done", "failed" (with the one-line error) or
-    "cancelled" (nothing written; the job goes back to the queue)."""
-
-    state: str
-    seconds: float
-    frames: int | None = None
-    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,50 +86,6 @@ class WatchSummary:
 
     def to_dict(self) -> dict:
         return {**self.__dict__, "seconds": round(self.seconds, 3)}
-
-
-def run_claimed_job(
-    job: JobRecord,
-    settings: Settings,
-    *,
-    process: ProcessFunction = default_process,
-    on_progress: ProgressCallback | None = None,
-    cancel: threading.Event | None = None,
-) -> JobOutcome:
-    """Run one claimed job to its outcome; never touches the ledger.
-
-    A `VidstyleError` (a bad file) becomes a failed outcome with its message; any other
-    exception too, logged with its traceback, so that one bug on one file does not stop
-    the queue. The output is flushed to disk before "done" is returned: the ledger must
-    never say done for an output a power cut could still lose.
-    """
-    started = time.monotonic()
-
-    def outcome(state: str, **extra) -> JobOutcome:
-        return JobOutcome(state, time.monotonic() - started, **extra)
-
-    try:
-        job.dst.parent.mkdir(parents=True, exist_ok=True)
-        result = process(job.src, job.dst, settings, on_progress=on_progress, cancel=cancel)
-        if not job.dst.is_file():
-            raise OutputError(job.dst, "the job ended without writing its output")
-        flush_to_disk(job.dst)
-        flush_to_disk(job.dst.parent)
-    except Cancelled:
-        return outcome("cancelled")
-    except VidstyleError as exc:
-        return outcome("failed", error=str(exc))
-    except Exception as exc:  # a bug, but one file must not stop the queue
-        log.exception("unexpected error on %s", job.src)
-        return outcome("failed", error=f"{job.src}: unexpected error ({type(exc).__name__}: "
-                                       f"{exc})")
-    return outcome("done", frames=getattr(result, "frames", None))
-
-
-def job_settings(settings: Settings, style: str) -> Settings:
-    """The settings of one style's jobs. Outputs are replaced when a changed input is
-    processed again (overwrite is not part of the fingerprint)."""
-    return settings.replace(style=style, output={"overwrite": True}).validate()
 
 
 @dataclass
@@ -438,159 +355,3 @@ class Watcher:
             kind, job, message=message, counts=self.ledger.counts(),
             queue=self.ledger.jobs(["queued"], limit=5),
         ))
-
-
-def output_completed(job: JobRecord) -> bool:
-    """A file was renamed onto the job's output after it was claimed, and it is a video."""
-    signature = file_signature(job.dst)
-    return (
-        signature is not None
-        and signature != job.prior_output
-        and probe_error(job.dst) is None
-    )
-
-
-def remove_partial_outputs(job: JobRecord) -> None:
-    """Delete the temp files a dead owner left for this job's output."""
-    host_is_here = job.owner is not None and owner_alive(job.owner) is not None
-    dead_pid = parse_owner(job.owner)[1] if host_is_here else None
-    for temp in temp_files(job.dst.parent, job.dst):
-        pid = temp_pid(temp)
-        if pid is not None and (pid == dead_pid or not pid_alive(pid)):
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
-
-
-def sweep_stale_temps(out: Path, older_than: float) -> int:
-    """Remove temp outputs of processes that are gone. Only temps untouched for
-    `older_than` seconds: a pid that is dead here may be alive on another host sharing
-    the folder, and a live writer touches its temp file continuously."""
-    removed = 0
-    now = time.time()
-    for temp in temp_files(out):
-        pid = temp_pid(temp)
-        try:
-            age = now - temp.stat().st_mtime
-        except FileNotFoundError:
-            continue
-        if pid is not None and not pid_alive(pid) and age > older_than:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
-                removed += 1
-    return removed
-
-
-def move_into(src: Path, folder: Path) -> Path:
-    """Move `src` into `folder` without replacing anything there (clip.1.mp4, ...)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    dst = folder / src.name
-    n = 0
-    while dst.exists():
-        n += 1
-        dst = folder / f"{src.stem}.{n}{src.suffix}"
-    shutil.move(src, dst)
-    return dst
-
-
-class Heartbeat:
-    """Renews this owner's leases from a thread, with its own ledger connection."""
-
-    def __init__(self, ledger_path: Path, owner: str, lease_seconds: float) -> None:
-        self.ledger_path = ledger_path
-        self.owner = owner
-        self.lease_seconds = lease_seconds
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="vidstyle-heartbeat",
-                                        daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _beat(self) -> None:
-        with Ledger(self.ledger_path) as ledger:
-            while not self._stop.wait(self.lease_seconds / HEARTBEATS_PER_LEASE):
-                try:
-                    ledger.renew(self.owner, self.lease_seconds)
-                except Exception:  # a locked or busy database: try again next beat
-                    log.warning("lease renewal failed", exc_info=True)
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-
-class ChangeSignal:
-    """Wakes the loop when something changes in the inbox.
-
-    Uses `watchfiles` (inotify/FSEvents/ReadDirectoryChangesW behind a small, maintained
-    Rust core, one dependency with no transitive ones) rather than a hand-rolled inotify
-    binding or a fixed-rate poll; events only say "look again": the scan is what decides,
-    so a dropped event costs latency, never correctness. With `poll` (network shares,
-    where the local kernel sees no remote writes) there is no event thread at all.
-    """
-
-    def __init__(self, inbox: Path, *, poll: bool) -> None:
-        self.inbox = inbox
-        self.events = not poll
-        self._changed = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self.events:
-            self._thread = threading.Thread(target=self._listen, name="vidstyle-events",
-                                            daemon=True)
-            self._thread.start()
-
-    def _listen(self) -> None:
-        import watchfiles
-
-        try:
-            for _ in watchfiles.watch(
-                self.inbox, watch_filter=_not_hidden, debounce=EVENT_DEBOUNCE_MS,
-                stop_event=self._stop, raise_interrupt=False, rust_timeout=1000,
-            ):
-                self._changed.set()
-        except Exception:  # no inotify watches left, unsupported filesystem...
-            log.warning("file events unavailable; polling every %s s", POLL_SECONDS,
-                        exc_info=True)
-            self.events = False
-
-    def wait(self, timeout: float, stop: threading.Event) -> None:
-        """Until a change, `stop`, or `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while not stop.is_set() and (remaining := deadline - time.monotonic()) > 0:
-            if self._changed.wait(min(remaining, 0.1)):
-                self._changed.clear()
-                return
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-
-def _not_hidden(change: Any, path: str) -> bool:
-    return not os.path.basename(path).startswith(".")
-
-
-@contextlib.contextmanager
-def stop_on_signals(stop: threading.Event):
-    """SIGINT/SIGTERM set `stop` (the running job is cancelled and re-queued); a second
-    signal interrupts at once. Handlers are restored afterwards. Main thread only."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
