@@ -189,16 +189,58 @@ def test_cancel_stops_every_stage_and_raises_cancelled():
 
 
 @pytest.mark.parametrize(
-    ("source", "engine", "writer", "error"),
+    ("source", "engine", "writer", "error", "message"),
     [
-        (Source(fail_after=5), Engine(), Writer(), InputError),
-        (Source(), Engine(fail_on=2), Writer(), RuntimeError),
-        (Source(), Engine(), Writer(fail_on_frame=4), OSError),
+        (Source(fail_after=5), Engine(), Writer(), InputError, "corrupt packet"),
+        (Source(), Engine(fail_on=2), Writer(), RuntimeError, "out of memory"),
+        (Source(), Engine(), Writer(fail_on_frame=4), OSError, "No space left"),
     ],
     ids=["decode", "stylize", "encode"],
 )
-def test_the_first_error_of_any_stage_reaches_the_caller(source, engine, writer, error):
-    with pytest.raises(error):
-        run(source, engine, writer, batch=2)
+def test_the_first_error_of_any_stage_reaches_the_caller(source, engine, writer, error, message):
+    pipeline = Pipeline(source, engine, writer, batch=2)
+    with pytest.raises(error, match=message) as raised:
+        pipeline.run()
+    # The failing stage's own exception, and no other: the stages it stopped (the endless
+    # decode among them) ended quietly instead of failing in turn.
+    assert pipeline.errors == [raised.value]
     assert writer.closed == 0
-    assert source.given is not None or source.count < 100  # the endless decode stopped
+    assert not [t for t in threading.enumerate() if t.name.startswith("vidstyle-")]
+
+
+class SecondBatchFails(Engine):
+    """Its second batch waits for the writer's failure, then fails too."""
+
+    def __init__(self, entered_second: threading.Event, writer_failed: threading.Event):
+        super().__init__()
+        self.entered_second, self.writer_failed = entered_second, writer_failed
+
+    def stylize(self, images: torch.Tensor) -> torch.Tensor:
+        if self.batches:
+            self.entered_second.set()
+            assert self.writer_failed.wait(WAIT)
+            raise RuntimeError("a later error")
+        return super().stylize(images)
+
+
+class FirstFrameFails(Writer):
+    """Fails on the first frame, once the network is busy with the second batch."""
+
+    def __init__(self, entered_second: threading.Event, writer_failed: threading.Event):
+        super().__init__(fail_on_frame=0)
+        self.entered_second, self.writer_failed = entered_second, writer_failed
+
+    def write_frame(self, decoded: DecodedFrame, image: np.ndarray) -> float | None:
+        assert self.entered_second.wait(WAIT)
+        try:
+            return super().write_frame(decoded, image)
+        finally:
+            self.writer_failed.set()
+
+
+def test_a_later_error_does_not_hide_the_first():
+    events = threading.Event(), threading.Event()
+    pipeline = Pipeline(Source(), SecondBatchFails(*events), FirstFrameFails(*events), batch=2)
+    with pytest.raises(OSError, match="No space left"):
+        pipeline.run()
+    assert [type(e) for e in pipeline.errors] == [OSError, RuntimeError]
