@@ -24,6 +24,7 @@ from vidstyle.media.segments import (
     warmup_frames,
     warmup_seconds,
 )
+from vidstyle.segmented import stylize_segment
 
 # cup.mp4: 217 frames at 26.777 fps, a keyframe every 30 frames (1.12 s), AAC audio.
 CUP_FRAMES = 217
@@ -46,12 +47,12 @@ def stylize_in_segments(src: Path, dst: Path, settings: Settings, count: int,
     paths = []
     for segment in segments:
         path = tmp_path / f"seg{segment.index}{dst.suffix}"
-        window = settings.replace(start=segment.start, duration=segment.duration)
+        own = settings
         if segment_output is not None:
-            window = window.replace(output=segment_output(segment.index))
-        Stylizer(window, network=InvertNetwork()).video(
-            src, path, warmup=warmup_seconds(settings, info), video_only=True
-        )
+            own = settings.replace(output=segment_output(segment.index))
+        with Stylizer(own, network=InvertNetwork()) as stylizer:
+            stylize_segment(stylizer, own, src, info, segment, path,
+                            warmup=warmup_seconds(settings, info))
         paths.append(path)
     end = None if settings.duration is None else (settings.start or 0.0) + settings.duration
     with atomic_output(dst, overwrite=False) as tmp:

@@ -221,10 +221,10 @@ def test_an_output_published_by_a_run_that_died_cleaning_up_is_recognised(clip, 
 # frame, appended: what a SIGKILL cannot lose).
 COUNTING_CLI = textwrap.dedent("""
     import os, sys, torch
-    import vidstyle.api as api
+    import vidstyle.engines.factory as factory
     torch.set_num_threads(1)
     log = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    real = api.load_network
+    real = factory.load_network
 
     class Counting(torch.nn.Module):
         def __init__(self, network):
@@ -236,7 +236,7 @@ COUNTING_CLI = textwrap.dedent("""
             os.write(log, b"." * x.shape[0])
             return self.network(x)
 
-    api.load_network = lambda settings, device: Counting(real(settings, device))
+    factory.load_network = lambda settings, device: Counting(real(settings, device))
     sys.argv = ["vidstyle", *sys.argv[2:]]
     from vidstyle.cli import main
     main()

@@ -14,9 +14,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from vidstyle.api import Stylizer, make_temporal_filter
+from vidstyle.api import Stylizer
 from vidstyle.cli import app
 from vidstyle.config import Settings
+from vidstyle.engines.factory import make_temporal_filter
 from vidstyle.engines.fast import FastEngine
 from vidstyle.engines.scheduled import ScheduledEngine, build_scheduled_engine
 from vidstyle.errors import SettingsError, StyleError

@@ -30,10 +30,10 @@ from vidstyle.errors import (
 )
 from vidstyle.files import expand_inputs
 from vidstyle.media.probe import MediaInfo, probe
-
-__version__ = "0.1.0"
+from vidstyle.version import __version__
 
 __all__ = [
+    "__version__",
     "Cancelled",
     "GatysSettings",
     "InputError",

@@ -36,23 +36,16 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from vidstyle.config import Settings
+from vidstyle.device import precision_name
 from vidstyle.errors import OutputError
-from vidstyle.files import NAME_MAX, atomic_output, check_output_path, file_signature
+from vidstyle.files import NAME_MAX, check_output_path, file_signature
+from vidstyle.job import EngineHolder, VideoResult
 from vidstyle.media.probe import MediaInfo
-from vidstyle.media.segments import (
-    Segment,
-    join_segments,
-    plan_segments,
-    scan_video,
-    warmup_seconds,
-)
-from vidstyle.progress import ProgressCallback, ProgressEvent
-
-if TYPE_CHECKING:
-    from vidstyle.api import Stylizer, VideoResult
+from vidstyle.media.segments import Segment, warmup_seconds
+from vidstyle.progress import ProgressCallback
+from vidstyle.segmented import SegmentsProgress, join, plan, stylize_in_order
 
 RESUME_SUFFIX = ".vidstyle-resume"
 JOURNAL_NAME = "journal.sqlite"
@@ -179,7 +172,8 @@ def segment_file(folder: Path, dst: Path, index: int) -> Path:
 
 
 def stylize_resumable(
-    stylizer: Stylizer,
+    holder: EngineHolder,
+    settings: Settings,
     src: Path,
     dst: Path,
     info: MediaInfo,
@@ -188,47 +182,38 @@ def stylize_resumable(
     cancel: threading.Event | None = None,
     inputs: list[Path] | None = None,
 ) -> VideoResult:
-    """`Stylizer.video` for a resumable job: go on from the journal beside `dst` (or
-    start one), stylize the unfinished segments, join, publish, clean up. `inputs`: every
-    input of the run (default: `src`); the output may not be or alias any of them."""
+    """A resumable job: go on from the journal beside `dst` (or start one), stylize the
+    unfinished segments through `holder`'s engine, join, publish, clean up. `inputs`:
+    every input of the run (default: `src`); the output may not be or alias any of them."""
     inputs = inputs or [src]
-    settings = stylizer.settings
     folder = resume_folder(dst)
     started = time.monotonic()
     if folder.is_dir():
-        finished = _finished_earlier(folder, dst, src, settings, stylizer, started)
+        finished = _finished_earlier(folder, dst, src, settings, holder, started)
         if finished is not None:
             return finished
     check_output_path(dst, settings.output.overwrite, inputs=inputs)
     with open_journal(folder, dst) as journal:
         segments, done = _plan(journal, src, settings, folder)
         resumed = len(done)
-        report = _ResumeProgress(src, segments, done, on_progress, started)
-        warmup = warmup_seconds(settings, info)
-        for segment in segments:
-            if segment.index in done:
-                continue
-            window = stylizer.windowed(segment.start, segment.duration, overwrite=True)
-            result = window.video(
-                src, segment_file(folder, dst, segment.index), warmup=warmup,
-                video_only=True, on_progress=report.for_segment(segment), cancel=cancel,
-            )
-            journal.finish_segment(segment.index, result.frames)
-            done[segment.index] = result.frames
-        frames, mux = _join(journal, folder, dst, src, segments, info, settings)
+        progress = SegmentsProgress(src, segments, done, on_progress, started)
+        paths = [segment_file(folder, dst, s.index) for s in segments]
+        stylize_in_order(holder, settings, src, info, segments, paths, done,
+                         warmup=warmup_seconds(settings, info),
+                         on_finished=lambda segment, frames: journal.finish_segment(
+                             segment.index, frames),
+                         progress=progress, cancel=cancel)
+        # A rename keeps the inode and mtime: if this process dies between the rename and
+        # deleting the folder, the next run recognises the output as this job's.
+        frames, mux = join(paths, segments, info, dst, settings, inputs=[src],
+                           before_publish=lambda tmp: journal.set_joined(file_signature(tmp)))
     shutil.rmtree(folder, ignore_errors=True)
-    report.finish(frames)
-    from vidstyle.api import VideoResult
-
-    warnings = list(mux.warnings)
-    if resumed:
-        warnings.append(f"resumed: {resumed} of {len(segments)} segments were already done")
-    return VideoResult(
-        src=src, dst=dst, frames=frames, seconds=time.monotonic() - started,
-        device=str(stylizer.device), precision=_precision(stylizer),
-        copied_streams=mux.copied, transcoded_streams=mux.transcoded, warnings=warnings,
-        streams=[fate.to_dict() for fate in mux.streams], data_lost=mux.data_lost,
-    )
+    progress.finish(frames)
+    notes = [f"resumed: {resumed} of {len(segments)} segments were already done"] \
+        if resumed else []
+    return VideoResult.from_mux(mux, src=src, dst=dst, frames=frames,
+                                seconds=time.monotonic() - started, device=str(holder.device),
+                                precision=precision_name(holder.dtype), notes=notes)
 
 
 def _plan(journal: Journal, src: Path, settings: Settings,
@@ -240,27 +225,13 @@ def _plan(journal: Journal, src: Path, settings: Settings,
         return journal.plan(), journal.finished()
     for old in folder.glob("seg*"):
         old.unlink()
-    plan = plan_segments(scan_video(src), seconds=settings.resume_segment,
-                         start=settings.start, duration=settings.duration)
-    journal.start(key, plan)
-    return plan, {}
-
-
-def _join(journal: Journal, folder: Path, dst: Path, src: Path, segments: list[Segment],
-          info: MediaInfo, settings: Settings):
-    end = None if settings.duration is None else (settings.start or 0.0) + settings.duration
-    paths = [segment_file(folder, dst, s.index) for s in segments]
-    with atomic_output(dst, settings.output.overwrite, inputs=[src]) as tmp:
-        frames, mux = join_segments(paths, segments, info, tmp, settings.output,
-                                    start=settings.start, end=end)
-        # A rename keeps the inode and mtime: if this process dies between the rename and
-        # deleting the folder, the next run recognises the output as this job's.
-        journal.set_joined(file_signature(tmp))
-    return frames, mux
+    segments = plan(src, settings, seconds=settings.resume_segment)
+    journal.start(key, segments)
+    return segments, {}
 
 
 def _finished_earlier(folder: Path, dst: Path, src: Path, settings: Settings,
-                      stylizer: Stylizer, started: float) -> VideoResult | None:
+                      holder: EngineHolder, started: float) -> VideoResult | None:
     """The result of a job whose output was published by a process that died before it
     could delete the journal; None when the journal is not of a finished job."""
     journal_path = folder / JOURNAL_NAME
@@ -274,52 +245,7 @@ def _finished_earlier(folder: Path, dst: Path, src: Path, settings: Settings,
             return None
         frames = sum(journal.finished().values())
     shutil.rmtree(folder, ignore_errors=True)
-    from vidstyle.api import VideoResult
-
-    return VideoResult(src=src, dst=dst, frames=frames, seconds=time.monotonic() - started,
-                       device=str(stylizer.device), precision=_precision(stylizer),
-                       warnings=["finished by an earlier run, which died while cleaning up"])
-
-
-def _precision(stylizer: Stylizer) -> str:
-    from vidstyle.device import precision_name
-
-    return precision_name(stylizer.dtype)
-
-
-class _ResumeProgress:
-    """Per-segment progress events turned into one file's: frames of finished segments
-    included, one start and one done."""
-
-    def __init__(self, src: Path, segments: list[Segment], done: dict[int, int],
-                 callback: ProgressCallback | None, started: float) -> None:
-        self.src = src
-        self.total = sum(s.frames for s in segments)
-        self.before = sum(done.values())
-        self.callback = callback
-        self.started = started
-        self._emit(self.before, "start")
-
-    def _emit(self, frames: int, kind: str) -> None:
-        if self.callback is not None:
-            self.callback(ProgressEvent(self.src, frames, self.total,
-                                        time.monotonic() - self.started, kind=kind))
-
-    def for_segment(self, segment: Segment) -> ProgressCallback | None:
-        if self.callback is None:
-            return None
-        before = self.before
-
-        def forward(event: ProgressEvent) -> None:
-            if event.kind == "done":
-                self.before = before + event.frames_done
-            elif event.kind != "start":
-                self.callback(dataclasses.replace(
-                    event, path=self.src, frames_done=before + event.frames_done,
-                    frames_total=self.total, elapsed=time.monotonic() - self.started,
-                ))
-
-        return forward
-
-    def finish(self, frames: int) -> None:
-        self._emit(frames, "done")
+    return VideoResult.written_earlier(
+        src, dst, frames, "finished by an earlier run, which died while cleaning up",
+        seconds=time.monotonic() - started, device=str(holder.device),
+        precision=precision_name(holder.dtype))

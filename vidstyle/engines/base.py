@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 import torch
@@ -24,6 +25,11 @@ class Engine(Protocol):
     `on_iteration`, when set, is called inside a frame by engines that iterate (Gatys:
     minutes per frame, so progress and cancellation reach into it); others never call it.
     Engines own threads or device memory: their owner closes them (`close`, or `with`).
+
+    Two hooks let an engine that depends on the video's clock (a style schedule) take part
+    without its caller knowing which engine it is: `check_video` refuses, before any work,
+    a video the engine cannot do, and `frames_from` is what the pipeline reads frames
+    from (the demuxer itself, or a wrapper that tells the engine each frame's time).
     """
 
     on_iteration: IterationCallback | None
@@ -34,6 +40,10 @@ class Engine(Protocol):
 
     def close(self) -> None: ...
 
+    def check_video(self, src: Path, duration: float | None) -> None: ...
+
+    def frames_from(self, demuxer): ...
+
 
 class EngineBase:
     """What every engine shares: the iteration hook and the context-manager protocol."""
@@ -42,6 +52,14 @@ class EngineBase:
 
     def close(self) -> None:
         """Release threads and memory; the engine is not used afterwards."""
+
+    def check_video(self, src: Path, duration: float | None) -> None:
+        """Raise a `VidstyleError` for a video of `duration` seconds this engine cannot
+        stylize; every video will do for most engines."""
+
+    def frames_from(self, demuxer):
+        """What the pipeline reads `demuxer`'s frames through: the demuxer itself here."""
+        return demuxer
 
     def __enter__(self):
         return self

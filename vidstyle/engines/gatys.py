@@ -34,6 +34,7 @@ from torch import nn
 
 from vidstyle.config import GatysSettings, Settings
 from vidstyle.engines.base import EngineBase, IterationCallback
+from vidstyle.engines.fast import crop, pad_to_multiple
 from vidstyle.errors import SettingsError
 from vidstyle.images import (
     enlarge_to_min_side,
@@ -391,8 +392,6 @@ class GatysEngine(EngineBase):
 
     @torch.no_grad()
     def _network_output(self, content: torch.Tensor) -> torch.Tensor:
-        from vidstyle.engines.fast import crop, pad_to_multiple
-
         multiple = int(getattr(self.init_network, "size_multiple", 1))
         padded, pads = pad_to_multiple(content, multiple)
         return crop(self.init_network(padded).float(), pads, content.shape[-2:]).clamp(0, 1)

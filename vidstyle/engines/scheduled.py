@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import functools
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -29,6 +30,8 @@ from vidstyle.engines.fast import FastEngine
 from vidstyle.errors import SettingsError
 from vidstyle.media.decode import DecodedFrame
 from vidstyle.networks.johnson import WeightedOutputs
+from vidstyle.styles import load_style, parse_spec
+from vidstyle.styles.resolve import resolve_component
 from vidstyle.styles.schedule import Schedule, check_styles, parse_schedule
 
 # Crossfade weights are rounded to this many steps: one network per step at most (a 2 s
@@ -73,7 +76,11 @@ class ScheduledEngine(EngineBase):
                 start = end
         return torch.cat(outputs)
 
-    def timed(self, demuxer) -> _TimedDemuxer:
+    def check_video(self, src: Path, duration: float | None) -> None:
+        """Every cue inside the video, before any work."""
+        self.schedule.check_within(duration, src)
+
+    def frames_from(self, demuxer) -> _TimedDemuxer:
         """`demuxer`, leaving each frame's time for `stylize`."""
         return _TimedDemuxer(demuxer, self.times)
 
@@ -114,15 +121,11 @@ class ScheduledEngine(EngineBase):
         return self._load(style)
 
     def _load(self, spec: str) -> nn.Module:
-        from vidstyle.styles import load_style
-
         return load_style(spec, strength=self.settings.strength,
                           preserve_color=self.settings.preserve_color, device=self.device)
 
     @functools.cache  # noqa: B019
     def _family(self, style: str) -> str:
-        from vidstyle.styles.resolve import parse_spec, resolve_component
-
         families = {resolve_component(n, w).family for n, w in parse_spec(style)}
         return families.pop() if len(families) == 1 else "mixed"
 

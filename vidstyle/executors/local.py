@@ -10,7 +10,7 @@ from torch import nn
 from vidstyle.api import Stylizer
 from vidstyle.config import Settings
 from vidstyle.errors import Cancelled, SettingsError, VidstyleError
-from vidstyle.executors import NO_HOOKS, BatchResult, Executor, Job, RunHooks
+from vidstyle.executors.base import NO_HOOKS, BatchResult, Executor, Job, RunHooks
 
 # One process stylizes segments no faster than the whole file, and the temporal warm-up
 # makes it slower: segments only pay off in parallel.

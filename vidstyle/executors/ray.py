@@ -29,26 +29,15 @@ import ray
 import torch
 from torch import nn
 
+from vidstyle import segmented
 from vidstyle.api import Stylizer, VideoResult
 from vidstyle.config import Settings
 from vidstyle.errors import Cancelled, SettingsError, VidstyleError
-from vidstyle.executors import NO_HOOKS, BatchResult, Executor, Job, RunHooks
+from vidstyle.executors.base import NO_HOOKS, BatchResult, Executor, Job, RunHooks
 from vidstyle.executors.progress import ClusterProgress
-from vidstyle.files import (
-    atomic_output,
-    check_output_path,
-    file_signature,
-    temp_files,
-    temp_path_for,
-)
+from vidstyle.files import check_output_path, file_signature, temp_files, temp_path_for
 from vidstyle.media.probe import probe
-from vidstyle.media.segments import (
-    Segment,
-    join_segments,
-    plan_segments,
-    scan_video,
-    warmup_seconds,
-)
+from vidstyle.media.segments import Segment, warmup_seconds
 from vidstyle.progress import ProgressCallback, ProgressEvent
 
 # Ray's own default for tasks; a worker that dies four times in a row is a bug or a
@@ -120,10 +109,9 @@ def _written_since(dst: Path, prior: str | None) -> bool:
 def _recovered(outcome: Outcome, settings: Settings) -> Outcome:
     info = probe(outcome.dst)
     outcome.recovered = True
-    outcome.result = VideoResult(
-        src=outcome.src, dst=outcome.dst, frames=info.frames or 0, seconds=0.0,
-        device="", precision="",
-        warnings=["written by an earlier attempt whose worker died before reporting"],
+    outcome.result = VideoResult.written_earlier(
+        outcome.src, outcome.dst, info.frames or 0,
+        "written by an earlier attempt whose worker died before reporting",
     )
     return outcome
 
@@ -152,13 +140,10 @@ def stylize_segment(src: Path, seg_path: Path, segment: Segment, settings: Setti
     """The video of one segment, rebased to zero, into `seg_path` (a temp file of ours)."""
     outcome = _outcome(src, seg_path)
     _use_assigned_cpus()
-    window = settings.replace(
-        start=segment.start, duration=segment.duration, output={"overwrite": True}
-    )
     try:
-        with Stylizer(window, network=network) as stylizer:
-            outcome.result = stylizer.video(
-                src, seg_path, warmup=warmup, video_only=True,
+        with Stylizer(settings, network=network) as stylizer:
+            outcome.result = segmented.stylize_segment(
+                stylizer, settings, src, probe(src), segment, seg_path, warmup=warmup,
                 on_progress=_reporter(hub, (src, segment.index)),
             )
     except Cancelled:
@@ -176,17 +161,11 @@ def join_file(job: Job, seg_paths: list[Path], segments: list[Segment], settings
     try:
         if _written_since(job.dst, prior):
             return _recovered(outcome, settings)
-        info = probe(job.src)
-        end = None if settings.duration is None else (settings.start or 0.0) + settings.duration
-        with atomic_output(job.dst, settings.output.overwrite) as tmp:
-            frames, report = join_segments(
-                seg_paths, segments, info, tmp, settings.output, start=settings.start, end=end
-            )
-        outcome.result = VideoResult(
-            src=job.src, dst=job.dst, frames=frames, seconds=time.monotonic() - started,
-            device="", precision="", copied_streams=report.copied,
-            transcoded_streams=report.transcoded, warnings=report.warnings,
-            streams=[fate.to_dict() for fate in report.streams], data_lost=report.data_lost,
+        frames, report = segmented.join(seg_paths, segments, probe(job.src), job.dst,
+                                        settings)
+        outcome.result = VideoResult.from_mux(
+            report, src=job.src, dst=job.dst, frames=frames,
+            seconds=time.monotonic() - started,
         )
     except VidstyleError as exc:
         outcome.error = str(exc)
@@ -335,10 +314,8 @@ class _BatchRun:
         self.works.append(work)
         try:
             info = probe(job.src)
-            work.segments = plan_segments(
-                scan_video(job.src), count=count, seconds=seconds,
-                start=self.settings.start, duration=self.settings.duration,
-            )
+            work.segments = segmented.plan(job.src, self.settings, count=count,
+                                           seconds=seconds)
         except VidstyleError as exc:
             self._file_failed(work, str(exc))
             return

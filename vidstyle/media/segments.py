@@ -8,9 +8,9 @@ A long video is stylized in parallel by giving each worker one segment ``[t0, t1
    Cutting at keyframes keeps each worker's seek cheap; which frames a segment holds is
    decided by timestamp, so every frame lands in exactly one segment whatever the GOP.
 3. Each worker writes the video stream of its segment alone, timestamps rebased to zero
-   (`Stylizer(...).video(..., warmup=W, video_only=True)`), after `warmup_frames` frames
-   that prime the temporal filter. (The resumable job, `vidstyle.resume`, does the same
-   one segment after another in one process.)
+   (`vidstyle.segmented.stylize_segment`), after `warmup_frames` frames that prime the
+   temporal filter. (The resumable job, `vidstyle.resume`, does the same one segment
+   after another in one process.)
 4. `join_segments` remuxes the segments' packets into one stream without re-encoding,
    shifting each segment back to its place on the original's clock, and muxes the
    original's audio, subtitles, chapters and metadata once over the whole, exactly as
