@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -16,14 +17,11 @@ import torch
 import torch._inductor as inductor
 from helpers import InvertNetwork
 
-from vidstyle.engines import compiled
-from vidstyle.engines.compiled import (
-    CompiledNetwork,
-    bucket_size,
-    load_or_build,
-    package_key,
-    trusted_package,
-)
+from vidstyle.engines.compiled import build, cache, runtime
+from vidstyle.engines.compiled import builder as background
+from vidstyle.engines.compiled.cache import trusted_package
+from vidstyle.engines.compiled.key import bucket_size, package_key
+from vidstyle.engines.compiled.runtime import CompiledNetwork, load_or_build
 from vidstyle.engines.fast import FastEngine, should_compile
 from vidstyle.networks.conditional import MultiStyleNet, one_hot_style
 from vidstyle.networks.johnson import JohnsonNet
@@ -36,14 +34,20 @@ def write_entry(folder, key, payload=b"package bytes", speedup=1.5):
     entry = folder / key.digest()
     entry.mkdir(parents=True, mode=0o700)
     folder.chmod(0o700)
-    package = entry / compiled.PACKAGE_NAME
+    package = entry / cache.PACKAGE_NAME
     package.write_bytes(payload)
     package.chmod(0o600)
-    manifest = {"key": compiled.asdict(key), "sha256": compiled.file_sha256(package),
+    manifest = {"key": asdict(key), "sha256": cache.file_sha256(package),
                 "speedup": speedup}
-    (entry / compiled.MANIFEST_NAME).write_text(json.dumps(manifest))
-    (entry / compiled.MANIFEST_NAME).chmod(0o600)
+    (entry / cache.MANIFEST_NAME).write_text(json.dumps(manifest))
+    (entry / cache.MANIFEST_NAME).chmod(0o600)
     return entry
+
+
+def use_loader(monkeypatch, load_package) -> None:
+    """Replace the package loader wherever the compiled package's modules call it."""
+    for module in (cache, build, runtime):
+        monkeypatch.setattr(module, "load_package", load_package)
 
 
 @pytest.fixture
@@ -73,14 +77,14 @@ def test_key_changes_with_weights_shape_precision_and_style():
 
 def test_a_whole_private_entry_is_trusted(tmp_path, key):
     entry = write_entry(tmp_path / "cache", key)
-    assert trusted_package(entry, key) == entry / compiled.PACKAGE_NAME
+    assert trusted_package(entry, key) == entry / cache.PACKAGE_NAME
 
 
 @pytest.mark.parametrize("damage", ["truncated", "flipped", "no manifest", "bad json",
                                     "other key", "group writable", "symlink"])
 def test_a_damaged_stale_or_exposed_entry_is_not_trusted(tmp_path, key, damage):
     entry = write_entry(tmp_path / "cache", key)
-    package, manifest = entry / compiled.PACKAGE_NAME, entry / compiled.MANIFEST_NAME
+    package, manifest = entry / cache.PACKAGE_NAME, entry / cache.MANIFEST_NAME
     if damage == "truncated":
         package.write_bytes(b"package")
     elif damage == "flipped":
@@ -110,17 +114,16 @@ def test_untrusted_entries_are_rebuilt_and_trusted_ones_loaded(tmp_path, monkeyp
     def fake_build(module, example, entry, key):
         built.append(entry)
         shutil.rmtree(entry, ignore_errors=True)  # as the real build replaces the entry
-        return write_entry(entry.parent, key, b"fresh") / compiled.PACKAGE_NAME
+        return write_entry(entry.parent, key, b"fresh") / cache.PACKAGE_NAME
 
-    monkeypatch.setattr(compiled, "build_package", fake_build)
-    monkeypatch.setattr(compiled, "load_package",
-                        lambda path, device: loaded.append(Path(path).read_bytes()) or network)
+    monkeypatch.setattr(runtime, "build_package", fake_build)
+    use_loader(monkeypatch, lambda path, device: loaded.append(Path(path).read_bytes()) or network)
     folder = tmp_path / "cache"
     load_or_build(network, example, torch.float32, folder)
     assert len(built) == 1 and loaded == [b"fresh"]
     load_or_build(network, example, torch.float32, folder)  # second process: no rebuild
     assert len(built) == 1 and loaded == [b"fresh", b"fresh"]
-    (built[0] / compiled.PACKAGE_NAME).write_bytes(b"tampered")  # checksum no longer fits
+    (built[0] / cache.PACKAGE_NAME).write_bytes(b"tampered")  # checksum no longer fits
     load_or_build(network, example, torch.float32, folder)
     assert len(built) == 2 and loaded[-1] == b"fresh"
 
@@ -129,7 +132,7 @@ def test_a_compiler_failure_runs_the_network_eagerly(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("no compiler here")
 
-    monkeypatch.setattr(compiled, "load_or_build", broken)
+    monkeypatch.setattr(runtime, "load_or_build", broken)
     runner = CompiledNetwork(InvertNetwork(), torch.float32, tmp_path)
     x = torch.rand(1, 3, 16, 32)
     with pytest.warns(RuntimeWarning, match="uncompiled"):
@@ -144,7 +147,7 @@ def test_the_engine_pads_to_the_bucket_when_compiling(monkeypatch, tmp_path):
         shapes.append(tuple(example.shape))
         return lambda x: network(x).float()
 
-    monkeypatch.setattr(compiled, "load_or_build", fake)
+    monkeypatch.setattr(runtime, "load_or_build", fake)
     engine = FastEngine(InvertNetwork(), CPU, compile=True)
     frames = torch.randint(0, 256, (1, 90, 161, 3), dtype=torch.uint8)
     out = engine.stylize(frames)
@@ -171,15 +174,15 @@ def fake_package(exported, example, references, entry, key, float_graph=None):
     assert torch.equal(exported.module()(example), references["expected"])  # survived saving
     # A package is built for its example's strides: the engine feeds channels-last frames.
     assert example.is_contiguous(memory_format=torch.channels_last)
-    return write_entry(entry.parent, key, b"compiled") / compiled.PACKAGE_NAME
+    return write_entry(entry.parent, key, b"compiled") / cache.PACKAGE_NAME
 
 
 def test_auto_runs_eagerly_while_one_builder_compiles_in_the_background(
         tmp_path, monkeypatch, caplog):
     builder = FakeBuilder()
-    monkeypatch.setattr(compiled.subprocess, "Popen", builder)
-    monkeypatch.setattr(compiled, "package_exported", fake_package)
-    monkeypatch.setattr(compiled, "load_package", lambda path, device: lambda x: x * 0 + 7)
+    monkeypatch.setattr(background.subprocess, "Popen", builder)
+    monkeypatch.setattr(background, "package_exported", fake_package)
+    use_loader(monkeypatch, lambda path, device: lambda x: x * 0 + 7)
     folder = tmp_path / "cache"
     x = torch.rand(1, 3, 16, 32).contiguous(memory_format=torch.channels_last)
     first = CompiledNetwork(InvertNetwork(), torch.float32, folder, background=True)
@@ -195,7 +198,7 @@ def test_auto_runs_eagerly_while_one_builder_compiles_in_the_background(
     assert torch.equal(second(x), 1 - x)
     assert len(builder.commands) == 1  # another run leaves the entry to the live builder
 
-    compiled.run_job(job, entry)  # what the builder process does
+    background.run_job(job, entry)  # what the builder process does
     assert not job.exists() and trusted_package(entry, first._packages[(1, 3, 16, 32)].key)
     first._packages[(1, 3, 16, 32)].next_look = 0.0  # the poll interval has passed
     assert torch.equal(first(x), torch.full_like(x, 7))  # switched to the package mid-run
@@ -207,11 +210,11 @@ def test_a_dead_builders_job_is_claimed_again(tmp_path, monkeypatch):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     builder = FakeBuilder()
-    monkeypatch.setattr(compiled.subprocess, "Popen", builder)
+    monkeypatch.setattr(background.subprocess, "Popen", builder)
     network, x = InvertNetwork(), torch.rand(1, 3, 16, 32)
     key = package_key(network, tuple(x.shape), torch.float32, CPU)
     entry = tmp_path / "cache" / key.digest()
-    job = compiled.job_folder(entry)
+    job = background.job_folder(entry)
     job.mkdir(parents=True)
     (job / "pid").write_text(str(dead.pid))
     CompiledNetwork(network, torch.float32, tmp_path / "cache", background=True)(x)
@@ -220,26 +223,26 @@ def test_a_dead_builders_job_is_claimed_again(tmp_path, monkeypatch):
 
 def test_a_failed_build_is_recorded_and_not_retried_by_every_run(tmp_path, monkeypatch):
     builder = FakeBuilder()
-    monkeypatch.setattr(compiled.subprocess, "Popen", builder)
+    monkeypatch.setattr(background.subprocess, "Popen", builder)
 
     def broken(*args):
         raise RuntimeError("internal compiler error")
 
-    monkeypatch.setattr(compiled, "package_exported", broken)
+    monkeypatch.setattr(background, "package_exported", broken)
     folder, x = tmp_path / "cache", torch.rand(1, 3, 16, 32)
     CompiledNetwork(InvertNetwork(), torch.float32, folder, background=True)(x)
     job, entry = (Path(arg) for arg in builder.commands[0][3:])
     with pytest.raises(RuntimeError):
-        compiled.run_job(job, entry)
+        background.run_job(job, entry)
     assert not job.exists()
-    assert "internal compiler error" in compiled.failed_marker(entry).read_text()
+    assert "internal compiler error" in background.failed_marker(entry).read_text()
     later = CompiledNetwork(InvertNetwork(), torch.float32, folder, background=True)
     assert torch.equal(later(x), 1 - x) and len(builder.commands) == 1
 
 
 def test_auto_keeps_eager_where_this_machine_measured_the_package_slower(tmp_path,
                                                                          monkeypatch):
-    monkeypatch.setattr(compiled, "load_package", lambda path, device: lambda x: x * 0 + 7)
+    use_loader(monkeypatch, lambda path, device: lambda x: x * 0 + 7)
     network, x = InvertNetwork(), torch.rand(1, 3, 16, 32)
     key = package_key(network, tuple(x.shape), torch.float32, CPU)
     write_entry(tmp_path, key, speedup=0.89)
@@ -253,9 +256,9 @@ def test_the_psnr_bar_gives_way_only_to_what_the_precision_itself_costs():
     expected = torch.rand(1, 3, 32, 32)
     close = (expected + 0.001 * torch.randn_like(expected)).clamp(0, 1)  # ~60 dB
     far = (expected + 0.03 * torch.randn_like(expected)).clamp(0, 1)  # ~30 dB
-    assert compiled.required_psnr({"expected": expected, "eager": close}) == 35.0
-    bar = compiled.required_psnr({"expected": expected, "eager": far})
-    assert bar == pytest.approx(compiled.psnr(far, expected) - 1.0) and bar < 35.0
+    assert build.required_psnr({"expected": expected, "eager": close}) == 35.0
+    bar = build.required_psnr({"expected": expected, "eager": far})
+    assert bar == pytest.approx(build.psnr(far, expected) - 1.0) and bar < 35.0
 
 
 def test_speedup_is_measured_alternating_best_of_each():
@@ -263,31 +266,31 @@ def test_speedup_is_measured_alternating_best_of_each():
         time.sleep(0.02)
 
     x = torch.rand(1, 3, 8, 8)
-    assert compiled.measured_speedup(slow, lambda x: None, x) > 5
-    assert compiled.measured_speedup(lambda x: None, slow, x) < 0.2
+    assert build.measured_speedup(slow, lambda x: None, x) > 5
+    assert build.measured_speedup(lambda x: None, slow, x) < 0.2
 
 
 def test_int8_is_tried_only_for_bf16_runs_on_the_cpu(monkeypatch):
-    module = compiled.Autocast(InvertNetwork(), torch.bfloat16, "cpu")
+    module = build.Autocast(InvertNetwork(), torch.bfloat16, "cpu")
     x = torch.rand(1, 3, 16, 16)
-    monkeypatch.setattr(compiled.importlib_util, "find_spec", lambda name: object())
-    assert compiled.int8_candidate(module, x)
-    assert not compiled.int8_candidate(compiled.Autocast(InvertNetwork(), torch.float32,
+    monkeypatch.setattr(build.importlib_util, "find_spec", lambda name: object())
+    assert build.int8_candidate(module, x)
+    assert not build.int8_candidate(build.Autocast(InvertNetwork(), torch.float32,
                                                          "cpu"), x)
-    assert not compiled.int8_candidate(module, x.to("meta"))  # not the CPU
-    monkeypatch.setattr(compiled, "INT8", False)
-    assert not compiled.int8_candidate(module, x)
-    monkeypatch.setattr(compiled, "INT8", True)
-    monkeypatch.setattr(compiled.importlib_util, "find_spec", lambda name: None)
-    assert not compiled.int8_candidate(module, x)  # torchao not installed
+    assert not build.int8_candidate(module, x.to("meta"))  # not the CPU
+    monkeypatch.setattr(build, "INT8", False)
+    assert not build.int8_candidate(module, x)
+    monkeypatch.setattr(build, "INT8", True)
+    monkeypatch.setattr(build.importlib_util, "find_spec", lambda name: None)
+    assert not build.int8_candidate(module, x)  # torchao not installed
 
 
 def test_the_int8_check_frame_is_one_the_calibration_did_not_see():
     x = torch.rand(1, 3, 32, 48).contiguous(memory_format=torch.channels_last)
-    unseen = compiled.unseen_frame(x)
+    unseen = build.unseen_frame(x)
     assert unseen.shape == x.shape and unseen.is_contiguous(memory_format=torch.channels_last)
-    for seen in compiled.calibration_frames(x):
-        assert compiled.psnr(unseen, seen) < 20
+    for seen in build.calibration_frames(x):
+        assert build.psnr(unseen, seen) < 20
 
 
 @pytest.mark.parametrize(("noise", "kept"), [(0.003, True), (0.05, False), (None, False)])
@@ -303,13 +306,13 @@ def test_an_int8_package_is_kept_only_if_it_clears_the_bar_on_both_frames(
             raise RuntimeError("oneDNN has no int8 kernels here")
         return network
 
-    monkeypatch.setattr(compiled, "quantized_int8", quantize)
+    monkeypatch.setattr(build, "quantized_int8", quantize)
     monkeypatch.setattr(inductor, "aoti_compile_and_package",
                         lambda program, package_path: Path(package_path).write_bytes(b"x"))
     generator = torch.Generator().manual_seed(0)
     noisy = lambda x: 1 - x + noise * torch.randn(x.shape, generator=generator)  # noqa: E731
-    monkeypatch.setattr(compiled, "load_package", lambda path, device: noisy)
-    got = compiled.try_int8(float_graph, x, 35.0, tmp_path / "int8.pt2")
+    use_loader(monkeypatch, lambda path, device: noisy)
+    got = build.try_int8(float_graph, x, 35.0, tmp_path / "int8.pt2")
     assert (got is not None) == kept
     if kept:
         assert got[0] == tmp_path / "int8.pt2" and 35.0 <= got[1] < 60
@@ -341,16 +344,16 @@ def test_a_real_background_build_ends_in_a_package_the_run_switches_to(tmp_path,
         runner = CompiledNetwork(network, torch.bfloat16, tmp_path, background=True)
         runner(x)
         pending = runner._packages[tuple(x.shape)]
-        job = compiled.job_folder(pending.entry)
+        job = background.job_folder(pending.entry)
         while job.exists():
             time.sleep(1)
-        assert not compiled.failed_marker(pending.entry).exists()
+        assert not background.failed_marker(pending.entry).exists()
         pending.next_look = 0.0
         got = runner(x)
-        assert not runner.building and compiled.psnr(got, expected) > compiled.MIN_PSNR_DB
+        assert not runner.building and build.psnr(got, expected) > build.MIN_PSNR_DB
         used = runner._packages[tuple(x.shape)]
-        faster = compiled.recorded_speedup(pending.entry) >= compiled.MIN_SPEEDUP
-        assert (used is not compiled.EAGER_FASTER) == faster  # the package where it pays
+        faster = cache.recorded_speedup(pending.entry) >= runtime.MIN_SPEEDUP
+        assert (used is not runtime.EAGER_FASTER) == faster  # the package where it pays
 
 
 @pytest.mark.slow
@@ -368,12 +371,12 @@ def test_a_real_package_matches_eager_and_is_reused(tmp_path, small):
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)  # two real int8 builds
-@pytest.mark.skipif(compiled.importlib_util.find_spec("torchao") is None,
+@pytest.mark.skipif(build.importlib_util.find_spec("torchao") is None,
                     reason="torchao (a dependency) is not installed")
 def test_real_int8_clears_the_bar_for_a_named_style_and_not_for_the_26_style_network(
         tmp_path):
     """Measured on real frames: Johnson's network (scream) keeps 41 dB in int8, the
-    26-style network falls to 20 dB, under the 35 dB bar (engines/compiled.py)."""
+    26-style network falls to 20 dB, under the 35 dB bar (engines/compiled/build.py)."""
     from vidstyle.styles import load_style
 
     frame = torch.from_numpy(real_frame()).permute(2, 0, 1)[None].float().div(255)
@@ -382,9 +385,9 @@ def test_real_int8_clears_the_bar_for_a_named_style_and_not_for_the_26_style_net
     with torch.no_grad():
         for style in ("scream", "preset:19"):
             float_graph = torch.export.export(load_style(style), (x,))
-            results[style] = compiled.try_int8(float_graph, x, compiled.MIN_PSNR_DB,
+            results[style] = build.try_int8(float_graph, x, build.MIN_PSNR_DB,
                                                tmp_path / f"{style}.pt2")
-    assert results["scream"] is not None and results["scream"][1] >= compiled.MIN_PSNR_DB
+    assert results["scream"] is not None and results["scream"][1] >= build.MIN_PSNR_DB
     assert results["preset:19"] is None
 
 

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidstyle.engines.base import EngineBase
+from vidstyle.engines.compiled import CompiledNetwork, bucket_size
 from vidstyle.engines.scale import resize_to_working, trained_size_of
 from vidstyle.images import enlarge_to_min_side
 
@@ -64,13 +65,11 @@ class FastEngine(EngineBase):
         self.use_network(network)
         # Compiling fuses the elementwise passes between convolutions (norm, ReLU, padding,
         # residual adds), where these networks spend most of their time on a CPU; the
-        # packages are kept per machine (engines/compiled.py), so only a first run pays.
+        # packages are kept per machine (engines/compiled/), so only a first run pays.
         # Networks swapped in later (a style schedule, `use_network`) run eagerly: each
         # blend step would be a package of its own.
         self.compiled = None
         if should_compile(compile, device):
-            from vidstyle.engines.compiled import CompiledNetwork, bucket_size
-
             # "auto" never waits for a compiler: a missing package is built in the background.
             self.compiled = CompiledNetwork(self.network, dtype, background=compile == "auto")
             self.multiple = bucket_size(1, 1, self.multiple)[0]
