@@ -28,6 +28,10 @@ ENGINES = ("fast", "gatys", "fast+gatys")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 TEMPORAL_MODES = ("auto", "off", "blend", "flow")
 COMPILE_MODES = ("auto", "on", "off")
+# HDR input (HLG, PQ): the network sees it tone-mapped to SDR BT.709; the output is that
+# SDR picture ("sdr"), or mapped back to the input's HDR format ("input"; docs/camera.md).
+HDR_SDR, HDR_INPUT = "sdr", "input"
+HDR_MODES = (HDR_SDR, HDR_INPUT)
 # What `temporal = "auto"` means per engine: the fast engine needs the flicker filter; the
 # optimising engines keep frames steady themselves (warm start + temporal loss, Ruder et
 # al. 2016), so a second filter over them would only smear.
@@ -73,8 +77,9 @@ class GatysSettings:
 class OutputSettings:
     """Encoder and container choices for the stylized video."""
 
-    # "auto": what the output container carries well (VP9 in WebM, H.264 elsewhere;
-    # vidstyle.media.encode). A named encoder the container cannot hold is refused.
+    # "auto": the input's codec family where the container takes it, else what the
+    # container carries well (vidstyle.media.policy, docs/camera.md). A named encoder the
+    # container cannot hold is refused.
     codec: str = "auto"
     # CRF 18 is x264's "visually lossless" point: stylized frames are full of fine texture
     # that a higher CRF smears.
@@ -84,6 +89,8 @@ class OutputSettings:
     audio_codec: str = "aac"
     audio_bitrate: int = 192_000
     overwrite: bool = False
+    # HDR input: SDR BT.709 out (plays right everywhere), or the input's HDR format.
+    hdr: str = HDR_SDR
 
 
 @dataclass
@@ -183,6 +190,9 @@ class Settings:
         for name, default in LATER_FIELDS.items():
             if data[name] == default:
                 data.pop(name)
+        for name, default in LATER_OUTPUT_FIELDS.items():
+            if data["output"][name] == default:
+                data["output"].pop(name)
         data["output"].pop("overwrite")
         blob = json.dumps(data, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
@@ -191,6 +201,7 @@ class Settings:
 # How a job is run, not what it produces (the journal stores the segment plan it used).
 RESUME_FIELDS = ("resume", "resume_after", "resume_segment")
 LATER_FIELDS = {"transition": 1.0}
+LATER_OUTPUT_FIELDS = {"hdr": HDR_SDR}
 
 
 def check_options_apply(settings: Settings) -> None:
@@ -352,6 +363,8 @@ KNOBS: tuple[Knob, ...] = (
          jobs=(VIDEO,), panel=ENCODING),
     Knob("output.preset", "Encoder speed preset (ultrafast ... veryslow for x264/x265).",
          jobs=(VIDEO,), panel=ENCODING),
+    Knob("output.hdr", "HDR input (HLG, PQ): write SDR BT.709, or map back to the "
+         "input's HDR format.", choices=HDR_MODES, jobs=(VIDEO,), panel=ENCODING),
     Knob("output.overwrite", "Replace an existing output.", flags=("--overwrite",),
          default_text="off: an existing file is refused", panel=ENCODING),
     Knob("gatys.iterations", "Optimisation steps for an image or a video's first frame.",

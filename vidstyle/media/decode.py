@@ -14,6 +14,7 @@ import av
 import numpy as np
 
 from vidstyle.errors import InputError
+from vidstyle.media.color import HdrFormat, decode_hdr_frame, hdr_format
 from vidstyle.media.probe import MediaInfo, open_input
 
 # Colour range / matrix values that mean "not stated in the file".
@@ -38,8 +39,16 @@ class DecodedFrame:
         return None if self.pts is None else float(self.pts * self.time_base)
 
 
-def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
-    """YUV -> RGB with the matrix and range the file declares (full-range stays full)."""
+def frame_to_rgb(frame: av.VideoFrame, hdr: HdrFormat | None = None) -> np.ndarray:
+    """YUV -> RGB with the matrix and range the file declares (full-range stays full).
+
+    HLG and PQ frames come out tone-mapped to SDR BT.709 (vidstyle.media.color), as the
+    networks were trained on such pictures; `hdr` is the stream's format (from `probe`,
+    with its mastering display), else the frame's own tags say it."""
+    hdr = hdr or hdr_format(frame.color_trc, frame.color_primaries, frame.colorspace,
+                            frame.side_data)
+    if hdr is not None:
+        return decode_hdr_frame(frame, hdr)
     colorspace = frame.colorspace if frame.colorspace != _UNSPECIFIED_MATRIX else None
     color_range = frame.color_range if frame.color_range != _UNSPECIFIED else None
     return frame.to_ndarray(
@@ -246,7 +255,7 @@ class Demuxer:
             and time < self.start - TIMESTAMP_TOLERANCE
         )
         return DecodedFrame(
-            image=frame_to_rgb(frame),
+            image=frame_to_rgb(frame, self.info.hdr),
             pts=frame.pts,
             time_base=frame.time_base or self.video.time_base,
             duration=frame.duration or None,

@@ -14,7 +14,6 @@ import contextlib
 import errno
 import io
 import itertools
-import logging
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -22,12 +21,12 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vidstyle.config import OutputSettings
+from vidstyle.config import HDR_INPUT, OutputSettings
 from vidstyle.errors import InputError, OutputError, SettingsError
+from vidstyle.media import color
 from vidstyle.media.decode import DecodedFrame
+from vidstyle.media.policy import AUTO_CODEC, VideoChoice, bit_depth, choose_video, encoder
 from vidstyle.media.probe import MARK_KEY, MARK_VALUE, MediaInfo, open_input
-
-log = logging.getLogger(__name__)
 
 # Pixel formats we prefer, per encoder; the first one the encoder supports wins.
 # yuvj420p (JPEG full range) is written as yuv420p with the range flag set: the "j"
@@ -38,21 +37,11 @@ _PREFERRED_PIX_FMTS = {
 }
 _FULL_RANGE = 2
 
-AUTO_CODEC = "auto"
 # x264's and x265's preset names (their documentation; an unknown one fails the encoder's
 # open with only "Invalid argument").
 _X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                  "slower", "veryslow", "placebo")
 _PRESETS = {"libx264": _X26X_PRESETS, "libx264rgb": _X26X_PRESETS, "libx265": _X26X_PRESETS}
-# The video encoder each output format carries well when the user names none: WebM is
-# VP9 (its only modern choice besides AV1, and libvpx is in every PyAV wheel); MP4, MOV
-# and Matroska take H.264. AVI takes MPEG-4 Part 2 (what Xvid/DivX AVIs hold): AVI stores
-# no presentation times, and FFmpeg's AVI reader guesses one frame of reorder delay for
-# H.264 even without B-frames (measured: every frame read back one tick late, 0.04 s at
-# 25 fps), while MPEG-4 Part 2 without B-frames reads back on the input's ticks.
-# Formats not listed try H.264, then their own default.
-_AUTO_VIDEO = {"webm": "libvpx-vp9", "avi": "mpeg4"}
-_AUTO_FALLBACK = "libx264"
 # Formats that store no presentation timestamps (AVI has one slot per frame tick): an
 # encoder that reorders frames (B-frames) shifts the whole picture against the audio
 # (seen: first frame at 0.167 s), so their encoders run without B-frames.
@@ -75,6 +64,13 @@ GAP_TOLERANCE_SECONDS = 0.002
 # filling it would write minutes of nothing.
 MAX_GAP_SECONDS = 30.0
 CHAPTER_TRACK = "chapter track (chapters are copied as chapters)"
+# Output formats that keep a start timecode, and how: the MOV/MP4 muxer writes a new tmcd
+# track from the video stream's timecode tag; Matroska keeps the tag itself.
+TIMECODE_CARRIERS = {
+    "mov": "written as a new tmcd track", "mp4": "written as a new tmcd track",
+    "matroska": "kept as the video stream's TIMECODE tag",
+    "webm": "kept as the video stream's TIMECODE tag",
+}
 
 
 @dataclass
@@ -119,15 +115,18 @@ class MuxReport:
     copied: list[int] = field(default_factory=list)
     transcoded: list[int] = field(default_factory=list)
     dropped: list[int] = field(default_factory=list)
-    skipped_packets: int = 0
+    skipped_packets: int = 0  # input packets not carried: damaged, or refused
+    refused_packets: int = 0  # of those, the ones the muxer refused (vidstyle's loss)
     silence_seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     streams: list[StreamFate] = field(default_factory=list)
 
     @property
     def data_lost(self) -> bool:
-        """Something of the input is not in the output (a dropped stream, a packet)."""
-        return bool(self.skipped_packets or any(
+        """vidstyle left out something of the input that a player could play: a dropped
+        stream, a packet the muxer refused. The input's own damage (a packet that does
+        not decode, replaced by silence of its length) is a warning, not a loss."""
+        return bool(self.refused_packets or any(
             f.fate == "dropped" and f.why != CHAPTER_TRACK for f in self.streams))
 
 
@@ -153,9 +152,11 @@ def encoder_options(codec: str, crf: int, preset: str) -> dict[str, str]:
 
 
 def output_pix_fmt(
-    codec: av.Codec, wanted: str | None, input_pix_fmt: str, size: tuple[int, int]
+    codec: av.Codec, wanted: str | None, input_pix_fmt: str, size: tuple[int, int],
+    bits: int = 8,
 ) -> str:
-    """The encoder's pixel format: asked for, else preferred, else the input's.
+    """The encoder's pixel format: asked for, else preferred, else the input's, at the
+    `bits` the policy chose (vidstyle.media.policy).
 
     Odd sizes cannot be chroma-subsampled (x264 refuses 641x337 in 4:2:0), so those
     fall back to 4:4:4 rather than changing the picture size.
@@ -163,8 +164,10 @@ def output_pix_fmt(
     supported = [f.name for f in (codec.video_formats or ())]
     odd = any(side % 2 for side in size)
     candidates = [wanted] if wanted else []
-    candidates += list(_PREFERRED_PIX_FMTS.get(codec.name, ()))
-    candidates += [input_pix_fmt.replace("yuvj", "yuv"), "yuv420p", "yuv444p"]
+    candidates += [f for f in _PREFERRED_PIX_FMTS.get(codec.name, ()) if bit_depth(f) == bits]
+    candidates += [at_depth(input_pix_fmt.replace("yuvj", "yuv"), bits),
+                   at_depth("yuv420p", bits), at_depth("yuv444p", bits)]
+    candidates += list(_PREFERRED_PIX_FMTS.get(codec.name, ())) + ["yuv420p", "yuv444p"]
     for name in candidates:
         if not name or (supported and name not in supported):
             continue
@@ -172,6 +175,16 @@ def output_pix_fmt(
             continue
         return name
     return supported[0]
+
+
+def at_depth(pix_fmt: str, bits: int) -> str:
+    """`pix_fmt` at 8 or 10 bits per sample: yuv420p10le <-> yuv420p."""
+    base = pix_fmt
+    for suffix in ("10le", "12le", "16le", "10be", "12be", "16be"):
+        base = base.removesuffix(suffix)
+    if bits == 8:
+        return base
+    return f"{base}10le" if base.startswith("yuv") else pix_fmt
 
 
 def _subsampled(pix_fmt: str) -> bool:
@@ -213,6 +226,10 @@ class VideoWriter:
         self.report = MuxReport()
         self.frames_written = 0
         self._early: list[av.Packet] = []
+        # HDR input: the frames arrive tone-mapped to SDR; `hdr_out` is the HDR format
+        # they are mapped back to (--hdr input), None when SDR BT.709 is written.
+        self.hdr_out = info.hdr if info.hdr is not None and settings.hdr == HDR_INPUT \
+            else None
         try:
             self.container = av.open(str(path), mode="w", format=format_name)
         except (av.error.FFmpegError, OSError, ValueError) as exc:
@@ -222,6 +239,7 @@ class VideoWriter:
             # Without it the MP4 muxer keeps only iTunes' keys and drops vidstyle's mark.
             self.container.options["movflags"] = "use_metadata_tags"
         self._durations: dict[int, int] = {}
+        self._leading_ticks: int | None = None  # see _hold_first_tick
         self.copies: dict[int, CopiedStream] = {}
         # Add the output streams in the input's order, so stream #N stays stream #N.
         video_index = source.streams.video[0].index
@@ -230,12 +248,31 @@ class VideoWriter:
                 self.video = (self._add_encoded_video_stream(settings) if video_template is None
                               else self._add_copied_video_stream(video_template))
                 self._carry_stream_tags(stream, self.video)
-                self._fate(stream, "stylized" if video_template is None else "copied")
+                if info.timecode:  # where a tmcd track or a TIMECODE tag comes from
+                    self.video.metadata["timecode"] = info.timecode
+                self._fate(stream, "stylized" if video_template is None else "copied",
+                           self._colour_note() if video_template is None else "")
             elif video_only:
                 continue
             elif copy := self._add_copied_stream(stream, settings):
                 self.copies[stream.index] = copy
         self._copy_metadata(source)
+
+    def _colour_note(self) -> str:
+        """The one line that says what became of an HDR input's picture."""
+        hdr = self.info.hdr
+        if hdr is None:
+            return ""
+        if self.hdr_out is not None:
+            note = (f"{hdr.describe()} kept: tone-mapped to SDR for the network (BT.2390), "
+                    f"mapped back to {hdr.name} and tagged so")
+        else:
+            note = (f"{hdr.describe()} tone-mapped to SDR BT.709 (BT.2390) and tagged so; "
+                    "--hdr input writes it back as HDR")
+        if hdr.dolby_vision:
+            note += ("; Dolby Vision: the base layer is written, its metadata cannot "
+                     "survive re-encoding")
+        return note
 
     @property
     def copied_stream_indices(self) -> frozenset[int]:
@@ -256,18 +293,31 @@ class VideoWriter:
         self, settings: OutputSettings
     ) -> av.video.stream.VideoStream:
         info = self.info
-        codec = self._video_codec(settings.codec)
+        choice = self._video_codec(settings.codec, keep_hdr=self.hdr_out is not None)
+        codec = choice.encoder
         options = encoder_options(codec.name, settings.crf, settings.preset)
         if self.format in _NO_REORDER_FORMATS:
             options["bf"] = "0"
+        if self.hdr_out is not None and codec.name == "libx265":
+            # The mastering display and light level go into the HEVC stream's SEI.
+            params = color.x265_hdr_params(self.hdr_out)
+            options["x265-params"] = ":".join(p for p in (options.get("x265-params"), params)
+                                              if p)
+        if codec.name == "libx265":
+            # x265 prints its settings to stderr for every file; errors still show.
+            options["x265-params"] = ":".join(
+                p for p in ("log-level=error", options.get("x265-params")) if p)
         rate = info.frame_rate or Fraction(25)
-        pix_fmt = output_pix_fmt(codec, settings.pix_fmt, info.pix_fmt, (info.width, info.height))
+        pix_fmt = output_pix_fmt(codec, settings.pix_fmt, info.pix_fmt,
+                                 (info.width, info.height), bits=choice.bits)
         check_encoder(codec.name, options, (info.width, info.height), pix_fmt, rate, settings,
                       label=str(info.path))
         stream = self.container.add_stream(codec.name, rate=rate, options=options)
         ctx = stream.codec_context
         ctx.width, ctx.height = info.width, info.height
         ctx.pix_fmt = pix_fmt
+        if choice.sample_entry:
+            ctx.codec_tag = choice.sample_entry
         if info.sample_aspect_ratio:
             # Non-square pixels (anamorphic DVD, 2:1 test charts): without it the picture
             # plays squeezed.
@@ -275,37 +325,56 @@ class VideoWriter:
         # Keep the input's clock: every frame keeps its own timestamp (VFR stays VFR).
         ctx.time_base = info.time_base
         stream.time_base = info.time_base
-        ctx.color_range = _FULL_RANGE if info.pix_fmt.startswith("yuvj") else info.color_range
-        ctx.colorspace = info.colorspace
-        ctx.color_primaries = info.color_primaries
-        ctx.color_trc = info.color_trc
+        self._set_colour_tags(ctx)
         if info.rotation:
             # Same display matrix as the input: a portrait phone clip plays upright.
             stream.set_display_rotation(info.rotation)
         return stream
 
-    def _video_codec(self, name: str) -> av.Codec:
-        """The encoder `name` names, or with "auto" the one this format carries well."""
+    def _set_colour_tags(self, ctx: av.video.codeccontext.VideoCodecContext) -> None:
+        """Tags that say what the written pixels are: the input's for SDR input; for HDR
+        input, SDR BT.709 (what the tone map made) or the input's HDR format (with
+        `--hdr input`, the pixels mapped back). Never the input's transfer on pixels that
+        were not encoded with it."""
+        info = self.info
+        if info.hdr is None:
+            ctx.color_range = _FULL_RANGE if info.pix_fmt.startswith("yuvj") \
+                else info.color_range
+            ctx.colorspace = info.colorspace
+            ctx.color_primaries = info.color_primaries
+            ctx.color_trc = info.color_trc
+            return
+        tags = self.hdr_out or color.HdrFormat(color.TRC_BT709, color.PRIMARIES_BT709,
+                                               color.MATRIX_BT709)
+        ctx.color_range = color.RANGE_LIMITED
+        ctx.colorspace = tags.matrix
+        ctx.color_primaries = tags.primaries
+        ctx.color_trc = tags.transfer
+
+    def _video_codec(self, name: str, *, keep_hdr: bool) -> VideoChoice:
+        """The encoder `name` names, or with "auto" the one the policy picks
+        (vidstyle.media.policy: the input's family where this format takes it)."""
         supported = self.container.supported_codecs
+        choice = choose_video(self.format, supported, wanted=name,
+                              input_codec=self.info.codec,
+                              input_bits=bit_depth(self.info.pix_fmt), keep_hdr=keep_hdr)
         if name != AUTO_CODEC:
-            codec = _encoder(name)
-            if codec is None:
+            if choice is None:
                 raise SettingsError(
                     f"unknown video encoder {name!r} (see `vidstyle info` for encoders)")
-            if codec.canonical_name not in supported:
+            if choice.encoder.canonical_name not in supported:
                 raise SettingsError(
                     f"{self.info.path}: {self.path.suffix or self.format} files cannot hold "
                     f"{name} video; "
                     "pick another --codec (or leave it at auto) or another output extension"
                 )
-            return codec
-        candidates = (_AUTO_VIDEO.get(self.format, _AUTO_FALLBACK), _AUTO_FALLBACK,
-                      self.container.default_video_codec)
-        for candidate in candidates:
-            codec = _encoder(candidate)
-            if codec is not None and codec.canonical_name in supported:
-                return codec
-        raise SettingsError(f"{self.path.suffix or self.format} files take no video encoder "
+            return choice
+        if choice is not None:
+            return choice
+        if not keep_hdr and (default := encoder(self.container.default_video_codec)):
+            return VideoChoice(default, 8, None, "the format's default")
+        what = "10-bit video encoder (for --hdr input)" if keep_hdr else "video encoder"
+        raise SettingsError(f"{self.path.suffix or self.format} files take no {what} "
                             "this PyAV build has; pick another output extension")
 
     def _add_copied_stream(
@@ -315,14 +384,11 @@ class VideoWriter:
         if kind == "attachment":
             self._add_attachment(source)
             return None
+        if kind == "data":
+            return self._add_data_stream(source)
         codec = source.codec_context.codec.canonical_name if source.codec_context else None
-        if codec is None:
-            # No codec: an MP4 chapter text track or similar; chapters are copied
-            # through the container's chapter list instead.
-            self._fate(source, "dropped", CHAPTER_TRACK, warn=False)
-            return None
-        if kind not in ("audio", "subtitle"):
-            self._drop(source, f"{kind} streams ({codec}) are not carried over")
+        if codec is None or kind not in ("audio", "subtitle"):
+            self._drop(source, f"{kind} streams ({codec or 'no codec'}) are not carried over")
             return None
         refusal = self._copy_refusal(source, codec)
         if refusal is None:
@@ -336,6 +402,41 @@ class VideoWriter:
                                f"files ({refusal})")
             return None
         return self._add_transcoded_audio(source, settings, refusal)
+
+    def _add_data_stream(self, source: av.stream.Stream) -> CopiedStream | None:
+        """Camera tracks: a timecode track is written anew from the video's timecode
+        where the format keeps one; a data track with a codec (GoPro's gpmd telemetry,
+        KLV) is copied with its timing where the muxer takes it, else dropped with a
+        warning naming it. A codec-less track is an MP4 chapter list (copied as
+        chapters) unless the input has no chapters."""
+        codec = getattr(source, "name", None)
+        if is_timecode_track(source):
+            self._timecode_fate(source)
+            return None
+        if codec is None:
+            self._fate(source, "dropped", CHAPTER_TRACK, warn=False)
+            return None
+        label = _track_label(source, codec)
+        refusal = trial_mux(self.info.path, source.index, self.format)
+        if refusal is not None:
+            self._drop(source, f"data track {label} cannot go into {self._format_label()} "
+                               f"files ({refusal})", codec=codec)
+            return None
+        output = self.container.add_stream_from_template(source)
+        self._carry_stream_tags(source, output)
+        self._fate(source, "copied", f"data track {label}", codec=codec)
+        self.report.copied.append(source.index)
+        return CopiedStream(source, output, transcode=False)
+
+    def _timecode_fate(self, source: av.stream.Stream) -> None:
+        timecode = self.info.timecode
+        how = TIMECODE_CARRIERS.get(self.format)
+        if timecode is None or how is None:
+            self._drop(source, f"timecode {timecode or '(unreadable)'}: "
+                               f"{self._format_label()} files hold no timecode",
+                       codec="tmcd")
+            return
+        self._fate(source, "regenerated", f"timecode {timecode}: {how}", codec="tmcd")
 
     def _copy_refusal(self, source: av.stream.Stream, codec: str) -> str | None:
         """Why `source`'s packets cannot be copied into this output, or None."""
@@ -450,15 +551,19 @@ class VideoWriter:
         """Encode `image` with `frame`'s timestamp; return the frame's input time (s)."""
         if self.offset_seconds is None:
             self.offset_seconds = frame.time or 0.0
-        out = av.VideoFrame.from_ndarray(image, format="rgb24")
         ctx = self.video.codec_context
-        out = out.reformat(
-            format=ctx.pix_fmt,
-            dst_colorspace=ctx.colorspace if ctx.colorspace != 2 else None,
-            dst_color_range=ctx.color_range or None,
-        )
+        if self.hdr_out is not None:
+            out = color.encode_hdr_frame(image, self.hdr_out, ctx.pix_fmt)
+        else:
+            out = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(
+                format=ctx.pix_fmt,
+                dst_colorspace=ctx.colorspace if ctx.colorspace != 2 else None,
+                dst_color_range=ctx.color_range or None,
+            )
         out.color_range = ctx.color_range
         out.colorspace = ctx.colorspace
+        out.color_primaries = ctx.color_primaries
+        out.color_trc = ctx.color_trc
         out.pts = self._shift(frame.pts, frame.time_base)
         out.time_base = frame.time_base
         if out.pts is not None and frame.duration:
@@ -485,7 +590,7 @@ class VideoWriter:
             self._early.append(packet)
             return
         if packet.is_corrupt:
-            self._skip(copy, "a corrupt packet")
+            self._skip(copy, "a damaged packet of the input")
             return
         packet.pts = self._shift(packet.pts, packet.time_base)
         packet.dts = self._shift(packet.dts, packet.time_base)
@@ -507,7 +612,7 @@ class VideoWriter:
         try:
             frames = copy.input.codec_context.decode(packet)
         except (av.error.FFmpegError, ValueError) as exc:
-            self._skip(copy, f"an undecodable audio packet ({exc})")
+            self._skip(copy, f"a damaged audio packet of the input that does not decode ({exc})")
             return
         for frame in frames:
             self._encode_audio(copy, frame)
@@ -547,14 +652,15 @@ class VideoWriter:
         seconds = float(frame.pts * frame.time_base)
         return round(seconds * frame.sample_rate)
 
-    def _skip(self, copy: CopiedStream, why: str) -> None:
+    def _skip(self, copy: CopiedStream, why: str, *, refused: bool = False) -> None:
+        """Count a packet left out: the input's damage (warned once per track), or one
+        the muxer `refused` (vidstyle's loss)."""
         self.report.skipped_packets += 1
+        self.report.refused_packets += refused
         if not copy.warned:
             copy.warned = True
             filled = " (filled with silence)" if copy.transcode else ""
-            message = f"stream #{copy.input.index}: skipped {why}{filled}"
-            self.report.warnings.append(message)
-            log.warning("%s: %s", self.info.path, message)
+            self.report.warnings.append(f"stream #{copy.input.index}: skipped {why}{filled}")
 
     def _shift(self, ts: int | None, time_base: Fraction | None) -> int | None:
         if ts is None or not self.offset_seconds or not time_base:
@@ -565,6 +671,8 @@ class VideoWriter:
         for packet in packets:
             if packet.stream is self.video and packet.pts in self._durations:
                 packet.duration = self._durations.pop(packet.pts)
+            if packet.stream is self.video and self._leading_ticks is None:
+                self._leading_ticks = self._hold_first_tick(packet)
             try:
                 self.container.mux(packet)
             except OSError as exc:
@@ -572,6 +680,24 @@ class VideoWriter:
             except (av.error.FFmpegError, ValueError) as exc:
                 raise OutputError(self.path, f"cannot write the video ({_reason(exc)})") \
                     from None
+
+    def _hold_first_tick(self, packet: av.Packet) -> int:
+        """AVI times a frame by its chunk's place, and FFmpeg's AVI muxer fills gaps with
+        empty chunks only after the first one: a video whose first frame is at tick 1
+        (an input with B-frames, decoded from 0.0417 s at 24 fps) would move to 0. An
+        empty chunk at tick 0 first keeps it in place (read back, it is no frame)."""
+        ticks = packet.dts if packet.dts is not None else packet.pts
+        if self.format not in _NO_REORDER_FORMATS or not ticks or ticks <= 0:
+            return 0
+        empty = av.Packet(b"")
+        empty.stream, empty.time_base = self.video, packet.time_base
+        empty.pts = empty.dts = 0
+        try:
+            self.container.mux(empty)
+        except (av.error.FFmpegError, ValueError, OSError) as exc:
+            raise OutputError(self.path, f"cannot write the video ({_reason(exc)})") \
+                from None
+        return ticks
 
     def _mux_other(self, copy: CopiedStream, packet: av.Packet) -> None:
         """Mux one packet of a non-video stream; one the muxer refuses (a damaged
@@ -581,7 +707,7 @@ class VideoWriter:
         except OSError as exc:
             raise _output_error(self.path, exc) from None
         except (av.error.FFmpegError, ValueError) as exc:
-            self._skip(copy, f"a packet the muxer refused ({_reason(exc)})")
+            self._skip(copy, f"a packet the muxer refused ({_reason(exc)})", refused=True)
 
     def close(self) -> None:
         """Flush the encoders and finish the file."""
@@ -623,6 +749,18 @@ class VideoWriter:
         """Close without caring about the file (it is deleted by the caller)."""
         with contextlib.suppress(Exception):  # the file is being discarded anyway
             self.container.close()
+
+
+def is_timecode_track(stream: av.stream.Stream) -> bool:
+    """A MOV/MP4 `tmcd` track: a codec-less data track that states a timecode."""
+    return (stream.type == "data" and getattr(stream, "name", None) is None
+            and any(key.lower() == "timecode" for key in stream.metadata))
+
+
+def _track_label(stream: av.stream.Stream, codec: str) -> str:
+    """#2 (bin_data, "GoPro MET"): what a warning calls a track."""
+    handler = stream.metadata.get("handler_name")
+    return f"#{stream.index} ({codec}{f', {handler!r}' if handler else ''})"
 
 
 def silence_like(frame: av.AudioFrame, samples: int) -> av.AudioFrame:

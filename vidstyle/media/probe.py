@@ -11,6 +11,7 @@ import av
 
 from vidstyle.errors import InputError
 from vidstyle.files import not_a_regular_file_reason
+from vidstyle.media.color import HdrFormat, hdr_format
 
 # Demuxers that read single pictures (or picture sequences), not videos.
 _IMAGE_FORMATS = ("image2", "_pipe", "gif", "apng", "webp")
@@ -54,6 +55,9 @@ class MediaInfo:
     sample_aspect_ratio: Fraction | None = None  # None: square pixels / not stated
     start_time: float = 0.0  # the video stream's first timestamp (s)
     marked: bool = False  # written by vidstyle (MARK_KEY in the container metadata)
+    codec: str = ""  # the video's codec, FFmpeg's canonical name ("hevc", "h264")
+    hdr: HdrFormat | None = None  # HLG or PQ video: its format and side data
+    timecode: str | None = None  # the start timecode a camera wrote ("01:02:03:04")
 
     @property
     def audio_streams(self) -> tuple[StreamInfo, ...]:
@@ -121,6 +125,7 @@ def describe(path: Path, container: av.container.InputContainer) -> MediaInfo:
         raise InputError(path, "video stream has no picture size (corrupt header?)")
     duration = _duration_seconds(container, stream)
     sar = ctx.sample_aspect_ratio
+    first = _first_frame(path, container, stream)
     return MediaInfo(
         path=path,
         format_name=format_name,
@@ -131,7 +136,7 @@ def describe(path: Path, container: av.container.InputContainer) -> MediaInfo:
         frame_rate=stream.average_rate or stream.guessed_rate,
         frames=stream.frames or None,
         duration=duration,
-        rotation=_first_frame_rotation(path, container, stream),
+        rotation=int(round(first.rotation or 0)),
         color_range=int(ctx.color_range or 0),
         colorspace=int(ctx.colorspace or 2),
         color_primaries=int(ctx.color_primaries or 2),
@@ -150,7 +155,29 @@ def describe(path: Path, container: av.container.InputContainer) -> MediaInfo:
         start_time=float(stream.start_time * stream.time_base)
         if stream.start_time is not None and stream.time_base else 0.0,
         marked=is_marked(container.metadata),
+        codec=ctx.codec.canonical_name if ctx.codec else "",
+        hdr=hdr_format(int(ctx.color_trc or 2), int(ctx.color_primaries or 2),
+                       int(ctx.colorspace or 2), first.side_data, _codec_tag(ctx)),
+        timecode=timecode(container),
     )
+
+
+def timecode(container: av.container.InputContainer) -> str | None:
+    """The start timecode: the video stream's tag (MOV's tmcd track, Matroska's
+    TIMECODE), a timecode track's own, or the file's."""
+    streams = [container.streams.video[0], *container.streams, container]
+    for holder in streams:
+        for key, value in holder.metadata.items():
+            if key.lower() == "timecode" and value:
+                return value
+    return None
+
+
+def _codec_tag(ctx) -> str:
+    try:
+        return str(ctx.codec_tag or "")
+    except (ValueError, UnicodeDecodeError):
+        return ""
 
 
 def is_marked(metadata: dict[str, str]) -> bool:
@@ -201,11 +228,11 @@ def _duration_seconds(container: av.container.InputContainer, stream) -> float |
     return None
 
 
-def _first_frame_rotation(path: Path, container, stream) -> int:
-    """Decode the first frame: proves the stream decodes, and carries the display rotation.
-
-    PyAV exposes the display matrix (what phones write for portrait clips) on frames only.
-    A damaged packet is skipped: the file is judged by what decodes.
+def _first_frame(path: Path, container, stream) -> av.VideoFrame:
+    """Decode the first frame: proves the stream decodes, and carries what PyAV exposes
+    on frames only: the display rotation (phones' portrait clips) and HDR side data
+    (mastering display, light level, Dolby Vision). A damaged packet is skipped: the file
+    is judged by what decodes.
     """
     last_error = None
     try:
@@ -218,9 +245,9 @@ def _first_frame_rotation(path: Path, container, stream) -> int:
                 last_error = exc
                 continue
             for frame in frames:
-                return int(round(frame.rotation or 0))
+                return frame
         for frame in stream.codec_context.decode(None):  # a decoder holding frames back
-            return int(round(frame.rotation or 0))
+            return frame
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         last_error = exc
     why = f" ({_describe(last_error)})" if last_error else ""
