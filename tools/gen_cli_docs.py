@@ -31,7 +31,7 @@ COMMAND = "python tools/gen_cli_docs.py"
 MAIN_PANEL = "Options"
 # The docs page that explains each command (commands not listed here have none).
 GUIDES = {
-    "apply": "README.md",
+    "apply": "output.md",
     "image": "styles.md",
     "preview": "styles.md",
     "info": "performance.md",
