@@ -25,8 +25,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from vidstyle.api import Stylizer, load_network  # noqa: E402
+from vidstyle.api import Stylizer  # noqa: E402
 from vidstyle.config import Settings  # noqa: E402
+from vidstyle.engines.factory import load_network  # noqa: E402
 from vidstyle.evaluate import read_frames, warping_errors  # noqa: E402
 from vidstyle.media.segments import plan_segments, scan_video  # noqa: E402
 
