@@ -64,6 +64,7 @@ GAP_TOLERANCE_SECONDS = 0.002
 # filling it would write minutes of nothing.
 MAX_GAP_SECONDS = 30.0
 CHAPTER_TRACK = "chapter track (chapters are copied as chapters)"
+AVDISCARD_ALL = 48  # FFmpeg's mark on a stream its demuxer hands out no packets of
 # Output formats that keep a start timecode, and how: the MOV/MP4 muxer writes a new tmcd
 # track from the video stream's timecode tag; Matroska keeps the tag itself.
 TIMECODE_CARRIERS = {
@@ -407,13 +408,14 @@ class VideoWriter:
         """Camera tracks: a timecode track is written anew from the video's timecode
         where the format keeps one; a data track with a codec (GoPro's gpmd telemetry,
         KLV) is copied with its timing where the muxer takes it, else dropped with a
-        warning naming it. A codec-less track is an MP4 chapter list (copied as
-        chapters) unless the input has no chapters."""
+        warning naming it. A track FFmpeg discards or that has no codec is taken for an
+        MP4 chapter list (copied as chapters) unless the input has no chapters."""
         codec = getattr(source, "name", None)
         if is_timecode_track(source):
             self._timecode_fate(source)
             return None
-        if codec is None:
+        if codec is None or _demuxer_discards(source):
+            # FFmpeg reads MP4's chapter text track as a data track it discards.
             self._fate(source, "dropped", CHAPTER_TRACK, warn=False)
             return None
         label = _track_label(source, codec)
@@ -755,6 +757,12 @@ def is_timecode_track(stream: av.stream.Stream) -> bool:
     """A MOV/MP4 `tmcd` track: a codec-less data track that states a timecode."""
     return (stream.type == "data" and getattr(stream, "name", None) is None
             and any(key.lower() == "timecode" for key in stream.metadata))
+
+
+def _demuxer_discards(stream: av.stream.Stream) -> bool:
+    with contextlib.suppress(TypeError, ValueError):
+        return int(stream.discard) >= AVDISCARD_ALL
+    return False
 
 
 def _track_label(stream: av.stream.Stream, codec: str) -> str:
