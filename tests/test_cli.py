@@ -275,3 +275,41 @@ def test_user_errors_are_one_line_before_any_work(tmp_path, samples, extra, word
     assert "Traceback" not in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "in"]
     assert [p.name for p in source.parent.iterdir()] == ["cup.mp4"]
+
+
+# -- issue 40: exit statuses a batch can trust, each warning once --------------------------
+
+
+def test_input_damage_is_one_warning_and_exit_0(tmp_path):
+    # The reported AVI: AC-3 audio with a packet that does not decode. Its output carries
+    # everything the input could play (the packet is silence of its length), so exit 0,
+    # and the warning is printed once (it was printed as "WARNING:" and "warning:").
+    from avigen import make_ac3_avi
+
+    src = make_ac3_avi(tmp_path / "clip.avi", seconds=1.0, damaged_packet=10)
+    done = subprocess.run(
+        [sys.executable, "-m", "vidstyle", "apply", str(src), "--style", "scream",
+         "--out", str(tmp_path / "out"), *FAST, "--max-size", "32"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("skipped a damaged audio packet") == 1, done.stderr
+    assert "WARNING" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_camera_hdr_file_is_exit_0_and_says_what_became_of_its_picture(tmp_path):
+    from cameragen import Camera, make_camera_clip
+
+    src = make_camera_clip(tmp_path / "phone.mov", Camera("mov", "hlg", timecode="01:02:03:04",
+                                                          size=(64, 36), frames=3))
+    result = runner.invoke(app, ["apply", str(src), "--style", "scream", "--json", *FAST,
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    (done,) = json.loads(result.stdout)["results"]
+    assert [(s["kind"], s["fate"]) for s in done["streams"]] == [
+        ("video", "stylized"), ("audio", "copied"), ("data", "regenerated")]
+    assert done["data_lost"] is False and done["warnings"] == []
+    shown = runner.invoke(app, ["apply", str(src), "--style", "scream", *FAST, "--overwrite",
+                                "--out", str(tmp_path / "out")], env={"COLUMNS": "400"})
+    notes = [line for line in _lines(shown.stderr) if "note:" in line]
+    assert len(notes) == 1 and "HLG BT.2020 tone-mapped to SDR BT.709" in notes[0], notes

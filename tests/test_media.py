@@ -7,6 +7,8 @@ import shutil
 import av
 import numpy as np
 import pytest
+import torch
+from avigen import make_ac3_avi, make_b_frame_clip
 from helpers import make_clip
 
 from vidstyle.errors import InputError
@@ -183,3 +185,87 @@ def test_auto_codec_is_what_the_container_holds_well(tmp_path, suffix, codec):
                              OutputSettings(preset="ultrafast"))
         writer.abort()
     assert writer.video.codec_context.name == codec
+
+
+# -- issue 40: what a batch can trust ---------------------------------------------------
+
+class Identity(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def stylize_identity(src, dst):
+    """The user's default settings (flicker filter, codec auto...), an identity network."""
+    from vidstyle import Settings
+    from vidstyle.api import stylize_video
+
+    return stylize_video(src, dst, Settings(style="identity"), network=Identity())
+
+
+def first_frame_time(path) -> tuple[float, float]:
+    """The first decoded frame's time in display order, and the stream's tick."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        times = sorted(f.time for f in container.decode(stream) if f.time is not None)
+        return times[0], float(stream.time_base)
+
+
+@pytest.mark.parametrize(("suffix", "codec", "options"), [
+    (".avi", "mpeg4", {"bf": "2"}),  # the reported file's kind: MPEG-4 with B-frames
+    (".mp4", "libx264", {"bf": "3"}),
+    (".mov", "libx264", {"bf": "3"}),
+    (".mkv", "libx264", {"bf": "3"}),
+    (".webm", "libvpx-vp9", {}),
+])
+def test_first_frame_keeps_its_time_in_every_container(tmp_path, suffix, codec, options):
+    src = make_b_frame_clip(tmp_path / f"in{suffix}", codec, **options)
+    result = stylize_identity(src, tmp_path / f"out{suffix}")
+    given, tick = first_frame_time(src)
+    written, out_tick = first_frame_time(result.dst)
+    # Less than a tick: the reported shift was exactly one (0.0417 s at 24 fps).
+    assert abs(written - given) < max(tick, out_tick) / 2, (given, written)
+    if suffix == ".avi":
+        assert given == pytest.approx(1 / 24)  # the case that moved to 0.0
+
+
+def test_damaged_video_packet_is_a_warning_not_a_loss(tmp_path):
+    clean = make_clip(tmp_path / "clean.mp4", frames=30)
+    src = tmp_path / "damaged.mp4"
+    with av.open(str(clean)) as given, av.open(str(src), "w") as out:
+        video = out.add_stream_from_template(given.streams.video[0])
+        for n, packet in enumerate(p for p in given.demux(video=0) if p.size):
+            if n == 12 and not packet.is_keyframe:  # a P-frame the decoder refuses
+                broken = av.Packet(bytes([0xFF]) * packet.size)
+                broken.pts, broken.dts = packet.pts, packet.dts
+                broken.time_base = packet.time_base
+                packet = broken
+            packet.stream = video
+            out.mux(packet)
+    result = stylize_identity(src, tmp_path / "out.mp4")
+    assert result.frames > 0
+    assert any("damaged video packet" in w for w in result.warnings), result.warnings
+    assert len(result.warnings) == len(set(result.warnings))
+    assert not result.data_lost  # the input's own damage: exit 0, not 3
+
+
+def test_damaged_audio_packet_becomes_silence_and_a_warning_not_a_loss(tmp_path):
+    from vidstyle.config import OutputSettings
+    from vidstyle.media.encode import VideoWriter
+
+    src = make_ac3_avi(tmp_path / "clip.avi", seconds=2.0, damaged_packet=20)
+    info = probe(src)
+    with Demuxer(info, other_streams=True) as demuxer:
+        writer = VideoWriter(tmp_path / "out.avi", info, demuxer.container,
+                             OutputSettings(preset="ultrafast"))
+        for item in demuxer.items():
+            if isinstance(item, av.Packet):
+                writer.write_packet(item)
+            else:
+                writer.write_frame(item, item.image)
+        writer.close()
+    report = writer.report
+    assert report.skipped_packets == 1 and report.silence_seconds > 0.02
+    assert report.warnings == ["stream #1: skipped a damaged audio packet of the input that "
+                               "does not decode (" + report.warnings[0].split(" (", 1)[1]]
+    assert not report.data_lost
+    assert [f.fate for f in report.streams] == ["stylized", "transcoded"]

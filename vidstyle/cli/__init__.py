@@ -33,12 +33,22 @@ def _terminate_like_interrupt(signum, frame) -> None:
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
-    # A warning is for the user, not a developer: no source path, no code line.
-    return f"WARNING: {message}\n"
+    # A warning is for the user, not a developer: no source path, no code line; worded
+    # like the commands' own "warning:" lines.
+    return f"warning: {message}\n"
+
+
+class _LowerCaseLevel(logging.Formatter):
+    """"warning: ...", as the commands print their own warnings."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {super().format(record)}"
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_LowerCaseLevel("%(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     warnings.formatwarning = _one_line_warning
     signal.signal(signal.SIGTERM, _terminate_like_interrupt)
     app()

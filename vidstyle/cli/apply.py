@@ -28,8 +28,10 @@ from vidstyle.files import expand_inputs, output_folder
 from vidstyle.progress import ProgressDisplay
 
 Opt = typer.Option
-# Exit status when every file was written but something of an input is not in its output
-# (a dropped stream, skipped packets, a video that ended early): a script must notice.
+# Exit status when every file was written but vidstyle left out something of an input that
+# a player could play (a dropped stream, a packet the muxer refused): a script must
+# notice. The input's own damage (packets that do not decode, a file cut short) is a
+# warning with exit 0: the output carries everything of the input that plays.
 DATA_LOST_EXIT = 3
 
 
@@ -59,8 +61,9 @@ def apply(
 ) -> None:
     """Stylize videos: every frame, same timing, original audio kept.
 
-    Exit status: 0 all done; 1 some file failed; 3 all written, but something of an input
-    could not be carried over (see the warnings)."""
+    Exit status: 0 all done (damage in an input is a warning); 1 some file failed; 3 all
+    written, but vidstyle dropped or shortened something of an input (see the
+    warnings)."""
     with user_errors(), output_folder(out):
         skipped: list[tuple[Path, str]] = []
         sources = expand_inputs(inputs, skip=None if include_outputs else own_output_reason,
@@ -93,8 +96,11 @@ def report_file(display: ProgressDisplay, *, quiet: bool):
         if error is not None:
             display.file_finished(src, f"[bold red]error:[/] {error}")
             return
-        # Warnings even with --quiet: they say what of the input was lost.
+        # Warnings even with --quiet: they say what of the input was lost or damaged.
         lines = [f"[yellow]warning:[/] {src}: {w}" for w in result.warnings]
+        if not quiet:  # what became of the picture (an HDR input tone-mapped...)
+            lines += [f"[cyan]note:[/] {src}: {s['why']}" for s in result.streams
+                      if s["fate"] == "stylized" and s["why"]]
         if not quiet:
             lines.append(
                 f"{result.dst}  ({result.frames} frames, {result.fps:.1f} fps, "
