@@ -2,6 +2,7 @@
 
     python -m benchmarks.flow [--clip samples/cup.mp4] [--sizes 320,640] [--pairs 30]
     python -m benchmarks.flow --truth CORPUS [--pairs 6] [--candidates {round8,round10}]
+    python -m benchmarks.flow --tiny [--pairs 30]
 
 Both methods from OpenCV, as `vidstyle.temporal.flow.FlowEstimator` runs them. For each
 working size (long side): milliseconds per flow field, and two accuracy measures:
@@ -23,6 +24,11 @@ candidates instead: DIS medium with other settings, and two smoothings after it
 edge-aware ones: DIS medium smoothed by the fast global smoother at several strengths, with
 and without the affine fit (the "edge" preset is one of them), and the sparse-to-dense
 flow (PyrLK matches interpolated edge-aware). docs/temporal.md has both tables.
+
+`--tiny` scores the ways to get a flow for frames too small for DIS's pyramid (1x1 to
+1920x2, issue 40): no motion (zero flow), DIS on the frames padded with copies of their
+border, and DIS on the frames stretched (what `FlowEstimator` does, `dis_on_enlarged`):
+mean endpoint error against random sub-pixel shifts (up to 2 px each way) of a photo.
 """
 
 from __future__ import annotations
@@ -279,6 +285,59 @@ def truth_endpoint_errors(corpus: Path, pairs: int, candidates: str | None = Non
     print(f"command: python -m benchmarks.flow --truth {corpus} --pairs {pairs}{extra}")
 
 
+TINY_SIZES = ((2, 2), (3, 5), (7, 7), (11, 11), (30, 20), (1920, 2), (2, 400), (640, 4),
+              (100, 8))
+TINY_PHOTO = ROOT / "samples" / "photos" / "fruits.jpg"
+
+
+def shifted_crops(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generator):
+    """(current, previous, true flow current -> previous) of a random sub-pixel shift."""
+    x, y = rng.uniform(100, photo.shape[1] - size[0] - 100), rng.uniform(
+        100, photo.shape[0] - size[1] - 100)
+    dx, dy = rng.uniform(-2, 2, size=2)
+
+    def crop(left: float, top: float) -> np.ndarray:
+        move = np.float32([[1, 0, -left], [0, 1, -top]])
+        return to_gray(cv2.warpAffine(photo, move, size, flags=cv2.INTER_LINEAR))
+
+    return crop(x, y), crop(x + dx, y + dy), (dx, dy)
+
+
+def padded_dis(dis: cv2.DISOpticalFlow, side: int):
+    def estimate(current: np.ndarray, previous: np.ndarray) -> np.ndarray:
+        h, w = current.shape
+        pad = (0, max(side - h, 0), 0, max(side - w, 0))
+        big = [cv2.copyMakeBorder(f, *pad, cv2.BORDER_REPLICATE) for f in (current, previous)]
+        return dis.calc(big[0], big[1], None)[:h, :w]
+    return estimate
+
+
+def tiny_endpoint_errors(pairs: int) -> None:
+    from vidstyle.temporal.flow import dis_min_side
+
+    photo = cv2.resize(cv2.imread(str(TINY_PHOTO))[..., ::-1], (2400, 1800))
+    product = FlowEstimator()
+    dis = product._dis
+    side = dis_min_side(dis.getPatchSize(), dis.getFinestScale())
+    ways = {"zero flow": lambda c, p: np.zeros((*c.shape, 2), np.float32),
+            "padded": padded_dis(cv2.DISOpticalFlow_create(DIS_PRESETS["medium"]), side),
+            "stretched": product}
+    print(f"endpoint error (px) of {pairs} random shifts of {TINY_PHOTO.name}, DIS medium, "
+          f"frames brought to {side} px a side")
+    print(f"{'size':>9} " + " ".join(f"{name:>10}" for name in ways))
+    for size in TINY_SIZES:
+        rng = np.random.default_rng(0)
+        errors = {name: [] for name in ways}
+        for _ in range(pairs):
+            current, previous, (dx, dy) = shifted_crops(photo, size, rng)
+            for name, estimate in ways.items():
+                flow = estimate(current, previous)
+                errors[name].append(np.hypot(flow[..., 0] + dx, flow[..., 1] + dy).mean())
+        print(f"{size[0]:>4}x{size[1]:<4} " + " ".join(
+            f"{np.mean(e):>10.2f}" for e in errors.values()))
+    print(f"command: python -m benchmarks.flow --tiny --pairs {pairs}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clip", type=Path, default=ROOT / "samples" / "cup.mp4")
@@ -291,7 +350,12 @@ def main() -> None:
     parser.add_argument("--candidates", choices=tuple(CANDIDATES),
                         help="with --truth: round 8's DIS settings and smoothings, or "
                              "round 10's edge-aware flows")
+    parser.add_argument("--tiny", action="store_true",
+                        help="flows for frames too small for DIS (zero, padded, stretched)")
     args = parser.parse_args()
+    if args.tiny:
+        tiny_endpoint_errors(args.pairs)
+        return
     cv2.setNumThreads(1)  # the pipeline runs flow in one helper thread
     if args.truth:
         truth_endpoint_errors(args.truth, args.pairs, args.candidates)

@@ -3,6 +3,7 @@ The helper functions they build on are in helpers.py."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from pathlib import Path
@@ -14,6 +15,29 @@ from helpers import SAMPLES, InvertNetwork
 # minutes of C++ builds per network and size, for every test (and every CLI subprocess,
 # which inherits this) that runs the fast engine. The tests of that path ask for it.
 os.environ.setdefault("VIDSTYLE_COMPILE", "off")
+
+
+@pytest.fixture(scope="module")
+def default_compile(tmp_path_factory) -> list[tuple[int, ...]]:
+    """`compile = "auto"` (the default) as a user's first run meets it: an empty package
+    cache (a folder of this module's, never the user's), each batch shape looked up there,
+    missed, and handed to the background builder, the run going on uncompiled. Only the
+    detached builder process is not started: minutes of C++ per shape, outliving the test
+    (tests/test_engines_compiled.py runs it). Gives the shapes the runs asked to build."""
+    from vidstyle.engines.compiled import CompiledNetwork
+
+    # The module whose `load_or_build` hands a missing entry to the builder.
+    runtime = importlib.import_module(CompiledNetwork.__module__)
+    asked: list[tuple[int, ...]] = []
+
+    def builder_not_started(module, example, entry, key) -> bool:
+        asked.append(tuple(example.shape))
+        return False  # what a run sees when another builder has the entry
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VIDSTYLE_COMPILE_CACHE", str(tmp_path_factory.mktemp("compile-cache")))
+        patch.setattr(runtime, "start_background_build", builder_not_started)
+        yield asked
 
 
 @pytest.fixture

@@ -5,13 +5,18 @@ them live in conftest.py; test modules import these by name (never from conftest
 from __future__ import annotations
 
 import fractions
+import os
+from dataclasses import fields, is_dataclass
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
 import numpy as np
 import torch
 from torch import nn
+
+from vidstyle import Settings
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -24,6 +29,47 @@ class InvertNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return 1.0 - x
+
+
+def user_defaults() -> Settings:
+    """`Settings()` as a user gets it: no flags, no config file, no $VIDSTYLE_COMPILE
+    (conftest.py sets that to "off" for the tests that do not ask for the compile path)."""
+    saved = os.environ.pop("VIDSTYLE_COMPILE", None)
+    try:
+        return Settings()
+    finally:
+        if saved is not None:
+            os.environ["VIDSTYLE_COMPILE"] = saved
+
+
+def leaf_settings(settings: Any, prefix: str = "") -> dict[str, Any]:
+    """Every setting by its dotted key ("temporal", "output.codec", "gatys.iterations")."""
+    leaves: dict[str, Any] = {}
+    for field in fields(settings):
+        value = getattr(settings, field.name)
+        if is_dataclass(value):
+            leaves |= leaf_settings(value, f"{prefix}{field.name}.")
+        else:
+            leaves[prefix + field.name] = value
+    return leaves
+
+
+def is_off(value: Any) -> bool:
+    """Whether a setting's value leaves its feature out: None, False, "off" or 0."""
+    if value is None or value is False or value == "off":
+        return True
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
+
+
+def defaults_on(defaults: Any) -> dict[str, Any]:
+    """The settings whose default is not off, with that default."""
+    return {key: value for key, value in leaf_settings(defaults).items() if not is_off(value)}
+
+
+def not_at_default(used: Any, defaults: Any) -> list[str]:
+    """The settings on by default that `used` runs at another value: a test of media
+    handling that sets them tests what no user gets unless it is an extra case."""
+    return [key for key, value in defaults_on(defaults).items() if used.get(key) != value]
 
 
 def test_pattern(width: int, height: int, index: int) -> np.ndarray:

@@ -14,9 +14,10 @@ import av
 import numpy as np
 import pytest
 import torch
-from helpers import audio_packets, decoded_frames, make_clip, video_timestamps
+from helpers import audio_packets, decoded_frames, make_clip, user_defaults, video_timestamps
 
 from vidstyle import Settings, Stylizer, stylize_video
+from vidstyle.config import TEMPORAL_MODES
 from vidstyle.errors import Cancelled, InputError, OutputError, SettingsError
 
 # The network is an exact oracle (inversion): no temporal filter, or frames would blend.
@@ -456,15 +457,24 @@ def test_transcoded_audio_fills_undecodable_packets_with_silence(tmp_path, inver
     assert abs(audio_seconds(result.dst) - audio_seconds(damaged)) < 0.1
 
 
-@pytest.mark.parametrize("size", [(1, 1), (2, 2), (3, 5), (1920, 2)])
-def test_any_frame_size_is_stylized_by_a_real_network(tmp_path, size):
+TINY_SIZES = [(1, 1), (2, 2), (3, 5), (11, 11), (1920, 2), (2, 400)]
+
+
+@pytest.mark.parametrize("temporal", TEMPORAL_MODES)
+@pytest.mark.parametrize("size", TINY_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_any_frame_size_is_stylized_by_a_real_network(tmp_path, default_compile, size,
+                                                      temporal):
     # 1x1 .. 1920x2 raised "Padding size should be less than the corresponding input
-    # dimension" in the Johnson network's reflection padding.
-    src = make_clip(tmp_path / "tiny.mkv", size=size, frames=2, pix_fmt="yuv444p")
-    settings = Settings(style="scream", batch=2).replace(**FAST)
+    # dimension" in the Johnson network's reflection padding, and with the flicker filter
+    # on (the default) DIS's "The input image must have either width or height >= 12"
+    # (issue 40). Every temporal mode, at the settings a user gets otherwise.
+    src = make_clip(tmp_path / "tiny.mkv", size=size, frames=3, pix_fmt="yuv444p")
+    settings = user_defaults().replace(temporal=temporal)
     result = stylize_video(src, tmp_path / "tiny.out.mkv", settings)
     frames = decoded_frames(result.dst)
-    assert result.frames == 2 and (frames[0].width, frames[0].height) == size
+    assert result.frames == len(frames) == 3
+    assert all((f.width, f.height) == size for f in frames)
+    assert not result.data_lost and result.warnings == []
 
 
 def test_a_236_character_stem_works_end_to_end(tmp_path, invert):

@@ -17,6 +17,8 @@ from vidstyle.temporal.flow import (
     FlowEstimator,
     affine_field,
     affine_fit,
+    dis_coarsest_scale,
+    dis_min_side,
     edge_aware_smooth,
     flow_with_confidence,
     global_motion,
@@ -25,6 +27,7 @@ from vidstyle.temporal.flow import (
     photometric_weight,
     reliability_mask,
     squared_error,
+    upscale_flow,
     warp_backward,
     warp_backward_tensor,
     with_global_motion,
@@ -421,3 +424,107 @@ def test_bicubic_tensor_warp_keeps_fine_texture_that_bilinear_loses():
     for mode in ("bilinear", "bicubic"):
         moved = warp_backward_tensor(fine, flow, mode)[..., :, :-1]
         assert float((moved - exact).abs().max()) < 1e-4
+
+
+# -- frames too small for DIS (issue 40) -------------------------------------------------
+
+
+@pytest.mark.parametrize("preset", ["medium", "robust"])
+def test_the_pyramid_rule_is_opencvs(preset):
+    # `dis_coarsest_scale` mirrors dis_flow.cpp: where it says refused, OpenCV refuses;
+    # where it says the pyramid reaches the finest level, OpenCV runs without re-tuning
+    # itself. (Between the two OpenCV re-tunes, and can crash: never called there.)
+    finest = FlowEstimator("dis", preset)._dis.getFinestScale()
+    patch = FlowEstimator("dis", preset)._dis.getPatchSize()
+    seen = {"refused": 0, "fits": 0}
+    for height in range(1, 7 * patch, 3):
+        for width in (*range(1, 7 * patch, 3), 1920):
+            coarsest = dis_coarsest_scale(height, width, patch)
+            if 0 <= coarsest < finest:
+                continue
+            dis = FlowEstimator("dis", preset)._dis
+            grey = np.zeros((height, width), np.uint8)
+            if coarsest < 0:
+                with pytest.raises(cv2.error, match="width or height"):
+                    dis.calc(grey, grey, None)
+                seen["refused"] += 1
+            else:
+                assert dis.calc(grey, grey, None).shape == (height, width, 2)
+                assert (dis.getPatchSize(), dis.getFinestScale()) == (patch, finest)
+                seen["fits"] += 1
+    assert min(seen.values()) > 0
+    side = dis_min_side(patch, finest)
+    assert dis_coarsest_scale(side, side, patch) >= finest > dis_coarsest_scale(
+        side - 1, side - 1, patch)
+
+
+def shifted_crops(photo: np.ndarray, size: tuple[int, int], rng: np.random.Generator):
+    """(previous, current) crops of a real photo at a random place, the view moved by a
+    random sub-pixel shift between them, and the true flow current -> previous."""
+    width, height = size
+    x = rng.uniform(100, photo.shape[1] - width - 100)
+    y = rng.uniform(100, photo.shape[0] - height - 100)
+    dx, dy = rng.uniform(-2, 2, size=2)
+
+    def crop(left: float, top: float) -> np.ndarray:
+        move = np.float32([[1, 0, -left], [0, 1, -top]])
+        return cv2.warpAffine(photo, move, size, flags=cv2.INTER_LINEAR)
+
+    # current(p) = photo(p + corner) = previous(p - shift): the flow is minus the shift.
+    return crop(x + dx, y + dy), crop(x, y), (-dx, -dy)
+
+
+@pytest.mark.parametrize(("size", "gain"), [((2, 400), 0.8), ((640, 4), 0.8), ((7, 7), 0.85),
+                                            ((100, 8), 0.4), ((1920, 2), 1.05)])
+def test_frames_too_small_for_dis_get_the_flow_of_their_motion(size, gain):
+    # The policy (flow.py, `dis_on_enlarged`): such frames are stretched until DIS's
+    # pyramid fits them and the flow is scaled back. It must follow the motion better
+    # than assuming none (blending without a flow), and never be much worse (1920x2,
+    # where 2 rows hold little to follow). `python -m benchmarks.flow --tiny` has the
+    # figures these bounds leave room around.
+    photo = rgb("fruits.jpg", 2400)
+    rng = np.random.default_rng(1)
+    ours, still = [], []
+    for _ in range(20):
+        previous, current, (fx, fy) = shifted_crops(photo, size, rng)
+        assert dis_coarsest_scale(*current.shape[:2], 8) < 1  # not DIS's own size
+        flow = FlowEstimator()(current, previous)
+        assert flow.shape == (*current.shape[:2], 2)
+        ours.append(np.hypot(flow[..., 0] - fx, flow[..., 1] - fy).mean())
+        still.append(math.hypot(fx, fy))
+    assert np.mean(ours) < gain * np.mean(still), (np.mean(ours), np.mean(still))
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 2), (3, 5), (11, 11), (1920, 1), (1, 500)])
+@pytest.mark.parametrize("round_trip", [True, False])
+def test_the_confidence_exists_at_every_frame_size(size, round_trip):
+    # Both the filter's one-way confidence and the metric's with both of Sundaram et al.'s
+    # tests (a 1-pixel side has no neighbour for the motion-boundary gradient).
+    width, height = size
+    rng = np.random.default_rng(3)
+    previous = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    estimate = flow_with_confidence(previous, previous.copy(), round_trip=round_trip)
+    assert estimate.flow.shape == (height, width, 2)
+    assert np.isfinite(estimate.flow).all() and np.abs(estimate.flow).max() < 1.0
+    assert estimate.confidence.shape == (height, width)
+    assert estimate.confidence.min() >= 0.0 and estimate.confidence.max() <= 1.0
+    assert estimate.coverage > CUT_COVERAGE  # the same frame twice is no cut
+
+
+def test_resizing_a_flow_down_scales_its_vectors():
+    flow = np.full((16, 16, 2), (4.0, -2.0), np.float32)
+    small = upscale_flow(flow, (2, 8))
+    assert small.shape == (2, 8, 2)
+    assert np.allclose(small[..., 0], 2.0) and np.allclose(small[..., 1], -0.25)
+
+
+def test_a_small_frame_does_not_change_the_flow_of_the_next_video(shifted_pair):
+    # OpenCV's DIS re-tunes itself for good on a frame too small for its pyramid; one
+    # Stylizer runs many files through one filter, so a 30x20 clip first must not change
+    # the flow of the 128x128 one after it.
+    previous, current = shifted_pair
+    alone = FlowEstimator()(current, previous)
+    estimator = FlowEstimator()
+    for size in ((20, 30), (2, 2)):
+        estimator(current[: size[0], : size[1]].copy(), previous[: size[0], : size[1]].copy())
+    assert np.array_equal(estimator(current, previous), alone)

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import av
 import pytest
-from helpers import SAMPLES, InvertNetwork
+from helpers import SAMPLES, not_at_default, user_defaults
 from mediagen import Audio, Spec, make_media
 
-from vidstyle import Settings, Stylizer
+from vidstyle import Stylizer
 from vidstyle.errors import VidstyleError
 
 # Generated clips, one per container family, with the streams damage can hit.
@@ -29,9 +29,10 @@ GENERATED = {
     "avi": Spec("avi", "mpeg4", frames=12, audio=(Audio("ac3"),)),
     "mov": Spec("mov", frames=12, audio=(Audio("pcm_s16le"),), vfr=True),
 }
-# Real encoders' bitstreams, cut to about a second so a fast case stays fast.
+# Real encoders' bitstreams, cut to their first quarter second (7 frames of 640x480, the
+# keyframe and what follows it) so that a case at the default settings stays fast.
 REAL = {"cup": "cup.mp4", "box": "box.mp4"}
-REAL_SECONDS = 1.0
+REAL_SECONDS = 0.25
 KINDS = ("truncate", "flip", "zero")
 
 
@@ -91,11 +92,18 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     return found
 
 
+# What every case runs: the defaults a user gets, nothing changed.
+FUZZ_SETTINGS = user_defaults()
+
+
 @pytest.fixture(scope="module")
-def stylizer() -> Stylizer:
-    settings = Settings(style="invert", batch=4, temporal="off").replace(
-        output={"preset": "ultrafast", "crf": 35})
-    return Stylizer(settings, network=InvertNetwork())
+def stylizer(default_compile) -> Stylizer:
+    with Stylizer(FUZZ_SETTINGS) as stylizer:
+        yield stylizer
+
+
+def test_the_fuzzer_runs_every_setting_that_is_on_by_default_at_its_default(stylizer):
+    assert not_at_default(stylizer.settings, user_defaults()) == []
 
 
 def check_damage(tmp_path: Path, stylizer: Stylizer, clips: dict[str, Path],

@@ -1,15 +1,18 @@
 """The media matrix: generated inputs across containers, codecs, pixel formats, sizes,
 audio, subtitles, chapters, attachments, VFR, rotation, SAR and start offsets, each run
-through the whole pipeline with a stand-in network and checked against the invariants
-of issue 13:
+through the whole pipeline at the settings a user gets by default (the default style's
+real network, the flicker filter, compile "auto", the codec chosen for the container,
+the default encoder preset and quality) and checked against the invariants of issue 13:
 
 frame count and timestamps (within one time-base tick), display size and aspect,
 rotation, every stream's fate, audio durations (0.1 s), bit-identical copied packets,
 language tags and disposition flags, chapters and attachments, no traceback, nothing
 left behind, input unchanged, and the output marked as vidstyle's.
 
-The fast suite runs a hand-picked set that touches every axis once; the full grid is
-under ``-m slow``.
+The settings a user can change away from their default run as extra cases
+(`VARIANTS`), never instead; tests/test_defaults.py fails if a default stops being the
+one the matrix runs. The fast suite runs a hand-picked set that touches every axis once;
+the full grid is under ``-m slow``.
 """
 
 from __future__ import annotations
@@ -21,23 +24,26 @@ from pathlib import Path
 
 import av
 import pytest
-from helpers import InvertNetwork
+from helpers import leaf_settings, not_at_default, user_defaults
 from mediagen import Audio, Spec, make_media
 
 from vidstyle import Settings, Stylizer
 from vidstyle.api import default_output_path
+from vidstyle.engines.fast import should_compile
 from vidstyle.files import content_hash
 from vidstyle.media.encode import CHAPTER_TRACK
 from vidstyle.media.probe import written_by_vidstyle
 
 AUDIO_TOLERANCE = 0.1  # seconds: the issue's bound on every kept track's length
 
+# What every case runs: the defaults, nothing changed.
+MATRIX_SETTINGS = user_defaults()
+
 
 @pytest.fixture(scope="module")
-def stylizer() -> Stylizer:
-    settings = Settings(style="invert", batch=2, temporal="off").replace(
-        output={"preset": "ultrafast", "crf": 30})
-    return Stylizer(settings, network=InvertNetwork())
+def stylizer(default_compile) -> Stylizer:
+    with Stylizer(MATRIX_SETTINGS) as stylizer:
+        yield stylizer
 
 
 # -- what a file holds ------------------------------------------------------------------
@@ -117,7 +123,7 @@ def check_case(tmp_path: Path, stylizer: Stylizer, spec: Spec, *, suffix: str | 
     before = content_hash(src)
     given = facts(src)
     result = stylizer.video(src)  # no traceback: any exception fails the case
-    dst = default_output_path(src, "invert")
+    dst = default_output_path(src, stylizer.settings.style)
     assert result.dst == dst and dst.is_file()
     out = facts(dst)
 
@@ -221,8 +227,65 @@ FAST_CASES = [
 
 @pytest.mark.parametrize(("spec", "suffix", "expect"), FAST_CASES,
                          ids=[c[0].name + (f"-as-{c[1]}" if c[1] else "") for c in FAST_CASES])
-def test_matrix(tmp_path, stylizer, spec, suffix, expect):
+def test_matrix(tmp_path, stylizer, default_compile, spec, suffix, expect):
     check_case(tmp_path, stylizer, spec, suffix=suffix, expect=expect)
+    # The default compile mode took its path: each batch shape was looked up in the
+    # package cache and, missing, asked of the background builder.
+    assert bool(default_compile) == should_compile(MATRIX_SETTINGS.compile,
+                                                   stylizer.device)
+
+
+def test_the_matrix_runs_every_setting_that_is_on_by_default_at_its_default(stylizer):
+    # Issue 40: the matrix ran with the flicker filter off, so the path every user takes
+    # was never tested at tiny sizes. tests/test_defaults.py shows this check can fail.
+    assert not_at_default(stylizer.settings, user_defaults()) == []
+
+
+# -- the settings a user may change, as extra cases ------------------------------------
+
+# Each non-default value of a setting that reaches media handling, on cases that touch
+# what it changes: the filter's state across sizes and timing, the encoder per container.
+VARIANTS = {
+    "temporal-off": {"temporal": "off"},
+    "temporal-blend": {"temporal": "blend"},
+    "temporal-structure": {"temporal_structure": 5.0},
+    "compile-off": {"compile": "off"},
+    "codec-vp9": {"output": {"codec": "libvpx-vp9"}},
+    "crf-preset": {"output": {"crf": 30, "preset": "ultrafast"}},
+}
+VARIANT_SPECS = [
+    Spec("mp4", audio=(AAC,), chapters=True),
+    Spec("mkv", pix_fmt="yuv444p", size=(3, 5), frames=3, subtitles=True),
+    Spec("mp4", size=(1920, 2), frames=2),
+    Spec("mkv", vfr=True, frames=6, audio=(OPUS,)),
+]
+VARIANT_CASES = [(name, spec) for name in VARIANTS for spec in VARIANT_SPECS]
+
+
+@pytest.fixture(scope="module")
+def variant_stylizers(default_compile):
+    made: dict[str, Stylizer] = {}
+    yield lambda name: made.setdefault(name, Stylizer(MATRIX_SETTINGS.replace(
+        **VARIANTS[name])))
+    for stylizer in made.values():
+        stylizer.close()
+
+
+def test_each_extra_case_changes_its_own_settings_and_no_other(variant_stylizers):
+    defaults = leaf_settings(MATRIX_SETTINGS)
+
+    def changed(settings: Settings) -> set[str]:
+        return {key for key, value in leaf_settings(settings).items() if value != defaults[key]}
+
+    for name, changes in VARIANTS.items():
+        asked = changed(MATRIX_SETTINGS.replace(**changes))
+        assert asked and changed(variant_stylizers(name).settings) == asked, name
+
+
+@pytest.mark.parametrize(("variant", "spec"), VARIANT_CASES,
+                         ids=[f"{n}-{s.name}" for n, s in VARIANT_CASES])
+def test_matrix_off_default(tmp_path, variant_stylizers, variant, spec):
+    check_case(tmp_path, variant_stylizers(variant), spec)
 
 
 # -- the full grid (slow) ---------------------------------------------------------------

@@ -14,6 +14,7 @@ import torch
 
 from vidstyle.evaluate import warping_errors
 from vidstyle.temporal.blend import (
+    FILTER_MODES,
     BlendFilter,
     FlowFilter,
     GradientFilter,
@@ -74,6 +75,30 @@ def test_off_is_no_filter_and_unknown_mode_is_refused():
         make_temporal_filter("median", 0.5)
     with pytest.raises(ValueError, match="between 0 and 1"):
         make_temporal_filter("flow", 1.5)
+
+
+@pytest.mark.parametrize("mode", FILTER_MODES)
+@pytest.mark.parametrize("size", [(1, 1), (2, 2), (3, 5), (11, 11), (1920, 2), (2, 400)],
+                         ids=lambda s: f"{s[0]}x{s[1]}")
+def test_every_mode_calms_the_flicker_of_a_still_frame_of_any_size(mode, size):
+    # Issue 40: DIS refused frames under 12 px; the flow filter stretches them for the
+    # flow (flow.py, `dis_on_enlarged`). A still input whose network output flickers is
+    # the filter's whole purpose: each mode that filters pulls the second output towards
+    # the first exactly as far as its strength says.
+    width, height = size
+    rng = np.random.default_rng(5)
+    content = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    first, second = (torch.rand(3, height, width, generator=torch.Generator().manual_seed(i))
+                     for i in (1, 2))
+    temporal = make_temporal_filter(mode, 0.9)
+    if temporal is None:
+        assert mode == "off"
+        return
+    out = temporal(content, first)
+    assert torch.equal(out, first)  # nothing to blend with yet
+    out = temporal(content.copy(), second)
+    assert out.shape == second.shape
+    assert torch.allclose(out, torch.lerp(second, first, 0.9), atol=0.02)
 
 
 def test_blend_is_an_exponential_moving_average_and_reset_forgets():
