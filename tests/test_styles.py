@@ -62,14 +62,14 @@ def test_every_built_in_name_loads():
 
 
 def test_every_built_in_feed_forward_style_runs_a_stabilized_network():
-    """Policy since round 12: a named style or preset ships only once `vidstyle stabilize`
-    has made its network steady by itself (docs/temporal.md: 0.47-0.86x the flicker over
-    the corpus). The arbitrary-style network (any painting) is not trained per
-    style, so it is not one of them. A file's metadata records its fine-tune."""
+    """Policy: a named style or preset ships only on a network `vidstyle stabilize` made
+    steady by itself (docs/flicker.md), and a fitted painting's rows were fitted with the
+    stability term on. The arbitrary-style network (any painting) is not trained per style,
+    so it is not one of them. A file's metadata records its fine-tune."""
     from vidstyle.styles.weights import WEIGHTS_DIR, read_safetensors
 
     catalogue = load_catalogue()
-    checked = set()
+    checked, fitted = set(), set()
     for name, style in catalogue.styles.items():
         network = catalogue.networks[style.network]
         if network.family == "arbitrary":
@@ -78,7 +78,13 @@ def test_every_built_in_feed_forward_style_runs_a_stabilized_network():
         record = metadata.get("stabilized", "") or metadata.get("objective", "")
         assert "stabilize" in record or record.startswith("stability"), (name, style.network)
         checked.add(style.network)
-    assert len(checked) == 6  # five Johnson networks and the 26-style one
+        if style.norms is not None:
+            _, rows = read_safetensors(WEIGHTS_DIR / style.norms[0])
+            stability = float(rows["weights"].split("stability ")[1])
+            assert stability > 0, name
+            fitted.add(name)
+    assert checked == {"multistyle26_stable"}
+    assert fitted == {"scream", "wave", "wreck", "udnie", "starry_night"}
 
 
 @pytest.mark.slow
@@ -98,7 +104,8 @@ def test_preset_names_and_indices_agree(frame):
 
 def test_list_styles_reports_attribution():
     infos = {info.name: info for info in list_styles()}
-    assert infos["scream"].family == "johnson" and "Munch" in infos["scream"].source
+    assert infos["scream"].family == "conditional" and "Munch" in infos["scream"].source
+    assert infos["scream"].base == "multistyle26_stable"
     assert "public domain" in infos["scream"].licence and "Apache" in infos["scream"].licence
     assert infos["scream_arbitrary"].family == "arbitrary"
     assert "Munch" in infos["scream_arbitrary"].source
@@ -140,15 +147,54 @@ def test_blend_weights_mix_the_style_space(frame):
     assert weights[0] == pytest.approx(0.25) and weights[5] == pytest.approx(0.75)
 
 
-def test_blend_of_trained_networks_mixes_their_pictures(frame):
-    scream, wave = run("scream", frame), run("wave", frame)
-    assert torch.allclose(run("scream:0.6,wave:0.4", frame), 0.6 * scream + 0.4 * wave,
-                          atol=1e-5)
+def test_blend_of_trained_networks_mixes_their_pictures(frame, tmp_path):
+    paths = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        paths.append(tmp_path / f"johnson{seed}.pth")
+        torch.save(JohnsonNet().state_dict(), paths[-1])
+    first, second = run(str(paths[0]), frame), run(str(paths[1]), frame)
+    assert torch.allclose(run(f"{paths[0]}:0.6,{paths[1]}:0.4", frame),
+                          0.6 * first + 0.4 * second, atol=1e-5)
+
+
+def test_named_paintings_and_presets_blend_in_norm_space(frame):
+    """The named paintings are fitted rows of the presets' network: one blend space."""
+    network = load_style("scream:0.5,blue_swirl:0.25,wave:0.25").network
+    weights = network.style_weights
+    assert len(weights) == 28  # the 26 presets, then scream and wave as extra rows
+    assert weights[19] == pytest.approx(0.25)
+    assert weights[26] == pytest.approx(0.5) and weights[27] == pytest.approx(0.25)
+    assert torch.equal(run("scream:1,blue_swirl:0", frame), run("scream", frame))
+    mixed = run("scream:0.5,blue_swirl:0.5", frame)
+    assert (mixed - run("scream", frame)).abs().mean() > 0.01
+    assert (mixed - run("blue_swirl", frame)).abs().mean() > 0.01
 
 
 def test_blend_across_networks_is_refused():
     with pytest.raises(StyleError, match="cannot blend styles of different networks"):
-        load_style("scream:0.5,golden_haze:0.5")
+        load_style("scream_arbitrary:0.5,golden_haze:0.5")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"base_sha256": "0" * 64}, "fitted to another version of network 'multistyle26_stable'"),
+    ({"base": "arbitrary"}, "fitted to network 'arbitrary', which is not a 26-style network"),
+    ({"base": "mine"}, "fitted to network 'mine'"),
+])
+def test_a_fitted_style_on_the_wrong_base_network_is_refused(tmp_path, change, message):
+    from vidstyle.styles.fitted import read_fitted_style
+    from vidstyle.styles.weights import WEIGHTS_DIR, read_safetensors, write_safetensors
+
+    file_name = load_catalogue().styles["scream"].norms[0]
+    tensors, metadata = read_safetensors(WEIGHTS_DIR / file_name)
+    moved = tmp_path / "moved.safetensors"
+    write_safetensors(moved, tensors, metadata | change)
+    with pytest.raises(StyleError, match=message):
+        load_style(str(moved))
+    with pytest.raises(StyleError, match=message):
+        add_user_style("moved", moved)
+    write_safetensors(moved, tensors, metadata)  # the file itself is fine
+    assert read_fitted_style(moved).base == "multistyle26_stable"
 
 
 # --- strength and colour -----------------------------------------------------------------

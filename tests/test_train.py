@@ -167,7 +167,8 @@ def test_cli_trains_and_reports_the_file(tmp_path):
 
     output = tmp_path / "cli.safetensors"
     result = CliRunner().invoke(app, [
-        "train", str(STYLE), "--data", str(PHOTOS), "-o", str(output), "--steps", "2",
+        "train", str(STYLE), "--method", "johnson", "--data", str(PHOTOS), "-o", str(output),
+        "--steps", "2",
         "--size", "32", "--batch", "1", "--style-size", "64", "--device", "cpu",
         "--precision", "fp32", "--name", "cli-style",
     ])
@@ -182,7 +183,8 @@ def test_cli_unknown_data_folder_is_one_line_error(tmp_path):
 
     from vidstyle.cli import app
 
-    result = CliRunner().invoke(app, ["train", str(STYLE), "--data", str(tmp_path / "missing"),
+    result = CliRunner().invoke(app, ["train", str(STYLE), "--method", "johnson",
+                                      "--data", str(tmp_path / "missing"),
                                       "-o", str(tmp_path / "x.safetensors")])
     assert result.exit_code != 0
     assert "training data folder not found" in result.output

@@ -33,7 +33,8 @@ def list_command(as_json: AsJson = False) -> None:
     table = Table("name", "network", "source", "licence", "origin")
     for info in infos:
         name = info.name if info.preset is None else f"{info.name} (preset:{info.preset})"
-        table.add_row(name, info.family, info.source, info.licence, info.origin)
+        network = f"{info.base} (fitted)" if info.base else info.family
+        table.add_row(name, network, info.source, info.licence, info.origin)
     console.print(table)
 
 
@@ -42,11 +43,11 @@ def add_command(
     name: Annotated[str, typer.Argument(metavar="NAME", show_default=False,
                                         help="The new style's name.")],
     file: Annotated[Path, typer.Argument(metavar="FILE", show_default=False,
-                                         help="A Johnson .pth/.safetensors, or a painting.")],
+                                         help="A fitted style (vidstyle train), a Johnson .pth/.safetensors, or a painting.")],
     overwrite: Annotated[bool, typer.Option("--overwrite",
                                             help="Replace a style of that name.")] = False,
 ) -> None:
-    """Store a style under NAME: a trained Johnson network, or any painting."""
+    """Store a style under NAME: a fitted style, a trained Johnson network, or any painting."""
     from vidstyle.styles import add_user_style, user_styles_dir
 
     with user_errors():

@@ -1,8 +1,10 @@
-"""`vidstyle train`: train a Johnson transform network for a new style."""
+"""`vidstyle train`: a new style from a painting (fitted by default; a Johnson network on
+request), and `vidstyle stabilize`."""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +13,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 
 from vidstyle.cli.common import Command, console, err_console, user_errors
 from vidstyle.config import PRECISIONS
+from vidstyle.errors import SettingsError
 from vidstyle.train import TrainSettings, TrainStep, train_style, with_overrides
+from vidstyle.train.fit import FitSettings, fit_style
 from vidstyle.train.stability import SOURCE_NETWORK, StabilitySettings
 from vidstyle.train.stability import stabilize as run_stabilize
 
@@ -46,50 +50,99 @@ def step_display(label: str, steps: int, checkpoints: bool = False):
         yield show
 
 
+FIT_DEFAULTS = FitSettings()
+METHODS = ("fit", "johnson")
+
+
+def both(field: str, fit_field: str | None = None) -> str:
+    """The --help default of an option both methods take: "fit X, johnson Y"."""
+    fit_value = getattr(FIT_DEFAULTS, fit_field or field)
+    return f"fit {fit_value}, johnson {shown(field)}"
+
+
 def train(
     style_image: Annotated[Path, typer.Argument(help="The painting to learn.")],
-    data: Annotated[Path, Opt("--data", help="Folder of photos and/or videos to train on.")],
-    output: Annotated[Path, Opt("--output", "-o", help="Network to write (.safetensors).")],
-    steps: Annotated[int | None, Opt(show_default=shown("steps"), help="Total optimisation steps.")] = None,
-    size: Annotated[int | None, Opt(show_default=shown("size"), help="Training crop size (pixels, multiple of 4).")] = None,
-    batch: Annotated[int | None, Opt(show_default=shown("batch"), help="Crops per step.")] = None,
-    style_size: Annotated[int | None, Opt(show_default=shown("style_size"), help="Painting's long side for its Grams: "
+    output: Annotated[Path, Opt("--output", "-o", help="Style file to write (.safetensors).")],
+    method: Annotated[str, Opt(help="fit: the painting as norm rows of the shipped 26-style "
+                               "network, minutes on a CPU; johnson: a whole network from "
+                               "scratch (GPU-days for full quality; needs --data).")] = "fit",
+    data: Annotated[Path | None, Opt("--data", show_default="fit: the shipped fit set",
+                                     help="Folder of photos and/or videos to train on.")] = None,
+    steps: Annotated[int | None, Opt(show_default=both("steps"), help="Total optimisation steps.")] = None,
+    size: Annotated[int | None, Opt(show_default=both("size"), help="Training crop size (pixels, multiple of 4).")] = None,
+    batch: Annotated[int | None, Opt(show_default=both("batch"), help="Crops per step.")] = None,
+    style_size: Annotated[int | None, Opt(show_default=both("style_size"), help="Painting's long side for its Grams: "
                                           "bigger = bigger brush strokes.")] = None,
-    content_weight: Annotated[float | None, Opt(show_default=shown("content_weight"), help="Content loss weight.")] = None,
-    style_weight: Annotated[float | None, Opt(show_default=shown("style_weight"), help="Style loss weight.")] = None,
-    tv_weight: Annotated[float | None, Opt(show_default=shown("tv_weight"), help="Total-variation weight.")] = None,
-    temporal_weight: Annotated[float | None, Opt(show_default=shown("temporal_weight"), help="Temporal loss on video frame pairs "
+    content_weight: Annotated[float | None, Opt(show_default=both("content_weight"), help="Content loss weight.")] = None,
+    style_weight: Annotated[float | None, Opt(show_default=both("style_weight"), help="Style loss weight.")] = None,
+    stability_weight: Annotated[float | None, Opt(show_default=f"fit {FIT_DEFAULTS.stability_weight}", help="fit: weight of the "
+                                                  "move-with-the-input term (less flicker).")] = None,
+    tv_weight: Annotated[float | None, Opt(show_default=f"johnson {shown('tv_weight')}", help="Total-variation weight.")] = None,
+    temporal_weight: Annotated[float | None, Opt(show_default=f"johnson {shown('temporal_weight')}", help="Temporal loss on video frame pairs "
                                                "(0 = off; needs videos in --data).")] = None,
-    teacher: Annotated[str | None, Opt(show_default=shown("teacher"), help="Also pull toward this style's output (any "
-                                       "--style spec, e.g. scream_arbitrary).")] = None,
-    teacher_weight: Annotated[float | None, Opt(show_default=shown("teacher_weight"), help="Weight of the teacher's L1 term.")] = None,
-    content_layer: Annotated[str | None, Opt(show_default=shown("content_layer"), help="VGG-19 layer for content.")] = None,
-    learning_rate: Annotated[float | None, Opt("--lr", show_default=shown("learning_rate"), help="Adam learning rate.")] = None,
-    init: Annotated[str | None, Opt(show_default=shown("init"), help="Start from this Johnson network.")] = None,
-    checkpoint_every: Annotated[int | None, Opt(show_default=shown("checkpoint_every"), help="Steps between checkpoints.")] = None,
-    device: Annotated[str | None, Opt(show_default=shown("device"), help="Where to train: auto, cpu, cuda, cuda:N or mps.")] = None,
-    precision: Annotated[str | None, Opt(show_default=shown("precision"), help=f"One of: {', '.join(PRECISIONS)}.")] = None,
-    threads: Annotated[int | None, Opt(show_default=shown("threads"), help="CPU threads for torch.")] = None,
-    seed: Annotated[int | None, Opt(show_default=shown("seed"), help="Random seed.")] = None,
+    teacher: Annotated[str | None, Opt(show_default=shown("teacher"), help="johnson: also pull toward this style's output "
+                                       "(any --style spec).")] = None,
+    teacher_weight: Annotated[float | None, Opt(show_default=shown("teacher_weight"), help="johnson: weight of the teacher's L1 term.")] = None,
+    content_layer: Annotated[str | None, Opt(show_default=shown("content_layer"), help="johnson: VGG-19 layer for content.")] = None,
+    learning_rate: Annotated[float | None, Opt("--lr", show_default=both("learning_rate"), help="Adam learning rate.")] = None,
+    init: Annotated[str | None, Opt(show_default="fit: the closest preset; johnson: a new network",
+                                    help="fit: the preset number to start from; johnson: a network file.")] = None,
+    checkpoint_every: Annotated[int | None, Opt(show_default=both("checkpoint_every"), help="Steps between checkpoints.")] = None,
+    device: Annotated[str | None, Opt(show_default="auto", help="Where to train: auto, cpu, cuda, cuda:N or mps.")] = None,
+    precision: Annotated[str | None, Opt(show_default="auto", help=f"One of: {', '.join(PRECISIONS)}.")] = None,
+    threads: Annotated[int | None, Opt(show_default="torch's choice", help="CPU threads for torch.")] = None,
+    seed: Annotated[int | None, Opt(show_default="0", help="Random seed.")] = None,
     name: Annotated[str | None, Opt(show_default=shown("style_name"), help="Style name stored in the file.")] = None,
-    resume: Annotated[bool, Opt("--resume", help="Continue from OUTPUT.train/ (its step, "
+    resume: Annotated[bool, Opt("--resume", help="Continue from OUTPUT.fit/ or OUTPUT.train/ (step, "
                                 "optimizer state and data position).")] = False,
 ) -> None:
-    """Train a transform network for STYLE_IMAGE; load it with `vidstyle styles add`."""
+    """Learn STYLE_IMAGE as a new style; load it with `vidstyle styles add NAME OUTPUT`."""
     with user_errors():
+        if method not in METHODS:
+            raise SettingsError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
+        common = {"steps": steps, "size": size, "batch": batch, "style_size": style_size,
+                  "content_weight": content_weight, "style_weight": style_weight,
+                  "learning_rate": learning_rate, "checkpoint_every": checkpoint_every,
+                  "device": device, "precision": precision, "threads": threads, "seed": seed,
+                  "style_name": name}
+        if method == "fit":
+            refused = {"--tv-weight": tv_weight, "--temporal-weight": temporal_weight,
+                       "--teacher": teacher, "--teacher-weight": teacher_weight,
+                       "--content-layer": content_layer}
+            given = [flag for flag, value in refused.items() if value is not None]
+            if given:
+                raise SettingsError(f"{', '.join(given)}: only with --method johnson")
+            settings = replace(FIT_DEFAULTS, **{k: v for k, v in common.items() if v is not None})
+            settings = with_overrides(settings, stability_weight=stability_weight,
+                                      init=parse_preset(init))
+            with step_display("fit", settings.steps, checkpoints=True) as show:
+                result = fit_style(style_image, output, settings=settings, data=data,
+                                   on_step=show, resume=resume)
+            err_console.print(f"{result.output} ({result.steps} steps, {result.seconds:.0f} s; "
+                              f"started from preset {result.init})", highlight=False)
+            return
+        if data is None:
+            raise SettingsError("--method johnson needs --data: a folder of photos and/or videos")
+        if stability_weight is not None:
+            raise SettingsError("--stability-weight: only with --method fit")
         settings = with_overrides(
-            TrainSettings(), steps=steps, size=size, batch=batch, style_size=style_size,
-            content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
-            temporal_weight=temporal_weight, teacher=teacher, teacher_weight=teacher_weight,
-            content_layer=content_layer,
-            learning_rate=learning_rate, init=init, checkpoint_every=checkpoint_every,
-            device=device, precision=precision, threads=threads, seed=seed, style_name=name,
+            TrainSettings(), **common, tv_weight=tv_weight, temporal_weight=temporal_weight,
+            teacher=teacher, teacher_weight=teacher_weight, content_layer=content_layer,
+            init=init,
         )
         with step_display("train", settings.steps, checkpoints=True) as show:
-            result = train_style(style_image, data, output, settings=settings, on_step=show,
-                                 resume=resume)
-    err_console.print(f"{result.output} ({result.steps} steps, {result.seconds_per_step:.2f} s/step)",
-                      highlight=False)
+            johnson = train_style(style_image, data, output, settings=settings, on_step=show,
+                                  resume=resume)
+    err_console.print(f"{johnson.output} ({johnson.steps} steps, "
+                      f"{johnson.seconds_per_step:.2f} s/step)", highlight=False)
+
+
+def parse_preset(init: str | None) -> int | None:
+    if init is None:
+        return None
+    if not init.isdigit():
+        raise SettingsError(f"--init {init!r}: with --method fit, give a preset number 0-25")
+    return int(init)
 
 
 STABLE_DEFAULTS = StabilitySettings()

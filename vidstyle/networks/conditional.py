@@ -22,6 +22,10 @@ from vidstyle.networks.johnson import ReflectConv, UpsampleConv
 from vidstyle.networks.norm import modulated_instance_norm
 
 NUM_STYLES = 26
+# Where a style's own parameters live in the state dict: every norm's scale and shift.
+STYLE_PARAMETER_SUFFIXES = (".norm.scale", ".norm.shift")
+
+
 class ConditionalInstanceNorm(nn.Module):
     """One (scale, shift) pair per style; a style mix uses their weighted sum."""
 
@@ -43,22 +47,22 @@ class ConvNorm(nn.Module):
 
     def __init__(
         self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-        upsample: bool = False,
+        upsample: bool = False, num_styles: int = NUM_STYLES,
     ) -> None:
         super().__init__()
         conv = UpsampleConv if upsample else ReflectConv
         self.conv = conv(in_channels, out_channels, kernel_size, stride, bias=False)
-        self.norm = ConditionalInstanceNorm(out_channels)
+        self.norm = ConditionalInstanceNorm(out_channels, num_styles)
 
     def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
         return self.norm(self.conv(x), style_weights)
 
 
 class ConditionalResidual(nn.Module):
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, num_styles: int = NUM_STYLES) -> None:
         super().__init__()
-        self.first = ConvNorm(channels, channels, 3)
-        self.second = ConvNorm(channels, channels, 3)
+        self.first = ConvNorm(channels, channels, 3, num_styles=num_styles)
+        self.second = ConvNorm(channels, channels, 3, num_styles=num_styles)
 
     def forward(self, x: torch.Tensor, style_weights: torch.Tensor) -> torch.Tensor:
         return x + self.second(F.relu(self.first(x, style_weights)), style_weights)
@@ -72,13 +76,15 @@ class MultiStyleNet(nn.Module):
     def __init__(self, num_styles: int = NUM_STYLES, residual_blocks: int = 6) -> None:
         super().__init__()
         self.num_styles = num_styles
+        n = num_styles
         self.contract = nn.ModuleList(
-            [ConvNorm(3, 32, 9), ConvNorm(32, 32, 3, stride=2), ConvNorm(32, 32, 3, stride=2)]
+            [ConvNorm(3, 32, 9, num_styles=n), ConvNorm(32, 32, 3, stride=2, num_styles=n),
+             ConvNorm(32, 32, 3, stride=2, num_styles=n)]
         )
-        self.residual = nn.ModuleList(ConditionalResidual(32) for _ in range(residual_blocks))
+        self.residual = nn.ModuleList(ConditionalResidual(32, n) for _ in range(residual_blocks))
         self.expand = nn.ModuleList(
-            [ConvNorm(32, 8, 3, upsample=True), ConvNorm(8, 4, 3, upsample=True),
-             ConvNorm(4, 3, 9)]
+            [ConvNorm(32, 8, 3, upsample=True, num_styles=n),
+             ConvNorm(8, 4, 3, upsample=True, num_styles=n), ConvNorm(4, 3, 9, num_styles=n)]
         )
         self.register_buffer("style_weights", one_hot_style(0, num_styles))
 
@@ -106,3 +112,35 @@ def one_hot_style(index: int, num_styles: int = NUM_STYLES) -> torch.Tensor:
     weights = torch.zeros(num_styles)
     weights[index] = 1.0
     return weights
+
+
+def is_style_parameter(name: str) -> bool:
+    """True for a style's own parameters (a norm's per-style scale or shift rows)."""
+    return name.endswith(STYLE_PARAMETER_SUFFIXES)
+
+
+def style_rows(network: MultiStyleNet, index: int) -> dict[str, torch.Tensor]:
+    """Style `index`'s own parameters: ``{state-dict key: C-vector}``, detached copies."""
+    return {name: value[index].detach().clone()
+            for name, value in network.state_dict().items() if is_style_parameter(name)}
+
+
+def with_styles(network: MultiStyleNet, extra: list[dict[str, torch.Tensor]]) -> MultiStyleNet:
+    """A copy of `network` with the styles in `extra` appended as rows after its own.
+
+    Each style is ``{state-dict key: C-vector}`` for every norm (as `style_rows` gives it):
+    a new painting fitted onto the shared convolutions (Dumoulin et al. 2017, sec. 3.4) runs,
+    and blends, exactly like the built-in presets.
+    """
+    grown = MultiStyleNet(num_styles=network.num_styles + len(extra),
+                          residual_blocks=len(network.residual))
+    state = {}
+    for name, value in network.state_dict().items():
+        if is_style_parameter(name):
+            rows = [style[name].to(value).reshape(1, -1) for style in extra]
+            value = torch.cat([value, *rows])
+        elif name == "style_weights":
+            value = one_hot_style(0, grown.num_styles)
+        state[name] = value
+    grown.load_state_dict(state)
+    return grown

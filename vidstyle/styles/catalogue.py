@@ -37,11 +37,13 @@ class StyleInfo:
     licence: str
     origin: str  # built-in | user
     preset: int | None = None
+    base: str | None = None  # the network a fitted style's norm rows belong to
 
     def as_dict(self) -> dict[str, object]:
         return {
             "name": self.name, "network": self.family, "source": self.source,
             "licence": self.licence, "origin": self.origin, "preset": self.preset,
+            "base": self.base,
         }
 
 
@@ -65,6 +67,7 @@ class StyleEntry:
     preset: int | None = None
     vector: str | None = None
     painting: str | None = None
+    norms: tuple[str, str] | None = None  # a fitted style's norm rows: (file name, sha256)
 
 
 @dataclass(frozen=True)
@@ -79,10 +82,11 @@ class Catalogue:
     def info(self, name: str) -> StyleInfo:
         style = self.styles[name]
         network = self.networks[style.network]
-        own_licence = style.vector is not None or network.family == "johnson"
+        own_licence = (style.vector is not None or style.norms is not None
+                       or network.family == "johnson")
         licence = f"{style.licence}; weights {network.licence}" if own_licence else network.licence
         return StyleInfo(name, network.family, style.description, licence, "built-in",
-                         style.preset)
+                         style.preset, network.name if style.norms else None)
 
 
 @functools.lru_cache(maxsize=1)
@@ -102,6 +106,7 @@ def load_catalogue(path: Path = CATALOGUE_FILE) -> Catalogue:
         name: StyleEntry(
             name, entry["network"], entry.get("description", ""), entry.get("licence", ""),
             entry.get("preset"), entry.get("vector"), entry.get("painting"),
+            (entry["norms"]["file"], entry["norms"]["sha256"]) if "norms" in entry else None,
         )
         for name, entry in data["styles"].items()
     }

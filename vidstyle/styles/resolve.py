@@ -9,10 +9,13 @@ A spec is one style or a comma-separated blend of weighted ones:
                                 (e.g. one `vidstyle stabilize` wrote)
     path/to/painting.jpg        any picture, through the arbitrary network
     path/to/mosaic.pth          a Johnson network file (pytorch/examples or safetensors)
+    path/to/mine.safetensors    a fitted style (`vidstyle train`): norm rows for a 26-style
+                                network
     scream:0.6,wave:0.4         a blend: weights are normalised to sum 1
 
 Blends stay within one network family, where they mean something: weighted style
-vectors (arbitrary), weighted conditional-norm parameters (26 presets), or the weighted
+vectors (arbitrary), weighted conditional-norm parameters (the 26 presets and every
+style fitted onto the same network, the named paintings among them), or the weighted
 mean of the pictures (separately trained Johnson networks).
 """
 
@@ -29,7 +32,7 @@ from torch import nn
 from vidstyle.errors import SettingsError, StyleError
 from vidstyle.networks.arbitrary import ArbitraryStylizer, ArbitraryTransformer
 from vidstyle.networks.color import StyleFinish
-from vidstyle.networks.conditional import NUM_STYLES, MultiStyleNet
+from vidstyle.networks.conditional import NUM_STYLES, MultiStyleNet, with_styles
 from vidstyle.networks.johnson import JohnsonNet, WeightedOutputs
 from vidstyle.styles.catalogue import (
     StyleInfo,
@@ -37,6 +40,7 @@ from vidstyle.styles.catalogue import (
     shipped_tensors,
     shipped_vector,
 )
+from vidstyle.styles.fitted import is_fitted_style_file, read_fitted_style
 from vidstyle.styles.paintings import is_image_path, load_predictor, style_vector_for_image
 from vidstyle.styles.user import (
     WEIGHTS_SUFFIXES,
@@ -68,6 +72,7 @@ class Component:
     source: str = ""
     trained_size: int | None = None  # training crop size, for --style-scale
     network_file: Path | str | None = None  # presets: a shipped network's name, or a file
+    rows: dict[str, torch.Tensor] | None = None  # a fitted style's own norm rows
 
 
 # --- parsing ---------------------------------------------------------------------------
@@ -118,6 +123,9 @@ def resolve_component(name: str, weight: float = 1.0) -> Component:
                              source=entry.network, network_file=entry.network)
         if entry.vector is not None:
             return Component(name, "arbitrary", weight, vector=shipped_vector(entry.vector))
+        if entry.norms is not None:
+            file_name, sha256 = entry.norms
+            return _fitted_component(name, weight, WEIGHTS_DIR / file_name, sha256)
         return Component(name, "johnson", weight,
                          johnson_state=shipped_tensors(entry.network, "network"),
                          source=f"built-in {entry.network}",
@@ -125,6 +133,8 @@ def resolve_component(name: str, weight: float = 1.0) -> Component:
     user = load_user_style(name)
     if user is not None:
         family, tensors, path = user
+        if family == "conditional":
+            return _fitted_component(name, weight, path)
         if family == "arbitrary":
             return Component(name, family, weight, vector=tensors["style"], source=str(path))
         return Component(name, family, weight, johnson_state=tensors, source=str(path))
@@ -145,6 +155,13 @@ def _preset_component(name: str, weight: float) -> Component:
                      network_file=network_file or (network or PRESET_NETWORK))
 
 
+def _fitted_component(label: str, weight: float, path: Path, sha256: str | None = None,
+                      ) -> Component:
+    fitted = read_fitted_style(path, sha256=sha256)
+    return Component(label, "conditional", weight, rows=fitted.rows, source=str(path),
+                     network_file=fitted.base)
+
+
 def _is_preset_network(name: str) -> bool:
     entry = load_catalogue().networks.get(name)
     return entry is not None and entry.family == "conditional"
@@ -157,6 +174,8 @@ def _file_component(name: str, weight: float) -> Component:
     if path.is_file() or looks_like_file:
         if not path.is_file():
             raise StyleError(f"{path}: style file not found")
+        if suffix == ".safetensors" and is_fitted_style_file(path):
+            return _fitted_component(path.stem, weight, path)
         if suffix in WEIGHTS_SUFFIXES:
             return Component(path.stem, "johnson", weight,
                              johnson_state=read_johnson_weights(path), source=str(path))
@@ -216,13 +235,21 @@ def _weights(components: list[Component]) -> list[float]:
 
 
 def _conditional(components: list[Component], strength: float) -> tuple[nn.Module, float]:
-    mix = torch.zeros(NUM_STYLES)
-    for component, weight in zip(components, _weights(components), strict=True):
-        mix[component.preset] += weight
     files = {c.network_file for c in components}
     if len(files) > 1:
         raise StyleError("cannot blend presets of different 26-style networks")
     network = load_multistyle(files.pop())
+    fitted = [c.rows for c in components if c.rows is not None]
+    if fitted:  # fitted styles run as extra rows after the network's own presets
+        network = with_styles(network, fitted)
+    mix = torch.zeros(network.num_styles)
+    next_row = NUM_STYLES
+    for component, weight in zip(components, _weights(components), strict=True):
+        if component.rows is None:
+            mix[component.preset] += weight
+        else:
+            mix[next_row] += weight
+            next_row += 1
     return network.set_style_weights(mix), strength
 
 

@@ -1,11 +1,12 @@
 """The user's own styles: one safetensors file per name in the user's data folder.
 
-A user style is either a Johnson network (imported from a pytorch/examples `.pth` or a
-safetensors state dict) or a painting's style vector for the arbitrary network, stored
-with the painting itself (long side at most `KEPT_PICTURE_SIZE`) so that the gatys engine
-and evaluation can take its Gram statistics. Either way it is stored as
-``NAME.safetensors`` whose metadata says which (`family`) and where it came from
-(`source`), so the folder is the whole registry.
+A user style is a fitted style (`vidstyle train`: norm rows for a shipped 26-style
+network, kept with its base network's name and checksum), a Johnson network (imported
+from a pytorch/examples `.pth` or a safetensors state dict), or a painting's style vector
+for the arbitrary network, stored with the painting itself (long side at most
+`KEPT_PICTURE_SIZE`) so that the gatys engine and evaluation can take its Gram statistics.
+Each is stored as ``NAME.safetensors`` whose metadata says which (`family`) and where it
+came from (`source`), so the folder is the whole registry.
 
 Folder: ``$VIDSTYLE_STYLES``, else ``$XDG_DATA_HOME/vidstyle/styles``, else
 ``~/.local/share/vidstyle/styles``.
@@ -22,6 +23,8 @@ import torch
 from vidstyle.errors import StyleError, WeightsError
 from vidstyle.images import fit_long_side, resize_image
 from vidstyle.styles.catalogue import StyleInfo, load_catalogue
+from vidstyle.styles.fitted import FAMILY as FITTED_FAMILY
+from vidstyle.styles.fitted import is_fitted_style_file, read_fitted_style, write_fitted_style
 from vidstyle.styles.paintings import is_image_path, read_style_pixels, style_vector_for_image
 from vidstyle.styles.weights import read_johnson_weights, read_safetensors, write_safetensors
 
@@ -59,6 +62,12 @@ def add_user_style(name: str, file: str | Path, *, overwrite: bool = False) -> S
     destination = user_style_path(name)
     if destination.exists() and not overwrite:
         raise StyleError(f"{name!r}: a user style of that name exists; remove it first")
+    if file.suffix.lower() == ".safetensors" and is_fitted_style_file(file):
+        fitted = read_fitted_style(file)  # refuses one fitted to another base network
+        write_fitted_style(destination, fitted.rows, fitted.base,
+                           fitted.metadata | {"source": file.name})
+        return StyleInfo(name, FITTED_FAMILY, file.name, fitted.metadata.get("licence", ""),
+                         "user", base=fitted.base)
     if file.suffix.lower() in WEIGHTS_SUFFIXES:
         tensors, family = read_johnson_weights(file), "johnson"
     elif is_image_path(str(file)):
@@ -100,7 +109,8 @@ def list_user_styles() -> list[StyleInfo]:
         except WeightsError:
             metadata = {"family": "?", "source": "unreadable file"}
         infos.append(StyleInfo(path.stem, metadata.get("family", "?"),
-                               metadata.get("source", ""), metadata.get("licence", ""), "user"))
+                               metadata.get("source", ""), metadata.get("licence", ""), "user",
+                               base=metadata.get("base")))
     return infos
 
 
@@ -111,6 +121,6 @@ def load_user_style(name: str) -> tuple[str, dict[str, torch.Tensor], Path] | No
         return None
     tensors, metadata = read_safetensors(path)
     family = metadata.get("family")
-    if family not in ("johnson", "arbitrary"):
+    if family not in ("johnson", "arbitrary", FITTED_FAMILY):
         raise WeightsError(path, "not a vidstyle user style (no 'family' in its metadata)")
     return family, {k: v.float() for k, v in tensors.items()}, path

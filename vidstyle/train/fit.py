@@ -1,0 +1,304 @@
+"""Fit a painting onto a shipped 26-style network: a new style in minutes on a CPU.
+
+Johnson et al. trained each style network for 40,000 steps on a GPU; on a 2-core CPU that
+schedule takes about 40 hours, and a few thousand steps leave the network soft. Dumoulin
+et al. (2017, sec. 3.4, fig. 6) learned a new painting instead by training only its own
+instance-norm scale and shift per layer, the convolutions (trained at scale, on a GPU)
+frozen. So `fit_style` optimises about a thousand numbers on top of the stabilized
+26-style network the presets run (`multistyle26_stable`), and the result is as crisp as
+the presets are.
+
+Each step, per crop ``x`` of the fit set (photos and video frames the package ships):
+
+    a = x + noise                    b = move(x) + noise'      (a small known motion)
+    loss = content_weight   * content(VGG conv4_2 of S(a), of x)
+         + style_weight     * Gram error(S(a), painting)          (conv1_1 .. conv5_1)
+         + stability_weight * |S(b) - move(S(a))|^2               (Gupta et al. 2017)
+
+Content and style are the Gatys engine's own terms (`vidstyle.losses`, same layers and
+Gram targets), so `vidstyle eval` measures what the fit optimised. The stability term is
+that of `vidstyle stabilize`: the motion is known exactly, so no flow estimate enters
+the loss; it keeps the new rows as steady under small motions and noise as the rows the
+network was stabilized with. The rows start from the preset whose output is closest to
+the painting (fewest steps to go).
+
+Checkpoints go to ``OUTPUT.fit/`` (the trainable rows, optimizer state, step and data
+position); `resume=True` continues from there. The output is a fitted-style file
+(`vidstyle.styles.fitted`): ``vidstyle styles add NAME OUTPUT`` takes it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+
+from vidstyle.device import resolve_device, resolve_precision
+from vidstyle.errors import InputError, SettingsError
+from vidstyle.losses import content_loss, gram_matrix, style_loss
+from vidstyle.networks.conditional import (
+    NUM_STYLES,
+    MultiStyleNet,
+    is_style_parameter,
+    style_rows,
+    with_styles,
+)
+from vidstyle.styles.fitted import write_fitted_style
+from vidstyle.styles.resolve import PRESET_NETWORK, load_multistyle
+from vidstyle.styles.targets import StyleTarget, style_target_from_image
+from vidstyle.styles.weights import load_vgg19
+from vidstyle.train.checkpoints import load_checkpoint, save_checkpoint
+from vidstyle.train.data import TrainingData
+from vidstyle.train.settings import TrainStep
+from vidstyle.train.stability import (
+    StabilitySettings,
+    add_noise,
+    move,
+    random_motion,
+    valid_mask,
+)
+
+# The fit set the package ships (tools/build_fit_set.py): crops of photos and video
+# frames, none of them from the held-out pictures quality is measured on.
+FIT_SET_DIR = Path(__file__).resolve().parent / "fitset"
+FIT_SUFFIX = ".fit"
+GENERATOR_FILE = "generator.pt"
+# The Gatys engine's layers (config.GatysSettings): the fit optimises what eval measures.
+STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
+CONTENT_LAYER = "conv4_2"
+# Crop size when the presets are compared to the painting to pick the starting rows.
+PROBE_SIZE = 128
+
+
+@dataclass
+class FitSettings:
+    """Knobs of `fit_style`; the defaults are the measured ones (docs/training.md)."""
+
+    steps: int = 300
+    size: int = 192  # square crops, pixels (a multiple of 4)
+    batch: int = 2
+    # The painting's long side when its Grams are taken: bigger = bigger strokes.
+    style_size: int = 512
+    learning_rate: float = 0.02
+    content_weight: float = 0.3
+    style_weight: float = 1.0
+    stability_weight: float = 10.0
+    max_noise: float = 0.02  # as `vidstyle stabilize`
+    max_shift: float = 2.0
+    base: str = PRESET_NETWORK
+    init: int | None = None  # preset to start from (None: the closest to the painting)
+    device: str = "auto"
+    precision: str = "auto"
+    seed: int = 0
+    threads: int | None = None
+    checkpoint_every: int = 50
+    style_name: str | None = None
+
+    def validate(self) -> FitSettings:
+        if self.steps < 1 or self.batch < 1 or self.checkpoint_every < 1:
+            raise SettingsError("steps, batch and checkpoint interval must be at least 1")
+        if self.size < 64 or self.size % MultiStyleNet.size_multiple:
+            raise SettingsError(f"size must be a multiple of 4 and at least 64, got {self.size}")
+        if self.style_size < 64:
+            raise SettingsError(f"style size must be at least 64, got {self.style_size}")
+        weights = (self.content_weight, self.style_weight, self.stability_weight,
+                   self.max_noise, self.max_shift)
+        if min(weights) < 0 or self.learning_rate <= 0:
+            raise SettingsError("loss weights must be >= 0 and the learning rate > 0")
+        if self.init is not None and not 0 <= self.init < NUM_STYLES:
+            raise SettingsError(f"init must be a preset 0..{NUM_STYLES - 1}")
+        return self
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> FitSettings:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class FitResult:
+    output: Path
+    steps: int
+    seconds: float
+    init: int
+    losses: list[dict[str, float]]
+
+
+def checkpoint_dir_for(output: Path) -> Path:
+    return output.with_name(output.name + FIT_SUFFIX)
+
+
+def one_style_network(base: MultiStyleNet, preset: int) -> MultiStyleNet:
+    """`base`'s convolutions, frozen, with one trainable style: a copy of `preset`'s rows."""
+    single = with_styles(base, [style_rows(base, preset)])
+    network = MultiStyleNet(num_styles=1, residual_blocks=len(base.residual))
+    state = single.state_dict()
+    state = {k: (v[-1:] if is_style_parameter(k) else v) for k, v in state.items()}
+    state["style_weights"] = torch.ones(1)
+    network.load_state_dict(state)
+    for name, parameter in network.named_parameters():
+        parameter.requires_grad_(is_style_parameter(name))
+    return network
+
+
+@torch.no_grad()
+def closest_preset(base: MultiStyleNet, crops: torch.Tensor, vgg, target: StyleTarget) -> int:
+    """The preset whose output on `crops` has the smallest Gram error to the painting."""
+    errors = []
+    for preset in range(base.num_styles):
+        weights = torch.zeros(base.num_styles)
+        weights[preset] = 1.0
+        output = base.set_style_weights(weights)(crops)
+        grams = {k: gram_matrix(v) for k, v in vgg.features(output, STYLE_LAYERS).items()}
+        errors.append(float(style_loss(grams, target.grams)))
+    return min(range(len(errors)), key=errors.__getitem__)
+
+
+class FitLoss:
+    """The three terms of the module docstring, weighted."""
+
+    def __init__(self, vgg, target: StyleTarget, settings: FitSettings) -> None:
+        self.vgg = vgg
+        self.target = target
+        self.settings = settings
+        self.motion = StabilitySettings(max_shift=settings.max_shift)
+
+    def __call__(self, network: MultiStyleNet, crops: torch.Tensor,
+                 generator: torch.Generator) -> dict[str, torch.Tensor]:
+        s = self.settings
+        motion = random_motion(crops.shape[0], crops.shape[-1], self.motion, generator)
+        first = add_noise(crops, s.max_noise, generator)
+        second = add_noise(move(crops, motion), s.max_noise, generator)
+        outputs = network(torch.cat([first, second]))
+        out_first, out_second = outputs[: len(crops)], outputs[len(crops):]
+        features = self.vgg.features(out_first, [CONTENT_LAYER, *STYLE_LAYERS])
+        with torch.no_grad():
+            wanted = self.vgg.features(crops, [CONTENT_LAYER])[CONTENT_LAYER]
+        grams = {layer: gram_matrix(features[layer]) for layer in STYLE_LAYERS}
+        mask = valid_mask(motion, crops.shape[-1], self.motion.margin).to(crops)
+        squared = (out_second.float() - move(out_first.float(), motion)).pow(2) * mask
+        return {
+            "content": s.content_weight * content_loss(features[CONTENT_LAYER], wanted),
+            "style": s.style_weight * style_loss(grams, self.target.grams),
+            "stability": s.stability_weight * squared.sum() / (3 * mask.sum()).clamp(min=1),
+        }
+
+
+def fit_style(
+    painting: str | Path,
+    output: str | Path,
+    *,
+    settings: FitSettings | None = None,
+    data: str | Path | None = None,
+    on_step: Callable[[TrainStep], None] | None = None,
+    resume: bool = False,
+) -> FitResult:
+    """Fit `painting` as a new style of the shipped 26-style network `settings.base`.
+
+    Writes the fitted style to `output` (see `vidstyle.styles.fitted`) at every checkpoint
+    and at the end; `data` is a folder of photos/videos (default: the shipped fit set).
+    With `resume`, continues from ``OUTPUT.fit/``. Raises InputError (unreadable data or
+    checkpoint), StyleError (unreadable painting), SettingsError.
+    """
+    settings = (settings or FitSettings()).validate()
+    painting, output = Path(painting), Path(output)
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    device = resolve_device(settings.device)
+    dtype = resolve_precision(settings.precision, device)
+    torch.manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+
+    vgg = load_vgg19(device=device)
+    target = style_target_from_image(painting, vgg, STYLE_LAYERS, settings.style_size)
+    dataset = TrainingData(data or FIT_SET_DIR, settings.size, seed=settings.seed)
+    base = load_multistyle(settings.base).to(device)
+    init = settings.init
+    if init is None:
+        probe = torch.nn.functional.interpolate(dataset.batch(2), size=(PROBE_SIZE,) * 2,
+                                                mode="area").to(device)
+        init = closest_preset(base, probe, vgg, target)
+    network = one_style_network(base, init).to(device)
+    rows = [p for name, p in network.named_parameters() if is_style_parameter(name)]
+    optimizer = torch.optim.Adam(rows, lr=settings.learning_rate)
+    loss = FitLoss(vgg, target, settings)
+
+    folder = checkpoint_dir_for(output)
+    start, history = 0, []
+    if resume:
+        start, history, position = load_checkpoint(folder, network, optimizer)
+        dataset.restore(position)
+        generator.set_state(load_generator_state(folder))
+    run_history: list[dict[str, float]] = []
+    metadata = fit_metadata(painting, settings, init, output)
+    started = time.perf_counter()
+    step = start
+    for step in range(start + 1, settings.steps + 1):
+        crops = dataset.batch(settings.batch).to(device)
+        with _autocast(device, dtype):
+            terms = loss(network, crops, generator)
+        total = sum(terms.values())
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        values = {k: float(v.detach()) for k, v in terms.items()} | {"total": float(total.detach())}
+        if not math.isfinite(values["total"]):
+            raise SettingsError(f"the fit diverged at step {step}; lower the learning rate")
+        run_history.append(values)
+        written = None
+        if step % settings.checkpoint_every == 0 or step == settings.steps:
+            save_checkpoint(folder, network, optimizer, step, settings, painting,
+                            history + run_history, dataset.position())
+            save_generator_state(folder, generator)
+            write_fitted_style(output, style_rows(network, 0), settings.base,
+                               metadata | {"steps": str(step)})
+            written = folder
+        if on_step is not None:
+            on_step(TrainStep(step, settings.steps, values, time.perf_counter() - started,
+                              written))
+    if start >= settings.steps:  # nothing left to do; make sure the output exists
+        write_fitted_style(output, style_rows(network, 0), settings.base,
+                           metadata | {"steps": str(start)})
+    return FitResult(output, max(step, start), time.perf_counter() - started, init,
+                     run_history)
+
+
+def save_generator_state(folder: Path, generator: torch.Generator) -> None:
+    """The noise and motion stream, so a resumed fit draws what the whole run would have."""
+    partial = folder / f"{GENERATOR_FILE}.tmp"
+    torch.save(generator.get_state(), partial)
+    partial.replace(folder / GENERATOR_FILE)
+
+
+def load_generator_state(folder: Path) -> torch.Tensor:
+    try:
+        return torch.load(folder / GENERATOR_FILE, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise InputError(folder, f"cannot resume from this checkpoint ({exc})") from None
+
+
+def fit_metadata(painting: Path, settings: FitSettings, init: int, output: Path) -> dict:
+    return {
+        "style": settings.style_name or output.stem.removeprefix("style_"),
+        "style_image": painting.name,
+        "source": f"fitted by vidstyle train from {painting.name}",
+        "licence": "user-supplied",
+        "init_preset": str(init),
+        "size": str(settings.size),
+        "style_size": str(settings.style_size),
+        "weights": (f"content {settings.content_weight:g}, style {settings.style_weight:g}, "
+                    f"stability {settings.stability_weight:g}"),
+    }
+
+
+def _autocast(device: torch.device, dtype: torch.dtype):
+    if dtype == torch.float32:
+        return torch.autocast(device.type, enabled=False)
+    return torch.autocast(device.type, dtype=dtype)
