@@ -29,6 +29,7 @@ PATCH = 16  # pixels; a multiple of the chroma block, so patches keep their colo
 # HDR10's common grade: a P3-D65 mastering display of 1000 cd/m2, MaxCLL 1000, MaxFALL 400.
 MASTERING = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50)"
 LIGHT_LEVEL = (1000, 400)
+MIN_FRAMES = 3
 DATA_PAYLOAD = b"DEVC\x00\x00\x00\x10"  # a gpmd-looking packet: 4CC, type, size
 
 
@@ -129,6 +130,9 @@ def frame_times(camera: Camera) -> list[int]:
 
 def make_camera_clip(path: Path, camera: Camera) -> Path:
     """Write `camera`'s clip to `path` (its suffix is the container)."""
+    # Measured here (x265 4.2 through FFmpeg 8.1): a 2-frame clip with master-display
+    # SEI comes out with garbage decode times (-6585770520982412133), which MOV refuses.
+    assert camera.frames >= MIN_FRAMES, f"x265 needs {MIN_FRAMES}+ frames for sane times"
     rate = 240 if camera.slow_motion else camera.rate
     width, height = camera.size
     hdr = camera.hdr

@@ -202,6 +202,27 @@ def test_hdr_input_option_writes_the_input_format_back(tmp_path, camera):
     assert squeezed and all(error >= -HDR_MAX_ERROR for error in squeezed), squeezed
 
 
+def test_hdr_kept_in_a_format_without_a_10_bit_codec_is_one_line_before_work(tmp_path):
+    from vidstyle.errors import SettingsError
+
+    src = make(tmp_path, Camera("mov", "pq", audio=False, frames=3))
+    with pytest.raises(SettingsError, match="cannot keep its HDR") as err:
+        stylize(src, tmp_path / "out.avi", hdr="input")
+    assert str(src) in str(err.value) and "\n" not in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [src.name]
+
+
+@pytest.mark.parametrize("seconds", [0.03, 0.06])
+def test_hdr_kept_for_one_or_two_frames(tmp_path, seconds):
+    # x265 gave such clips garbage decode times with the mastering-display SEI; MOV
+    # refused them ("Not yet implemented in FFmpeg").
+    src = make(tmp_path, Camera("mov", "pq", audio=False, frames=3))
+    result = stylize_video(src, tmp_path / "out.mov", Settings(style="identity",
+                           duration=seconds).replace(output={"hdr": "input"}),
+                           network=Identity())
+    assert result.frames == round(seconds * 30) == len(video_facts(result.dst)["times"])
+
+
 def test_timecode_is_carried_and_reported_as_carried(tmp_path):
     src = make(tmp_path, Camera("mov", "hlg", timecode="01:02:03:04"))
     for suffix, fate in ((".mov", "regenerated"), (".mp4", "regenerated"),

@@ -64,6 +64,8 @@ GAP_TOLERANCE_SECONDS = 0.002
 # filling it would write minutes of nothing.
 MAX_GAP_SECONDS = 30.0
 CHAPTER_TRACK = "chapter track (chapters are copied as chapters)"
+# A video packet decoded this long before it is shown has a broken decode time.
+MAX_REORDER_SECONDS = 3600
 AVDISCARD_ALL = 48  # FFmpeg's mark on a stream its demuxer hands out no packets of
 # Output formats that keep a start timecode, and how: the MOV/MP4 muxer writes a new tmcd
 # track from the video stream's timecode tag; Matroska keeps the tag itself.
@@ -374,9 +376,12 @@ class VideoWriter:
             return choice
         if not keep_hdr and (default := encoder(self.container.default_video_codec)):
             return VideoChoice(default, 8, None, "the format's default")
-        what = "10-bit video encoder (for --hdr input)" if keep_hdr else "video encoder"
-        raise SettingsError(f"{self.path.suffix or self.format} files take no {what} "
-                            "this PyAV build has; pick another output extension")
+        label = self.path.suffix or self.format
+        if keep_hdr:
+            raise SettingsError(f"{self.info.path}: {label} files cannot keep its HDR "
+                                "(--hdr input); write .mp4, .mov, .mkv or .webm")
+        raise SettingsError(f"{label} files take no video encoder this PyAV build has; "
+                            "pick another output extension")
 
     def _add_copied_stream(
         self, source: av.stream.Stream, settings: OutputSettings
@@ -673,8 +678,10 @@ class VideoWriter:
         for packet in packets:
             if packet.stream is self.video and packet.pts in self._durations:
                 packet.duration = self._durations.pop(packet.pts)
-            if packet.stream is self.video and self._leading_ticks is None:
-                self._leading_ticks = self._hold_first_tick(packet)
+            if packet.stream is self.video:
+                self._repair_decode_time(packet)
+                if self._leading_ticks is None:
+                    self._leading_ticks = self._hold_first_tick(packet)
             try:
                 self.container.mux(packet)
             except OSError as exc:
@@ -682,6 +689,18 @@ class VideoWriter:
             except (av.error.FFmpegError, ValueError) as exc:
                 raise OutputError(self.path, f"cannot write the video ({_reason(exc)})") \
                     from None
+
+    def _repair_decode_time(self, packet: av.Packet) -> None:
+        """x265 (4.2, through FFmpeg 8.1) gives the packets of a clip of one or two
+        frames coded with mastering-display SEI garbage decode times
+        (-6585770520982412133, measured), which the MOV muxer refuses. Such a clip has
+        no frame to reorder: a decode time after its presentation time or an hour away
+        from it becomes the presentation time."""
+        pts, dts = packet.pts, packet.dts
+        if pts is None or dts is None or not packet.time_base:
+            return
+        if dts > pts or (pts - dts) * packet.time_base > MAX_REORDER_SECONDS:
+            packet.dts = pts
 
     def _hold_first_tick(self, packet: av.Packet) -> int:
         """AVI times a frame by its chunk's place, and FFmpeg's AVI muxer fills gaps with
