@@ -20,7 +20,7 @@ from pathlib import Path
 
 import conftest
 import pytest
-from helpers import InvertNetwork, audio_packets, video_timestamps
+from helpers import InvertNetwork, audio_packets, decoded_frames, video_timestamps
 
 from vidstyle.api import Stylizer
 from vidstyle.config import Settings
@@ -531,7 +531,7 @@ def test_a_node_lost_mid_job_costs_only_its_segments(samples, tmp_path):
         reference = lossless_single_process(src, tmp_path / f"single-{src.name}")
         assert video_timestamps(dst) == video_timestamps(reference)
         assert audio_packets(dst) == audio_packets(reference)
-        for a, b in zip(conftest.decoded_frames(dst), conftest.decoded_frames(reference),
+        for a, b in zip(decoded_frames(dst), decoded_frames(reference),
                         strict=True):
             assert (a.to_ndarray(format="rgb24") == b.to_ndarray(format="rgb24")).all()
     print(f"namespaces: {isolated}")
