@@ -25,7 +25,14 @@ from vidstyle.config import HDR_INPUT, OutputSettings
 from vidstyle.errors import InputError, OutputError, SettingsError
 from vidstyle.media import color
 from vidstyle.media.decode import DecodedFrame
-from vidstyle.media.policy import AUTO_CODEC, VideoChoice, bit_depth, choose_video, encoder
+from vidstyle.media.policy import (
+    AUTO_CODEC,
+    AVI_FORMATS,
+    VideoChoice,
+    bit_depth,
+    choose_video,
+    encoder,
+)
 from vidstyle.media.probe import MARK_KEY, MARK_VALUE, MediaInfo, open_input
 
 # Pixel formats we prefer, per encoder; the first one the encoder supports wins.
@@ -45,7 +52,7 @@ _PRESETS = {"libx264": _X26X_PRESETS, "libx264rgb": _X26X_PRESETS, "libx265": _X
 # Formats that store no presentation timestamps (AVI has one slot per frame tick): an
 # encoder that reorders frames (B-frames) shifts the whole picture against the audio
 # (seen: first frame at 0.167 s), so their encoders run without B-frames.
-_NO_REORDER_FORMATS = ("avi",)
+_NO_REORDER_FORMATS = AVI_FORMATS
 # AVI times an audio track by counting fixed-size frames. Copied packets of other codecs
 # come out short: measured with PyAV 18 / FFmpeg 8.1, 2.0 s of AC-3 copied into AVI read
 # back as 0.42 s, AAC as 0.02 s, FLAC as 0.006 s; MP3, MP2 and PCM kept their length.
@@ -358,6 +365,8 @@ class VideoWriter:
         """The encoder `name` names, or with "auto" the one the policy picks
         (vidstyle.media.policy: the input's family where this format takes it)."""
         supported = self.container.supported_codecs
+        if keep_hdr and self.format in AVI_FORMATS:
+            self._refuse_hdr()
         choice = choose_video(self.format, supported, wanted=name,
                               input_codec=self.info.codec,
                               input_bits=bit_depth(self.info.pix_fmt), keep_hdr=keep_hdr)
@@ -376,12 +385,15 @@ class VideoWriter:
             return choice
         if not keep_hdr and (default := encoder(self.container.default_video_codec)):
             return VideoChoice(default, 8, None, "the format's default")
-        label = self.path.suffix or self.format
         if keep_hdr:
-            raise SettingsError(f"{self.info.path}: {label} files cannot keep its HDR "
-                                "(--hdr input); write .mp4, .mov, .mkv or .webm")
-        raise SettingsError(f"{label} files take no video encoder this PyAV build has; "
-                            "pick another output extension")
+            self._refuse_hdr()
+        raise SettingsError(f"{self.path.suffix or self.format} files take no video encoder "
+                            "this PyAV build has; pick another output extension")
+
+    def _refuse_hdr(self) -> None:
+        raise SettingsError(f"{self.info.path}: {self.path.suffix or self.format} files "
+                            "cannot keep its HDR (--hdr input); write .mp4, .mov, .mkv or "
+                            ".webm")
 
     def _add_copied_stream(
         self, source: av.stream.Stream, settings: OutputSettings

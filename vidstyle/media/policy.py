@@ -30,12 +30,15 @@ TEN_BIT_PLAYABLE = ("libx265", "libvpx-vp9", "libsvtav1", "libaom-av1", "hevc_nv
 # input's ticks. Formats not listed try H.264, then their own default.
 FORMAT_ENCODERS = {"webm": "libvpx-vp9", "avi": "mpeg4"}
 FALLBACK_ENCODER = "libx264"
-# A 10-bit encoder per format, for keeping HDR when the input's family is 8-bit only.
-TEN_BIT_ENCODERS = {"webm": "libvpx-vp9"}
-TEN_BIT_FALLBACK = "libx265"
+# 10-bit encoders per format, for keeping HDR when the input's family is 8-bit only
+# (libvpx is built 8-bit only in some FFmpeg builds, PyAV 18's wheels among them).
+TEN_BIT_ENCODERS = {"webm": ("libvpx-vp9", "libsvtav1")}
+TEN_BIT_FALLBACK = ("libx265", "libsvtav1")
 # Apple's players open HEVC in MP4/MOV only under the `hvc1` sample entry (parameter
 # sets in the sample description); FFmpeg writes `hev1` unless told.
 SAMPLE_ENTRIES = {("hevc", "mp4"): "hvc1", ("hevc", "mov"): "hvc1"}
+# Formats that store no presentation timestamps (AVI: one slot per frame tick) nor colour
+# tags.
 AVI_FORMATS = ("avi",)
 
 
@@ -67,27 +70,36 @@ def choose_video(format_name: str, supported: set[str] | frozenset[str], *, want
         if codec is None:
             return None
         return _choice(codec, format_name, input_bits, keep_hdr, "named")
+    if keep_hdr and format_name in AVI_FORMATS:
+        return None  # AVI stores no colour tags: HDR pixels there would be misread
     # AVI: H.264 and HEVC read back mistimed there (above), so AVI keeps no family.
     family = None if format_name in AVI_FORMATS else FAMILY_ENCODERS.get(input_codec)
     candidates = [(family, f"keeps the input's {input_codec}")] if family else []
     if keep_hdr:
-        candidates.append((TEN_BIT_ENCODERS.get(format_name, TEN_BIT_FALLBACK),
-                           "10-bit for the input's HDR"))
+        candidates += [(name, "10-bit for the input's HDR")
+                       for name in TEN_BIT_ENCODERS.get(format_name, TEN_BIT_FALLBACK)]
     candidates += [(FORMAT_ENCODERS.get(format_name, FALLBACK_ENCODER), "the format's own"),
                    (FALLBACK_ENCODER, "the format's own")]
     for name, why in candidates:
         codec = encoder(name)
         if codec is None or codec.canonical_name not in supported:
             continue
-        if keep_hdr and name not in TEN_BIT_PLAYABLE:
+        if keep_hdr and not writes_playable_ten_bit(codec):
             continue  # HDR kept needs 10 bits a player decodes
         return _choice(codec, format_name, input_bits, keep_hdr, why)
     return None
 
 
+def writes_playable_ten_bit(codec: av.Codec) -> bool:
+    """The encoder writes 10-bit video its codec's players decode (and this build of it
+    has a 10-bit pixel format)."""
+    formats = codec.video_formats or ()
+    return codec.name in TEN_BIT_PLAYABLE and any(bit_depth(f.name) >= 10 for f in formats)
+
+
 def _choice(codec: av.Codec, format_name: str, input_bits: int, keep_hdr: bool,
             why: str) -> VideoChoice:
-    ten_bit = codec.name in TEN_BIT_PLAYABLE and (input_bits > 8 or keep_hdr)
+    ten_bit = writes_playable_ten_bit(codec) and (input_bits > 8 or keep_hdr)
     entry = SAMPLE_ENTRIES.get((codec.canonical_name, format_name))
     return VideoChoice(codec, 10 if ten_bit else 8, entry, why)
 
