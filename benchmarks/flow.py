@@ -40,16 +40,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks.temporal_lab import (
+    LAB_PRESETS,
+    EdgeAwareFlow,
+    LabFlowFilter,
+    affine_field,
+    affine_fit,
+    flow_estimator,
+    with_global_motion,
+)
 from vidstyle.evaluate import read_frames
 from vidstyle.temporal.flow import (
     DIS_PRESETS,
     FLOW_METHODS,
     FlowEstimator,
-    affine_field,
-    affine_fit,
     to_gray,
     warp_backward,
-    with_global_motion,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,7 +84,7 @@ def throughput(clip: Path, pairs: int) -> None:
     """Frames per second of the temporal filter's whole flow step (`FlowFilter.estimate`
     with the shipped settings: the backward flow and its confidence) at 720p and 1080p,
     on one core, beside three cheaper variants that lost on flicker (docs/temporal.md)."""
-    from vidstyle.temporal.blend import FLOW_PRESET, FlowFilter
+    from vidstyle.temporal.blend import FLOW_PRESET
 
     frames = list(read_frames(clip, pairs + 1))
     print(f"FlowFilter.estimate on {clip.name} scaled up, {pairs} pairs, one OpenCV thread")
@@ -91,7 +97,7 @@ def throughput(clip: Path, pairs: int) -> None:
         big = [cv2.resize(f, (width, height), interpolation=cv2.INTER_CUBIC) for f in frames]
         for max_size, preset in ((None, "edge"), (None, "medium"), (None, "fast"),
                                  (640, "medium")):
-            step = FlowFilter(0.95, flow_max_size=max_size, flow_preset=preset).estimate
+            step = LabFlowFilter(0.95, flow_max_size=max_size, flow_preset=preset).estimate
             step(big[0], big[1])  # warm-up
             started, cpu_started = time.perf_counter(), time.thread_time()
             for previous, current in zip(big, big[1:], strict=False):
@@ -213,7 +219,7 @@ def round10_candidates() -> dict:
 
     return {
         "dis medium": medium,
-        "dis edge (the preset)": FlowEstimator("dis", "edge"),
+        "dis edge (the preset)": EdgeAwareFlow(),
         "no affine fit": smoothed(8000, 1.5, affine=False),
         "smoother 500, 1.5": smoothed(500, 1.5),
         "smoother 2000, 1.5": smoothed(2000, 1.5),
@@ -239,7 +245,8 @@ def truth_endpoint_errors(corpus: Path, pairs: int, candidates: str | None = Non
     from benchmarks.warping_truth import inside
 
     medium = FlowEstimator("dis", "medium")
-    flows = {f"dis {preset}": FlowEstimator("dis", preset) for preset in DIS_PRESETS}
+    flows = {f"dis {preset}": flow_estimator("dis", preset)
+             for preset in (*DIS_PRESETS, *LAB_PRESETS)}
     flows["farneback (the independent check)"] = farneback
     flows["dis medium + global motion"] = (
         lambda current, previous: with_global_motion(medium(current, previous), current,

@@ -69,6 +69,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from build_corpus import Clip, load_camera, load_corpus, true_motion_back  # noqa: E402
 
+from benchmarks import temporal_lab as lab  # noqa: E402
 from benchmarks.warping_check import frames_ratio  # noqa: E402
 from benchmarks.warping_truth import still_ratio, truth_ratio, wake_ratio  # noqa: E402
 from vidstyle.config import Settings  # noqa: E402
@@ -86,11 +87,13 @@ from vidstyle.temporal.flow import FlowConfidence  # noqa: E402
 NAMED_STYLES = "scream,wave,udnie,starry_night,wreck,preset:7,preset:19"
 VGG_FRAMES = 2
 VGG_SIZE = 384
+# "flow" with keys is the lab's filter (benchmarks/temporal_lab.py); without keys it
+# computes exactly what vidstyle's FlowFilter does.
 MODES = {
     "blend": blend.BlendFilter,
-    "flow": blend.FlowFilter,
-    "gradient": blend.GradientFilter,
-    "longterm": blend.LongTermFilter,
+    "flow": lab.LabFlowFilter,
+    "gradient": lab.GradientFilter,
+    "longterm": lab.LongTermFilter,
 }
 KEYS = {"size": ("flow_max_size", int), "preset": ("flow_preset", str),
         "alpha": ("alpha", float), "cut": ("cut_coverage", float),
@@ -348,8 +351,8 @@ def stylize_recording(src: Path, dst: Path, style: str, frames: int, fps: float)
     real = blend_module.make_temporal_filter
     recorders: list[RecordingFilter] = []
 
-    def recording(mode: str, strength: float):
-        recorders.append(RecordingFilter(real(mode, strength)))
+    def recording(*args):
+        recorders.append(RecordingFilter(real(*args)))
         return recorders[-1]
 
     settings = Settings(style=style, device="cpu", duration=(frames - 0.5) / fps)

@@ -15,22 +15,15 @@ from vidstyle.temporal.flow import (
     CUT_COVERAGE,
     PHOTOMETRIC_ALPHA,
     FlowEstimator,
-    affine_field,
-    affine_fit,
     dis_coarsest_scale,
     dis_min_side,
-    edge_aware_smooth,
     flow_with_confidence,
-    global_motion,
-    has_edge_aware_smoothing,
-    homography_flow,
     photometric_weight,
     reliability_mask,
     squared_error,
     upscale_flow,
     warp_backward,
     warp_backward_tensor,
-    with_global_motion,
 )
 
 PHOTOS = Path(__file__).resolve().parent.parent / "samples" / "photos"
@@ -43,14 +36,18 @@ def rgb(name: str, size: int) -> np.ndarray:
     return np.ascontiguousarray(cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA))
 
 
-@pytest.fixture(scope="module")
-def shifted_pair() -> tuple[np.ndarray, np.ndarray]:
+def shifted_photos() -> tuple[np.ndarray, np.ndarray]:
     """(previous, current): the same real photo, current = previous moved by SHIFT."""
     big = rgb("baboon.jpg", 160)
     dx, dy = SHIFT
     previous = big[16:144, 16:144]
     current = big[16 - dy : 144 - dy, 16 - dx : 144 - dx]
     return previous, current
+
+
+@pytest.fixture(scope="module")
+def shifted_pair() -> tuple[np.ndarray, np.ndarray]:
+    return shifted_photos()
 
 
 @pytest.mark.parametrize("method", ["dis", "farneback"])
@@ -135,19 +132,10 @@ def test_confidence_degrades_gracefully_with_sensor_noise(shifted_pair):
     assert dirty[interior].mean() < clean[interior].mean()
 
 
-def test_flow_at_reduced_size_comes_back_at_full_size(shifted_pair):
-    previous, current = shifted_pair
-    step = flow_with_confidence(previous, current, max_size=64)
-    assert step.flow.shape == (*current.shape[:2], 2)
-    assert step.confidence.shape == step.reliable.shape == current.shape[:2]
-    interior = (slice(MARGIN, -MARGIN), slice(MARGIN, -MARGIN))
-    median = np.median(step.flow[interior].reshape(-1, 2), 0)
-    np.testing.assert_allclose(median, np.negative(SHIFT), atol=0.5)
-
-
 def test_a_wider_motion_boundary_allowance_only_raises_confidence_and_inf_drops_the_test():
-    """The filter's allowance is a knob (vidstyle/temporal/blend.py, BOUNDARY_ABSOLUTE):
-    widening it can only add trust, and at infinity the one-way confidence is the
+    """The motion-boundary allowance (Sundaram et al.'s for the metric, infinity for the
+    flicker filter: vidstyle/temporal/blend.py, BOUNDARY_ABSOLUTE): widening it can only
+    add trust, and at infinity the one-way confidence is the
     photometric weight alone, which still catches the uncovered strip."""
     background = rgb("fruits.jpg", 128)
     patch = rgb("baboon.jpg", 40)
@@ -168,118 +156,6 @@ def test_a_wider_motion_boundary_allowance_only_raises_confidence_and_inf_drops_
     assert none.confidence[:, 100:].mean() > 0.9
 
 
-# ------------------------------------------------------------------- global motion
-
-
-def camera(image: np.ndarray, zoom: float, offset: tuple[float, float], size: int,
-           noise: float, seed: int) -> np.ndarray:
-    """`image` seen through a camera: pixel p shows image point q at p = zoom * q + offset,
-    with Gaussian sensor noise."""
-    matrix = np.float32([[zoom, 0, offset[0]], [0, zoom, offset[1]]])
-    frame = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_CUBIC,
-                           borderMode=cv2.BORDER_REFLECT).astype(np.float32)
-    frame += np.random.default_rng(seed).normal(0, noise, frame.shape)
-    return np.clip(frame, 0, 255).astype(np.uint8)
-
-
-def camera_flow(now: tuple, before: tuple, size: int) -> np.ndarray:
-    """The exact flow current -> previous of two `camera` views (zoom, offset)."""
-    (zoom, (bx, by)), (zoom_p, (bx_p, by_p)) = now, before
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
-    return np.stack([(xs - bx) * zoom_p / zoom + bx_p - xs,
-                     (ys - by) * zoom_p / zoom + by_p - ys], axis=-1)
-
-
-@pytest.fixture(scope="module")
-def flat_sky_move():
-    """A zooming, panning camera over a photo whose upper half is a flat, noisy 'sky'."""
-    image = rgb("building.jpg", 320)
-    image[:150] = image[:150].reshape(-1, 3).mean(0)
-    now, before = (1.03, (-40.0, -30.0)), (1.0, (-38.5, -29.0))
-    current = camera(image, *now, 192, noise=3.0, seed=1)
-    previous = camera(image, *before, 192, noise=3.0, seed=2)
-    return previous, current, camera_flow(now, before, 192)
-
-
-def endpoint_error(flow: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    return np.linalg.norm(flow - truth, axis=-1)[MARGIN:-MARGIN, MARGIN:-MARGIN]
-
-
-def test_global_motion_recovers_a_camera_move(flat_sky_move):
-    previous, current, truth = flat_sky_move
-    homography = global_motion(current, previous)
-    assert homography is not None
-    assert endpoint_error(homography_flow(homography, current.shape[:2]), truth).mean() < 0.15
-
-
-def test_the_global_motion_fills_the_flat_region_where_dis_guesses(flat_sky_move):
-    previous, current, truth = flat_sky_move
-    dense = FlowEstimator()(current, previous)
-    prior = with_global_motion(dense, current, previous, margin=0.2)
-    sky = slice(MARGIN, 40)  # rows of flat sky in every view
-    dense_sky = endpoint_error(dense, truth)[sky].mean()
-    prior_sky = endpoint_error(prior, truth)[sky].mean()
-    assert prior_sky < 0.5 * dense_sky
-    assert endpoint_error(prior, truth).mean() < endpoint_error(dense, truth).mean()
-
-
-def test_an_object_that_moves_on_its_own_keeps_the_dense_flow():
-    background = rgb("fruits.jpg", 160)
-    patch = rgb("baboon.jpg", 48)
-    previous, current = background.copy(), background.copy()
-    previous[56:104, 40:88] = patch
-    current[56:104, 46:94] = patch  # moved 6 px right over a still background
-    dense = FlowEstimator()(current, previous)
-    prior = with_global_motion(dense, current, previous, margin=0.2)
-    assert global_motion(current, previous) is not None  # the background's: still
-    inside = (slice(64, 96), slice(54, 86))
-    dense_miss = np.linalg.norm(dense[inside] - (-6, 0), axis=-1).mean()
-    prior_miss = np.linalg.norm(prior[inside] - (-6, 0), axis=-1).mean()
-    assert dense_miss < 1.0  # DIS follows the patch...
-    assert prior_miss < dense_miss + 0.1  # ...and the global motion does not overrule it
-    assert np.abs(prior[:40]).mean() < np.abs(dense[:40]).mean() + 0.05
-
-
-def test_a_finite_snap_keeps_a_dense_flow_far_from_the_global_motion(flat_sky_move):
-    """In the flat sky any flow explains the frames; without `snap_px` the global motion
-    takes it over, with it a dense flow 5 px away (a region moving on its own) stays."""
-    previous, current, truth = flat_sky_move
-    dense = FlowEstimator()(current, previous)
-    dense[:40] += (5.0, 0.0)
-    free = with_global_motion(dense, current, previous, margin=0.2)
-    snapped = with_global_motion(dense, current, previous, margin=0.2, snap_px=1.0)
-    sky = (slice(MARGIN, 34), slice(MARGIN, -MARGIN))
-    assert np.linalg.norm(free[sky] - truth[sky], axis=-1).mean() < 1.0
-    assert np.linalg.norm(snapped[sky] - dense[sky], axis=-1).mean() < 0.2
-
-
-def test_the_validity_gate_passes_a_camera_move_and_stops_two_motions(flat_sky_move):
-    """`valid_ratio`: one homography that explains the textured pixels as well as DIS (a
-    camera move) is used; where halves of the frame move apart (parallax, an object), the
-    dense flow is returned as it is."""
-    previous, current, truth = flat_sky_move
-    dense = FlowEstimator()(current, previous)
-    gated = with_global_motion(dense, current, previous, margin=0.2, valid_ratio=1.25)
-    sky = slice(MARGIN, 40)
-    assert endpoint_error(gated, truth)[sky].mean() < 0.5 * endpoint_error(dense, truth)[sky].mean()
-
-    image = rgb("fruits.jpg", 200)
-    before = image[20:148, 20:148].copy()
-    now = before.copy()
-    now[:, :64] = image[20:148, 17:81]  # the left half moves 3 px one way...
-    now[:, 64:] = image[20:148, 87:151]  # ...the right half 3 px the other
-    split = FlowEstimator()(now, before)
-    assert np.abs(with_global_motion(split, now, before, margin=0.2) - split).max() > 0.5
-    assert with_global_motion(split, now, before, margin=0.2, valid_ratio=1.25) is split
-
-
-def test_without_a_global_motion_the_dense_flow_is_returned_unchanged():
-    blank = np.full((64, 64, 3), 90, np.uint8)
-    dense = np.random.default_rng(0).normal(0, 1, (64, 64, 2)).astype(np.float32)
-    assert global_motion(blank, blank) is None
-    assert with_global_motion(dense, blank, blank, margin=0.2) is dense
-
-
 def test_squared_error_is_the_channel_sum_of_squares():
     rng = np.random.default_rng(4)
     image, warped = rng.random((2, 37, 53, 3), dtype=np.float32)
@@ -297,110 +173,6 @@ def test_with_neither_test_the_confidence_is_the_photometric_weight(shifted_pair
     weight = photometric_weight(current, previous, result.flow, PHOTOMETRIC_ALPHA)
     np.testing.assert_array_equal(result.confidence, weight)
     assert 0.2 < result.confidence.mean() < 1.0  # a real weight, neither all 1 nor all 0
-
-
-def test_a_spread_photometric_weight_distrusts_the_neighbourhood_of_a_change(shifted_pair):
-    previous, current = shifted_pair
-    changed = current.copy()
-    changed[60:68, 60:68] = 255 - changed[60:68, 60:68]  # something new in the middle
-    flow = FlowEstimator()(current, previous)
-    plain = photometric_weight(changed, previous, flow, PHOTOMETRIC_ALPHA)
-    spread = photometric_weight(changed, previous, flow, PHOTOMETRIC_ALPHA, spread=8)
-    assert (spread <= plain + 1e-6).all()
-    ring = (slice(52, 56), slice(60, 68))  # 4-8 px above the change: unchanged pixels
-    assert spread[ring].mean() < 0.5 * plain[ring].mean()
-
-
-# ------------------------------------------------------------------- edge-aware flow
-
-needs_contrib = pytest.mark.skipif(not has_edge_aware_smoothing(),
-                                   reason="OpenCV without the contrib modules (cv2.ximgproc)")
-
-
-@pytest.mark.parametrize("noise", [0.0, 3.0, 8.0])
-@needs_contrib
-def test_the_edge_preset_lowers_the_error_of_a_zoom(noise):
-    """A clean or noisy zoom and pan over a real photo: the smoothing takes DIS's patch noise
-    out and leaves the zoom's ramp alone (without the affine fit it doubled the error of
-    the clean zoom, 0.09 -> 0.19 px)."""
-    image = rgb("fruits.jpg", 320)
-    now, before = (1.03, (-38.0, -29.0)), (1.0, (-36.5, -28.0))
-    current = camera(image, *now, 192, noise=noise, seed=1)
-    previous = camera(image, *before, 192, noise=noise, seed=2)
-    truth = camera_flow(now, before, 192)
-    plain = endpoint_error(FlowEstimator("dis", "medium")(current, previous), truth)
-    edge = endpoint_error(FlowEstimator("dis", "edge")(current, previous), truth)
-    assert edge.mean() < 0.9 * plain.mean()
-
-
-@needs_contrib
-def test_an_affine_flow_passes_the_smoothing_unchanged():
-    matrix = np.float32([[1.5, -2.0], [0.01, 0.002], [-0.003, 0.02]])
-    flow = affine_field(matrix, (90, 160))
-    assert np.allclose(affine_fit(flow), matrix, atol=1e-5)
-    guide = np.full((90, 160), 60, np.uint8)
-    guide[:, 80:] = 200  # an edge the smoother stops at
-    assert np.allclose(edge_aware_smooth(guide, flow), flow, atol=1e-3)
-
-
-@needs_contrib
-def test_the_edge_preset_keeps_an_object_that_moves_on_its_own():
-    """The smoothing stops at the patch's edges: its 6 px stay 6 px, the still background
-    stays still (a Gaussian of the same reach would blur one into the other)."""
-    background = rgb("fruits.jpg", 160)
-    patch = rgb("baboon.jpg", 48)
-    previous, current = background.copy(), background.copy()
-    previous[56:104, 40:88] = patch
-    current[56:104, 46:94] = patch
-    edge = FlowEstimator("dis", "edge")(current, previous)
-    inside = (slice(64, 96), slice(54, 86))
-    assert np.linalg.norm(edge[inside] - (-6, 0), axis=-1).mean() < 1.0
-    assert np.abs(edge[:40]).mean() < 0.3
-    blurred = cv2.GaussianBlur(FlowEstimator("dis", "medium")(current, previous), (0, 0), 16)
-    assert (np.linalg.norm(edge[inside] - (-6, 0), axis=-1).mean()
-            < np.linalg.norm(blurred[inside] - (-6, 0), axis=-1).mean())
-
-
-@needs_contrib
-def test_edge_aware_smoothing_flattens_noise_on_an_even_guide():
-    guide = np.full((128, 128), 128, np.uint8)
-    flow = np.random.default_rng(0).normal(0, 1, (128, 128, 2)).astype(np.float32)
-    smooth = edge_aware_smooth(guide, flow)
-    assert smooth.shape == flow.shape and smooth.dtype == np.float32
-    assert smooth.std() < 0.2 * flow.std()
-
-
-def test_without_contrib_the_edge_preset_warns_and_follows_plain_dis(monkeypatch, shifted_pair):
-    import vidstyle.temporal.flow as flow_module
-
-    monkeypatch.setattr(flow_module, "has_edge_aware_smoothing", lambda: False)
-    with pytest.warns(RuntimeWarning, match="contrib"):
-        estimator = FlowEstimator("dis", "edge")
-    previous, current = shifted_pair
-    assert np.array_equal(estimator(current, previous),
-                          FlowEstimator("dis", "medium")(current, previous))
-
-
-def test_the_fusion_keeps_dis_where_the_frames_decide_and_smooths_where_they_do_not(monkeypatch):
-    """Textured half: the smoothed flow is 2 px off and warps worse, so DIS's flow stays.
-    Flat half: any flow warps as well, so the smoothed one is taken."""
-    import vidstyle.temporal.flow as flow_module
-
-    source = to_gray_photo("baboon.jpg", 128)
-    source[:, 64:] = 120  # the right half has no texture
-    target = np.ascontiguousarray(np.roll(source, 3, axis=1))  # content moved 3 px right
-    dis = np.zeros((128, 128, 2), np.float32)
-    dis[..., 0] = 3.0  # the true flow source -> target
-    off = dis + np.float32([2.0, 0.0])
-    monkeypatch.setattr(flow_module, "edge_aware_smooth", lambda guide, flow: off)
-    fused = flow_module.edge_aware_flow(source, target, dis)
-    textured, flat = (slice(16, -16), slice(16, 48)), (slice(16, -16), slice(84, 112))
-    assert np.array_equal(fused[textured], dis[textured])
-    assert np.array_equal(fused[flat], off[flat])
-
-
-def to_gray_photo(name: str, size: int) -> np.ndarray:
-    return np.ascontiguousarray(cv2.cvtColor(rgb(name, size), cv2.COLOR_RGB2GRAY))
 
 
 def test_bicubic_tensor_warp_keeps_fine_texture_that_bilinear_loses():
