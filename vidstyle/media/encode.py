@@ -1,20 +1,17 @@
-"""Encode stylized frames and mux them beside the input's other streams.
+"""The writer core: encode stylized frames and mux them beside the input's other streams.
 
-Every input stream is accounted for (`MuxReport.streams`): the video is stylized; audio,
-subtitles and attachments are copied untouched when the output container proves it takes
-them (a trial mux of their first packets); audio it refuses is transcoded, with silence
-where the input's packets are damaged so the track keeps its length; what cannot be
-carried is dropped with a warning that names it and why. Every timestamp is the input's,
-so variable frame rate stays variable and the streams stay in sync.
+The video stream is set up by the codec policy (vidstyle.media.policy) and the colour plan
+(vidstyle.media.color: SDR BT.709, or the input's HDR format with --hdr input); every other
+stream goes where vidstyle.media.streams decides (copied, transcoded through
+vidstyle.media.audio, regenerated, or dropped by name), and vidstyle.media.report says what
+became of each. Every timestamp is the input's, so variable frame rate stays variable and
+the streams stay in sync.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import io
-import itertools
-from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -25,6 +22,7 @@ from vidstyle.config import HDR_INPUT, OutputSettings
 from vidstyle.errors import InputError, OutputError, SettingsError
 from vidstyle.media import color
 from vidstyle.media.decode import DecodedFrame
+from vidstyle.media.encoders import open_refusal
 from vidstyle.media.policy import (
     AUTO_CODEC,
     AVI_FORMATS,
@@ -33,7 +31,13 @@ from vidstyle.media.policy import (
     choose_video,
     encoder,
 )
-from vidstyle.media.probe import MARK_KEY, MARK_VALUE, MediaInfo, open_input
+from vidstyle.media.probe import MediaInfo, error_reason
+from vidstyle.media.report import CHAPTER_TRACK, MuxReport, StreamFate
+from vidstyle.media.streams import CopiedStream, StreamPlan, carry_stream_tags
+
+# Names callers import from here (the writer's report used to live in this module).
+__all__ = ["CHAPTER_TRACK", "MuxReport", "StreamFate", "VideoWriter", "check_encoder",
+           "encoder_options", "output_pix_fmt"]
 
 # Pixel formats we prefer, per encoder; the first one the encoder supports wins.
 # yuvj420p (JPEG full range) is written as yuv420p with the range flag set: the "j"
@@ -53,91 +57,8 @@ _PRESETS = {"libx264": _X26X_PRESETS, "libx264rgb": _X26X_PRESETS, "libx265": _X
 # encoder that reorders frames (B-frames) shifts the whole picture against the audio
 # (seen: first frame at 0.167 s), so their encoders run without B-frames.
 _NO_REORDER_FORMATS = AVI_FORMATS
-# AVI times an audio track by counting fixed-size frames. Copied packets of other codecs
-# come out short: measured with PyAV 18 / FFmpeg 8.1, 2.0 s of AC-3 copied into AVI read
-# back as 0.42 s, AAC as 0.02 s, FLAC as 0.006 s; MP3, MP2 and PCM kept their length.
-# Those are copied, anything else is re-encoded (which AVI times correctly).
-_AVI_COPYABLE_AUDIO = ("mp1", "mp2", "mp3")
-# Packets muxed into a scratch file to prove the container takes a copied stream (some
-# refusals come only at the trailer: PCM from Matroska into MP4).
-TRIAL_PACKETS = 16
-# Stream keys the muxer recomputes (Matroska's per-stream statistics would be wrong).
-_STALE_STREAM_KEYS = ("duration", "encoder", "_statistics_tags", "_statistics_writing_app",
-                      "_statistics_writing_date_utc", "number_of_frames", "number_of_bytes",
-                      "bps")
-# A gap in a transcoded track shorter than this is resampler rounding, not damage.
-GAP_TOLERANCE_SECONDS = 0.002
-# Silence is written for gaps up to this long; a longer jump is a broken timestamp, and
-# filling it would write minutes of nothing.
-MAX_GAP_SECONDS = 30.0
-CHAPTER_TRACK = "chapter track (chapters are copied as chapters)"
 # A video packet decoded this long before it is shown has a broken decode time.
 MAX_REORDER_SECONDS = 3600
-AVDISCARD_ALL = 48  # FFmpeg's mark on a stream its demuxer hands out no packets of
-# Output formats that keep a start timecode, and how: the MOV/MP4 muxer writes a new tmcd
-# track from the video stream's timecode tag; Matroska keeps the tag itself.
-TIMECODE_CARRIERS = {
-    "mov": "written as a new tmcd track", "mp4": "written as a new tmcd track",
-    "matroska": "kept as the video stream's TIMECODE tag",
-    "webm": "kept as the video stream's TIMECODE tag",
-}
-
-
-@dataclass
-class StreamFate:
-    """What became of one input stream: "stylized", "copied", "transcoded" or "dropped"
-    (with the reason)."""
-
-    index: int
-    kind: str
-    codec: str
-    fate: str
-    why: str = ""
-    language: str | None = None
-
-    def to_dict(self) -> dict:
-        return {"index": self.index, "kind": self.kind, "codec": self.codec,
-                "fate": self.fate, "why": self.why, "language": self.language}
-
-
-@dataclass
-class CopiedStream:
-    """How one non-video input stream reaches the output."""
-
-    input: av.stream.Stream
-    output: av.stream.Stream
-    transcode: bool
-    resampler: av.AudioResampler | None = None
-    warned: bool = False
-    # Transcoding: the input's sample clock (next expected sample, at the input rate)
-    # and the output's (samples written), so that gaps become silence.
-    next_sample: int | None = None
-    out_samples: int = 0
-    out_start: int = 0
-    end_seconds: float = 0.0  # where the input's packets of this track end
-    last_frame: av.AudioFrame | None = None  # format of the silence that fills gaps
-
-
-@dataclass
-class MuxReport:
-    """What happened to the input's other streams (for the job summary and tests)."""
-
-    copied: list[int] = field(default_factory=list)
-    transcoded: list[int] = field(default_factory=list)
-    dropped: list[int] = field(default_factory=list)
-    skipped_packets: int = 0  # input packets not carried: damaged, or refused
-    refused_packets: int = 0  # of those, the ones the muxer refused (vidstyle's loss)
-    silence_seconds: float = 0.0
-    warnings: list[str] = field(default_factory=list)
-    streams: list[StreamFate] = field(default_factory=list)
-
-    @property
-    def data_lost(self) -> bool:
-        """vidstyle left out something of the input that a player could play: a dropped
-        stream, a packet the muxer refused. The input's own damage (a packet that does
-        not decode, replaced by silence of its length) is a warning, not a loss."""
-        return bool(self.refused_packets or any(
-            f.fate == "dropped" and f.why != CHAPTER_TRACK for f in self.streams))
 
 
 def encoder_options(codec: str, crf: int, preset: str) -> dict[str, str]:
@@ -243,7 +164,7 @@ class VideoWriter:
         try:
             self.container = av.open(str(path), mode="w", format=format_name)
         except (av.error.FFmpegError, OSError, ValueError) as exc:
-            raise OutputError(path, f"cannot create output ({_reason(exc)})") from None
+            raise OutputError(path, f"cannot create output ({error_reason(exc)})") from None
         self.format = self.container.format.name
         if self.format in ("mp4", "mov", "ipod", "3gp"):
             # Without it the MP4 muxer keeps only iTunes' keys and drops vidstyle's mark.
@@ -251,22 +172,23 @@ class VideoWriter:
         self._durations: dict[int, int] = {}
         self._leading_ticks: int | None = None  # see _hold_first_tick
         self.copies: dict[int, CopiedStream] = {}
+        plan = StreamPlan(self.container, path, info, self.report)
         # Add the output streams in the input's order, so stream #N stays stream #N.
         video_index = source.streams.video[0].index
         for stream in source.streams:
             if stream.index == video_index:
                 self.video = (self._add_encoded_video_stream(settings) if video_template is None
                               else self._add_copied_video_stream(video_template))
-                self._carry_stream_tags(stream, self.video)
+                carry_stream_tags(stream, self.video)
                 if info.timecode:  # where a tmcd track or a TIMECODE tag comes from
                     self.video.metadata["timecode"] = info.timecode
-                self._fate(stream, "stylized" if video_template is None else "copied",
-                           self._colour_note() if video_template is None else "")
+                self.report.record(stream, "stylized" if video_template is None else "copied",
+                                   self._colour_note() if video_template is None else "")
             elif video_only:
                 continue
-            elif copy := self._add_copied_stream(stream, settings):
+            elif copy := plan.add(stream, settings):
                 self.copies[stream.index] = copy
-        self._copy_metadata(source)
+        plan.copy_metadata(source)
 
     def _colour_note(self) -> str:
         """The one line that says what became of an HDR input's picture."""
@@ -395,175 +317,6 @@ class VideoWriter:
                             "cannot keep its HDR (--hdr input); write .mp4, .mov, .mkv or "
                             ".webm")
 
-    def _add_copied_stream(
-        self, source: av.stream.Stream, settings: OutputSettings
-    ) -> CopiedStream | None:
-        kind = source.type
-        if kind == "attachment":
-            self._add_attachment(source)
-            return None
-        if kind == "data":
-            return self._add_data_stream(source)
-        codec = source.codec_context.codec.canonical_name if source.codec_context else None
-        if codec is None or kind not in ("audio", "subtitle"):
-            self._drop(source, f"{kind} streams ({codec or 'no codec'}) are not carried over")
-            return None
-        refusal = self._copy_refusal(source, codec)
-        if refusal is None:
-            output = self.container.add_stream_from_template(source)
-            self._carry_stream_tags(source, output)
-            self._fate(source, "copied")
-            self.report.copied.append(source.index)
-            return CopiedStream(source, output, transcode=False)
-        if kind == "subtitle":
-            self._drop(source, f"{codec} subtitles cannot go into {self._format_label()} "
-                               f"files ({refusal})")
-            return None
-        return self._add_transcoded_audio(source, settings, refusal)
-
-    def _add_data_stream(self, source: av.stream.Stream) -> CopiedStream | None:
-        """Camera tracks: a timecode track is written anew from the video's timecode
-        where the format keeps one; a data track with a codec (GoPro's gpmd telemetry,
-        KLV) is copied with its timing where the muxer takes it, else dropped with a
-        warning naming it. A track FFmpeg discards or that has no codec is taken for an
-        MP4 chapter list (copied as chapters) unless the input has no chapters."""
-        codec = getattr(source, "name", None)
-        if is_timecode_track(source):
-            self._timecode_fate(source)
-            return None
-        if codec is None or _demuxer_discards(source):
-            # FFmpeg reads MP4's chapter text track as a data track it discards.
-            self._fate(source, "dropped", CHAPTER_TRACK, warn=False)
-            return None
-        label = _track_label(source, codec)
-        refusal = trial_mux(self.info.path, source.index, self.format)
-        if refusal is not None:
-            self._drop(source, f"data track {label} cannot go into {self._format_label()} "
-                               f"files ({refusal})", codec=codec)
-            return None
-        output = self.container.add_stream_from_template(source)
-        self._carry_stream_tags(source, output)
-        self._fate(source, "copied", f"data track {label}", codec=codec)
-        self.report.copied.append(source.index)
-        return CopiedStream(source, output, transcode=False)
-
-    def _timecode_fate(self, source: av.stream.Stream) -> None:
-        timecode = self.info.timecode
-        how = TIMECODE_CARRIERS.get(self.format)
-        if timecode is None or how is None:
-            self._drop(source, f"timecode {timecode or '(unreadable)'}: "
-                               f"{self._format_label()} files hold no timecode",
-                       codec="tmcd")
-            return
-        self._fate(source, "regenerated", f"timecode {timecode}: {how}", codec="tmcd")
-
-    def _copy_refusal(self, source: av.stream.Stream, codec: str) -> str | None:
-        """Why `source`'s packets cannot be copied into this output, or None."""
-        if codec not in self.container.supported_codecs:
-            return "the container does not take that codec"
-        if (self.format in _NO_REORDER_FORMATS and source.type == "audio"
-                and codec not in _AVI_COPYABLE_AUDIO and not codec.startswith("pcm_")):
-            return "AVI would mistime copied packets of that codec"
-        return trial_mux(self.info.path, source.index, self.format)
-
-    def _add_transcoded_audio(self, source, settings: OutputSettings,
-                              refusal: str) -> CopiedStream | None:
-        ctx = source.codec_context
-        codec = self._audio_codec(settings.audio_codec, ctx.codec.name)
-        if codec is None or ctx.codec is None or not ctx.sample_rate:
-            self._drop(source, f"{ctx.name} audio cannot go into {self._format_label()} "
-                               f"files ({refusal}), and no encoder for it is available")
-            return None
-        rate = _encoder_rate(codec, ctx.sample_rate)
-        layout = known_layout(ctx.layout)
-        refused = audio_encoder_refusal(codec, rate, layout, settings.audio_bitrate)
-        if refused:
-            self._drop(source, f"{ctx.name} audio cannot go into {self._format_label()} "
-                               f"files ({refusal}), and {codec.name} refused it ({refused})")
-            return None
-        output = self.container.add_stream(codec.name, rate=rate)
-        output.codec_context.layout = layout
-        output.codec_context.bit_rate = settings.audio_bitrate
-        self._carry_stream_tags(source, output)
-        encoder = output.codec_context.codec
-        sample_format = encoder.audio_formats[0].name if encoder.audio_formats else "fltp"
-        resampler = av.AudioResampler(format=sample_format, layout=layout, rate=rate)
-        self._fate(source, "transcoded", f"to {codec.name}: {refusal}")
-        self.report.transcoded.append(source.index)
-        return CopiedStream(source, output, transcode=True, resampler=resampler)
-
-    def _audio_codec(self, wanted: str, input_codec: str) -> av.Codec | None:
-        """The audio encoder for a transcoded track: the one asked for, else the input's
-        own (AC-3 in AVI stays AC-3), else the container's default."""
-        supported = self.container.supported_codecs
-        order = (wanted, input_codec) if self.format not in _NO_REORDER_FORMATS else (
-            input_codec, self.container.default_audio_codec)  # AVI: AC-3 stays AC-3
-        for name in (*order, self.container.default_audio_codec):
-            codec = _encoder(name) if name else None
-            if codec is not None and codec.type == "audio" and \
-                    codec.canonical_name in supported:
-                return codec
-        return None
-
-    def _add_attachment(self, source) -> None:
-        """Matroska attachments (fonts for styled subtitles, cover art)."""
-        name = getattr(source, "name", None) or f"attachment{source.index}"
-        mimetype = getattr(source, "mimetype", None) or "application/octet-stream"
-        data = bytes(getattr(source, "data", b"") or b"")
-        refusal = trial_attachment(self.format, name, mimetype, data)
-        if refusal is not None:
-            self._drop(source, f"attachment {name} cannot go into {self._format_label()} "
-                               f"files ({refusal})", codec=mimetype)
-            return
-        self.container.add_attachment(name, mimetype, data)
-        self._fate(source, "copied", codec=mimetype)
-
-    def _carry_stream_tags(self, source: av.stream.Stream, output: av.stream.Stream) -> None:
-        """Language, title, handler and disposition (default, forced...) of a stream."""
-        for key, value in source.metadata.items():
-            if key.lower() not in _STALE_STREAM_KEYS and not key.upper().startswith("DURATION"):
-                output.metadata[key] = value
-        with contextlib.suppress(AttributeError, ValueError, TypeError):
-            output.disposition = source.disposition
-
-    def _fate(self, source, fate: str, why: str = "", *, warn: bool = False,
-              codec: str | None = None) -> None:
-        if codec is None:
-            ctx = source.codec_context
-            codec = ctx.name if ctx is not None else "none"
-        self.report.streams.append(StreamFate(
-            source.index, source.type, codec, fate, why, source.metadata.get("language")))
-        if fate == "dropped":
-            self.report.dropped.append(source.index)
-        if warn:
-            self.report.warnings.append(f"stream #{source.index} dropped: {why}")
-
-    def _drop(self, source, why: str, codec: str | None = None) -> None:
-        self._fate(source, "dropped", why, warn=True, codec=codec)
-
-    def _format_label(self) -> str:
-        return (self.path.suffix or self.format).lstrip(".").upper()
-
-    def _copy_metadata(self, source: av.container.InputContainer) -> None:
-        for key, value in source.metadata.items():
-            if key.lower() not in ("encoder", "major_brand", "minor_version",
-                                   "compatible_brands", MARK_KEY):
-                self.container.metadata[key] = value
-        self.container.metadata[MARK_KEY] = MARK_VALUE
-        chapters = None
-        try:
-            chapters = source.chapters()
-            if chapters:
-                self.container.set_chapters(chapters)
-        except (AttributeError, av.error.FFmpegError, ValueError) as exc:
-            self.report.warnings.append(f"chapters not copied ({exc})")
-            chapters = None
-        if not chapters:
-            for fate in self.report.streams:
-                if fate.why == CHAPTER_TRACK:  # a codec-less track that was not chapters
-                    fate.why = "stream without a codec: not carried over"
-                    self.report.warnings.append(f"stream #{fate.index} dropped: {fate.why}")
-
     # -- writing -------------------------------------------------------------------------
 
     def write_frame(self, frame: DecodedFrame, image: np.ndarray) -> float | None:
@@ -613,10 +366,7 @@ class VideoWriter:
             return
         packet.pts = self._shift(packet.pts, packet.time_base)
         packet.dts = self._shift(packet.dts, packet.time_base)
-        if copy.transcode:
-            if packet.pts is not None and packet.time_base:
-                end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
-                copy.end_seconds = max(copy.end_seconds, end)  # on the output's clock
+        if copy.transcoder is not None:
             self._transcode(copy, packet)
             return
         packet.stream = copy.output
@@ -629,47 +379,12 @@ class VideoWriter:
 
     def _transcode(self, copy: CopiedStream, packet: av.Packet) -> None:
         try:
-            frames = copy.input.codec_context.decode(packet)
+            packets = copy.transcoder.transcode(packet)
         except (av.error.FFmpegError, ValueError) as exc:
             self._skip(copy, f"a damaged audio packet of the input that does not decode ({exc})")
             return
-        for frame in frames:
-            self._encode_audio(copy, frame)
-
-    def _encode_audio(self, copy: CopiedStream, frame: av.AudioFrame | None) -> None:
-        """Resample and encode one decoded frame (None: flush) on a gapless clock: a gap
-        before `frame` (a damaged packet the decoder skipped) is filled with silence of
-        its length, so the track keeps its duration and stays in sync."""
-        if frame is not None:
-            start = self._frame_start_sample(copy, frame)
-            if copy.next_sample is None:
-                copy.next_sample = start
-                copy.out_start = round(start * copy.output.codec_context.sample_rate
-                                       / frame.sample_rate)
-            gap = start - copy.next_sample
-            if GAP_TOLERANCE_SECONDS * frame.sample_rate < gap <= MAX_GAP_SECONDS * \
-                    frame.sample_rate:
-                self._encode_audio(copy, silence_like(frame, gap))
-                self.report.silence_seconds += gap / frame.sample_rate
-            copy.next_sample += frame.samples
-            copy.last_frame = frame
-            frame.pts = None  # the output clock below is the one that counts
-        self._encode_audio_samples(copy, frame)
-
-    def _encode_audio_samples(self, copy: CopiedStream, frame: av.AudioFrame | None) -> None:
-        for resampled in copy.resampler.resample(frame):
-            rate = copy.output.codec_context.sample_rate
-            resampled.pts = copy.out_start + copy.out_samples
-            resampled.time_base = Fraction(1, rate)
-            copy.out_samples += resampled.samples
-            for packet in copy.output.encode(resampled):
-                self._mux_other(copy, packet)
-
-    def _frame_start_sample(self, copy: CopiedStream, frame: av.AudioFrame) -> int:
-        if frame.pts is None or frame.time_base is None:
-            return copy.next_sample or 0
-        seconds = float(frame.pts * frame.time_base)
-        return round(seconds * frame.sample_rate)
+        for encoded in packets:
+            self._mux_other(copy, encoded)
 
     def _skip(self, copy: CopiedStream, why: str, *, refused: bool = False) -> None:
         """Count a packet left out: the input's damage (warned once per track), or one
@@ -699,7 +414,7 @@ class VideoWriter:
             except OSError as exc:
                 raise _output_error(self.path, exc) from None
             except (av.error.FFmpegError, ValueError) as exc:
-                raise OutputError(self.path, f"cannot write the video ({_reason(exc)})") \
+                raise OutputError(self.path, f"cannot write the video ({error_reason(exc)})") \
                     from None
 
     def _repair_decode_time(self, packet: av.Packet) -> None:
@@ -728,7 +443,7 @@ class VideoWriter:
         try:
             self.container.mux(empty)
         except (av.error.FFmpegError, ValueError, OSError) as exc:
-            raise OutputError(self.path, f"cannot write the video ({_reason(exc)})") \
+            raise OutputError(self.path, f"cannot write the video ({error_reason(exc)})") \
                 from None
         return ticks
 
@@ -740,7 +455,7 @@ class VideoWriter:
         except OSError as exc:
             raise _output_error(self.path, exc) from None
         except (av.error.FFmpegError, ValueError) as exc:
-            self._skip(copy, f"a packet the muxer refused ({_reason(exc)})", refused=True)
+            self._skip(copy, f"a packet the muxer refused ({error_reason(exc)})", refused=True)
 
     def close(self) -> None:
         """Flush the encoders and finish the file."""
@@ -750,7 +465,7 @@ class VideoWriter:
         try:
             self._mux(self.video.encode(None))
             for copy in self.copies.values():
-                if copy.transcode:
+                if copy.transcoder is not None:
                     self._flush_audio(copy)
             self.container.close()
         except OSError as exc:
@@ -758,58 +473,17 @@ class VideoWriter:
             raise _output_error(self.path, exc) from None
         except (av.error.FFmpegError, ValueError) as exc:
             self.abort()
-            raise OutputError(self.path, f"cannot finish the file ({_reason(exc)})") from None
+            raise OutputError(self.path, f"cannot finish the file ({error_reason(exc)})") from None
 
     def _flush_audio(self, copy: CopiedStream) -> None:
-        with contextlib.suppress(av.error.FFmpegError, ValueError):
-            for frame in copy.input.codec_context.decode(None):
-                self._encode_audio(copy, frame)
-        last = copy.last_frame
-        if last is not None and copy.next_sample is not None:
-            # Damaged packets at the very end: silence up to where the track ended.
-            missing = round(copy.end_seconds * last.sample_rate) - copy.next_sample
-            if GAP_TOLERANCE_SECONDS * last.sample_rate < missing <= \
-                    MAX_GAP_SECONDS * last.sample_rate:
-                tail = silence_like(last, missing)
-                tail.pts, tail.time_base = None, None
-                self._encode_audio_samples(copy, tail)
-                self.report.silence_seconds += missing / last.sample_rate
-        self._encode_audio(copy, None)
-        for packet in copy.output.encode(None):
-            self._mux_other(copy, packet)
+        for encoded in copy.transcoder.flush():
+            self._mux_other(copy, encoded)
+        self.report.silence_seconds += copy.transcoder.silence_seconds
 
     def abort(self) -> None:
         """Close without caring about the file (it is deleted by the caller)."""
         with contextlib.suppress(Exception):  # the file is being discarded anyway
             self.container.close()
-
-
-def is_timecode_track(stream: av.stream.Stream) -> bool:
-    """A MOV/MP4 `tmcd` track: a codec-less data track that states a timecode."""
-    return (stream.type == "data" and getattr(stream, "name", None) is None
-            and any(key.lower() == "timecode" for key in stream.metadata))
-
-
-def _demuxer_discards(stream: av.stream.Stream) -> bool:
-    with contextlib.suppress(TypeError, ValueError):
-        return int(stream.discard) >= AVDISCARD_ALL
-    return False
-
-
-def _track_label(stream: av.stream.Stream, codec: str) -> str:
-    """#2 (bin_data, "GoPro MET"): what a warning calls a track."""
-    handler = stream.metadata.get("handler_name")
-    return f"#{stream.index} ({codec}{f', {handler!r}' if handler else ''})"
-
-
-def silence_like(frame: av.AudioFrame, samples: int) -> av.AudioFrame:
-    """`samples` of silence in `frame`'s format, layout and rate."""
-    silent = av.AudioFrame(format=frame.format.name, layout=frame.layout.name,
-                           samples=samples)
-    for plane in silent.planes:
-        plane.update(bytes(plane.buffer_size))
-    silent.sample_rate = frame.sample_rate
-    return silent
 
 
 def check_encoder(name: str, options: dict[str, str], size: tuple[int, int], pix_fmt: str,
@@ -836,89 +510,9 @@ def check_encoder(name: str, options: dict[str, str], size: tuple[int, int], pix
         )
 
 
-def open_refusal(ctx: av.CodecContext) -> str | None:
-    """Open a scratch codec context and close it: None if it opens, else why not."""
-    try:
-        ctx.open()
-    except (av.error.FFmpegError, ValueError) as exc:
-        return _reason(exc)
-    finally:
-        with contextlib.suppress(Exception):  # a scratch context: nothing to keep
-            ctx.close()
-    return None
-
-
-def known_layout(layout: av.AudioLayout | None) -> av.AudioLayout:
-    """A layout an encoder takes: Matroska PCM often says only "2 channels" (no order),
-    which AAC refuses; FFmpeg's default order for that many channels ("2c" = stereo)."""
-    channels = layout.nb_channels if layout is not None else 0
-    if not channels:
-        return av.AudioLayout("stereo")
-    if layout.name.endswith("channels"):
-        return av.AudioLayout(f"{channels}c")
-    return layout
-
-
-def audio_encoder_refusal(codec: av.Codec, rate: int, layout, bit_rate: int) -> str | None:
-    """None if `codec` opens for this track, else why not (6 channels into a stereo-only
-    encoder, a rate it lacks): found before any frame, not at the first audio packet."""
-    ctx = av.CodecContext.create(codec.name, "w")
-    ctx.sample_rate, ctx.layout, ctx.bit_rate = rate, layout, bit_rate
-    ctx.format = codec.audio_formats[0].name if codec.audio_formats else "fltp"
-    ctx.time_base = Fraction(1, rate)
-    return open_refusal(ctx)
-
-
-def trial_mux(path: Path, index: int, format_name: str) -> str | None:
-    """Copy the first packets of stream `index` of `path` into a scratch `format_name`
-    file; None if that works, else why not (some refusals come only at the trailer)."""
-    try:
-        with open_input(path) as source:
-            stream = source.streams[index]
-            with av.open(io.BytesIO(), "w", format=format_name) as trial:
-                output = trial.add_stream_from_template(stream)
-                packets = (p for p in source.demux(stream) if p.dts is not None and p.size)
-                for packet in itertools.islice(packets, TRIAL_PACKETS):
-                    packet.stream = output
-                    trial.mux(packet)
-    except (av.error.FFmpegError, ValueError, OSError) as exc:
-        return _reason(exc)
-    return None
-
-
-def trial_attachment(format_name: str, name: str, mimetype: str, data: bytes) -> str | None:
-    """None if `format_name` files take an attachment, else why not."""
-    try:
-        with av.open(io.BytesIO(), "w", format=format_name) as trial:
-            trial.add_attachment(name, mimetype, data)
-            trial.start_encoding()
-    except (av.error.FFmpegError, ValueError, OSError, AttributeError) as exc:
-        return _reason(exc) or "not supported"
-    return None
-
-
-def _encoder(name: str) -> av.Codec | None:
-    try:
-        return av.Codec(name, "w")
-    except (av.error.FFmpegError, ValueError):
-        return None
-
-
-def _encoder_rate(codec: av.Codec, rate: int) -> int:
-    """The input's sample rate if the encoder takes it (Opus takes 48 kHz, not 44.1)."""
-    rates = codec.audio_rates
-    if not rates or rate in rates:
-        return rate
-    return 48000 if 48000 in rates else max(rates)
-
-
-def _reason(exc: BaseException) -> str:
-    return getattr(exc, "strerror", None) or str(exc)
-
-
 def _output_error(path: Path, exc: OSError) -> OutputError:
     if exc.errno == errno.ENOSPC:
         return OutputError(path, "no space left on device")
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return OutputError(path, "permission denied")
-    return OutputError(path, f"write failed ({_reason(exc)})")
+    return OutputError(path, f"write failed ({error_reason(exc)})")

@@ -3,9 +3,12 @@ versions, and the video encoders that can actually be opened here."""
 
 from __future__ import annotations
 
+import contextlib
 import fractions
 
 import av
+
+from vidstyle.media.probe import error_reason
 
 # Encoders `vidstyle apply --codec` is documented with. Software ones work wherever FFmpeg
 # was built with them; hardware ones are compiled into many FFmpeg builds (PyAV's wheels
@@ -54,3 +57,15 @@ def usable_encoders() -> list[str]:
     SVT-AV1 print their banners, and tells nothing more)."""
     software = [name for name in SOFTWARE_ENCODERS if name in av.codecs_available]
     return software + [name for name in HARDWARE_ENCODERS if encoder_opens(name)]
+
+
+def open_refusal(ctx: av.CodecContext) -> str | None:
+    """Open a scratch codec context and close it: None if it opens, else why not."""
+    try:
+        ctx.open()
+    except (av.error.FFmpegError, ValueError) as exc:
+        return error_reason(exc)
+    finally:
+        with contextlib.suppress(Exception):  # a scratch context: nothing to keep
+            ctx.close()
+    return None

@@ -96,10 +96,11 @@ def open_input(path: Path) -> av.container.InputContainer:
     except av.error.InvalidDataError:
         raise InputError(path, "not a video file, or the file is corrupt") from None
     except (av.error.FFmpegError, OSError) as exc:
-        raise InputError(path, f"cannot open ({_describe(exc)})") from None
+        raise InputError(path, f"cannot open ({error_reason(exc)})") from None
 
 
-def _describe(exc: BaseException) -> str:
+def error_reason(exc: BaseException) -> str:
+    """What an FFmpeg or OS error says, without its errno prefix."""
     return getattr(exc, "strerror", None) or str(exc)
 
 
@@ -250,5 +251,5 @@ def _first_frame(path: Path, container, stream) -> av.VideoFrame:
             return frame
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         last_error = exc
-    why = f" ({_describe(last_error)})" if last_error else ""
+    why = f" ({error_reason(last_error)})" if last_error else ""
     raise InputError(path, f"video stream holds no decodable frame (truncated or corrupt){why}")
