@@ -98,14 +98,19 @@ def frames_of(path: Path) -> list[np.ndarray]:
     return list(read_frames(path))
 
 
-def uninterrupted_work(clip: Path, job: Settings) -> int:
-    """Frames an uninterrupted resumable run computes: each segment's, plus the warm-up
-    frames before every segment but the first."""
+def segment_work(clip: Path, job: Settings) -> dict[int, int]:
+    """Frames each segment of a resumable run computes: its own, plus the warm-up frames
+    before it (none before the first)."""
     index = scan_video(clip)
     plan = plan_segments(index, seconds=job.resume_segment, duration=job.duration)
     warm = warmup_frames(job) / float(probe(clip).frame_rate)
-    return sum(s.frames + len(index.frames_in(max(s.start - warm, 0.0), s.start))
-               for s in plan)
+    return {s.index: s.frames + len(index.frames_in(max(s.start - warm, 0.0), s.start))
+            for s in plan}
+
+
+def uninterrupted_work(clip: Path, job: Settings) -> int:
+    """Frames an uninterrupted resumable run computes."""
+    return sum(segment_work(clip, job).values())
 
 
 def test_long_inputs_and_resume_flag_are_resumable(clip):
@@ -278,12 +283,15 @@ def finished_segments(dst: Path) -> set[int]:
 
 
 def kill_and_restart(args: list[str], dst: Path, log: Path, rng: random.Random,
-                     segment_cost: int) -> list[int]:
+                     work: dict[int, int]) -> list[int]:
     """Kill the job KILLS times at random points, then let it finish; returns the
-    segments each restart resumed at."""
+    segments each restart resumed at. `work`: frames each segment computes
+    (`segment_work`); each kill comes before what is left of the job is done."""
     resumed_at = []
-    for _ in range(KILLS):
-        assert run_counting(args, log, kill_after=rng.randint(3, segment_cost + 10))
+    for attempt in range(KILLS):
+        done = finished_segments(dst) if attempt else set()
+        left = sum(frames for index, frames in work.items() if index not in done)
+        assert run_counting(args, log, kill_after=rng.randint(3, max(3, left - 1)))
         assert not dst.exists()
         resumed_at.append(len(finished_segments(dst)))
     assert not run_counting(args, log)
@@ -346,7 +354,7 @@ def test_apply_killed_at_random_points_finishes_as_if_never_interrupted(kill_cli
                  single_log)
     dst = tmp_path / "out.mp4"
     args = ["apply", str(kill_clip), "-o", str(dst), *APPLY_FLAGS, *resume]
-    resumed_at = kill_and_restart(args, dst, log, rng, cost)
+    resumed_at = kill_and_restart(args, dst, log, rng, segment_work(kill_clip, job))
     print(f"seed {seed}: resumed at segments {resumed_at}; frames computed "
           f"{computed(log)} against {computed(reference_log)} uninterrupted")
     assert computed(log) <= computed(reference_log) + KILLS * cost, seed
@@ -386,7 +394,7 @@ def test_watch_killed_at_random_points_resumes_the_file_it_picks_up_again(
     args = ["watch", str(inbox), "--out", str(out), "--style", "scream", "--config",
             str(config), "--once", "--settle", "0", "-q"]
     dst = out / "cup.scream.mp4"
-    resumed_at = kill_and_restart(args, dst, log, rng, cost)
+    resumed_at = kill_and_restart(args, dst, log, rng, segment_work(kill_clip, job))
     print(f"seed {seed}: resumed at segments {resumed_at}; frames computed "
           f"{computed(log)} against {computed(reference_log)} uninterrupted")
     assert computed(log) <= computed(reference_log) + KILLS * cost, seed
