@@ -27,7 +27,6 @@ from vidstyle import Settings
 from vidstyle.api import stylize_video
 from vidstyle.media import color
 from vidstyle.media.decode import frame_to_rgb
-from vidstyle.media.policy import bit_depth, choose_video
 from vidstyle.media.probe import probe
 
 # Stated errors (measured on these patterns, with a margin; docs/camera.md):
@@ -107,55 +106,6 @@ def hdr_error(frame: av.VideoFrame, camera: Camera) -> tuple[float, float, list[
         else:
             errors.append(float(np.abs(got[ys, xs] - expected[ys, xs]).mean()) * 1023 / 65535)
     return float(np.mean(errors)), float(np.max(errors)), squeezed
-
-
-# -- the policy -------------------------------------------------------------------------
-
-# PyAV 18's wheels build libvpx 8-bit only: VP9 keeps 10 bits where libvpx can write them.
-VP9_BITS = 10 if "yuv420p10le" in {f.name for f in av.Codec("libvpx-vp9", "w").video_formats} \
-    else 8
-
-
-@pytest.mark.parametrize(("fmt", "codec", "bits", "expect"), [
-    ("mp4", "hevc", 10, ("libx265", 10, "hvc1")),
-    ("mov", "hevc", 8, ("libx265", 8, "hvc1")),
-    ("matroska", "hevc", 10, ("libx265", 10, None)),
-    ("webm", "hevc", 10, ("libvpx-vp9", VP9_BITS, None)),
-    ("avi", "hevc", 10, ("mpeg4", 8, None)),
-    ("mp4", "h264", 10, ("libx264", 8, None)),  # no H.264 High 10 from auto
-    ("mp4", "h264", 8, ("libx264", 8, None)),
-    ("webm", "vp9", 10, ("libvpx-vp9", VP9_BITS, None)),
-    ("mp4", "av1", 10, ("libsvtav1", 10, None)),
-    ("mov", "prores", 10, ("libx264", 8, None)),
-])
-def test_auto_codec_follows_what_plays_the_input(fmt, codec, bits, expect):
-    choice = choose_video(fmt, _supported(fmt), wanted="auto", input_codec=codec,
-                          input_bits=bits, keep_hdr=False)
-    assert (choice.encoder.name, choice.bits, choice.sample_entry) == expect
-
-
-def test_keeping_hdr_in_webm_takes_a_10_bit_codec_this_build_writes():
-    choice = choose_video("webm", _supported("webm"), wanted="auto", input_codec="hevc",
-                          input_bits=10, keep_hdr=True)
-    assert choice.bits == 10
-    assert choice.encoder.name == ("libvpx-vp9" if VP9_BITS == 10 else "libsvtav1")
-
-
-def test_keeping_hdr_takes_a_10_bit_codec_players_decode():
-    choice = choose_video("mp4", _supported("mp4"), wanted="auto", input_codec="h264",
-                          input_bits=8, keep_hdr=True)
-    assert (choice.encoder.name, choice.bits) == ("libx265", 10)
-    named = choose_video("mp4", _supported("mp4"), wanted="libx264", input_codec="hevc",
-                         input_bits=10, keep_hdr=False)
-    assert (named.encoder.name, named.bits) == ("libx264", 8)
-    assert bit_depth("yuv420p10le") == 10 and bit_depth("yuv420p") == 8
-
-
-def _supported(fmt: str) -> frozenset[str]:
-    import io
-
-    with av.open(io.BytesIO(), "w", format=fmt) as container:
-        return frozenset(container.supported_codecs)
 
 
 # -- camera-like files through the writer -----------------------------------------------
@@ -316,36 +266,3 @@ def test_sdr_input_is_left_as_it_was_tagged(tmp_path):
     errors = [np.abs(got[ys, xs] - expected[ys, xs]).mean()
               for ys, xs in patch_centres(*camera.size)]
     assert max(errors) <= SDR_MAX_ERROR
-
-
-# -- the colour maths -------------------------------------------------------------------
-
-def test_transfer_functions_invert():
-    nits = np.array([0.0, 0.1, 5, 100, 203, 1000, 4000])
-    assert np.allclose(color.pq_to_nits(color.nits_to_pq(nits)), nits, rtol=1e-4)
-    grey = np.repeat(nits[nits <= 1000][:, None], 3, axis=1)
-    back = color.nits_to_signal(color.signal_to_nits(
-        color.nits_to_signal(grey, color.TRC_HLG), color.TRC_HLG), color.TRC_HLG)
-    assert np.allclose(back, color.nits_to_signal(grey, color.TRC_HLG), atol=1e-5)
-    # BT.2408: HLG's 75% signal is reference white, 203 cd/m2 on a 1000 cd/m2 display.
-    assert color.signal_to_nits(np.full((1, 3), 0.75), color.TRC_HLG)[0, 0] == \
-        pytest.approx(203, rel=0.01)
-
-
-def test_tone_map_keeps_diffuse_tones_and_orders_highlights():
-    peak = 1000.0
-    mapped = color.eetf(np.array([10.0, 50.0, 203.0, 500.0, 1000.0]), peak)
-    assert mapped[:2] == pytest.approx([10.0, 50.0], rel=1e-6)  # below the knee: as is
-    assert np.all(np.diff(mapped) > 0) and mapped[-1] == pytest.approx(color.SDR_PEAK)
-    hlg = color.HdrFormat(color.TRC_HLG)
-    sdr = np.arange(256, dtype=np.uint8).reshape(1, -1, 1).repeat(3, axis=2)
-    assert np.array_equal(color.sdr_from_hdr(color.hdr_from_sdr(sdr, hlg), hlg), sdr)
-
-
-def test_pattern_levels_are_what_the_camera_coded():
-    camera = Camera("mov", "pq")
-    nits = color.signal_to_nits(pattern_signal(camera).astype(np.float64) / 65535,
-                                color.TRC_PQ) @ np.linalg.inv(color.BT709_TO_BT2020).T
-    expected = pattern_nits(*camera.size)
-    for ys, xs in patch_centres(*camera.size):
-        assert np.allclose(nits[ys, xs], expected[ys, xs], rtol=0.01, atol=0.05)
