@@ -1,5 +1,7 @@
-"""What a compiled package depends on: the network, its weights, the frame bucket, the
-precision, the library versions and the processor; the key's digest names the cache entry.
+"""What a compiled package depends on (`PackageKey`); the key's digest names its cache entry.
+
+The network (class and layer shapes), a hash of its weights, the frame bucket, the batch,
+the precision, the library versions and the processor.
 
 Frames are padded (reflect) up to multiples of `BUCKET` pixels, so one package serves every
 frame size that rounds to the same bucket; the padding is cropped off.
