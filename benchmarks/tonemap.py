@@ -238,8 +238,9 @@ def roundtrip(peak: float) -> None:
                     unit = "8-bit SDR codes"
                 else:
                     got = frame.to_ndarray(format="rgb48le", src_colorspace=frame.colorspace,
-                                           src_color_range=frame.color_range) * 1023 / 65535
-                    want = signal * 1023 / 65535
+                                           src_color_range=frame.color_range)
+                    got = got.astype(np.float64) * 1023 / 65535
+                    want = signal.astype(np.float64) * 1023 / 65535
                     unit = f"10-bit {name} codes"
                 errors = [np.abs(got[c] - want[c]).mean() for c in centres]
                 # The 700 cd/m2 patch (the chart's 8th): BT.2390 puts it in the SDR

@@ -233,21 +233,22 @@ def _eetf_table(peak: float) -> tuple[np.ndarray, np.ndarray]:
 def tone_map(nits: np.ndarray, peak: float) -> np.ndarray:
     """HDR display light (cd/m2, any primaries) -> SDR-relative linear light (1 = SDR
     white): the EETF on each pixel's max(R, G, B), the pixel scaled by the same factor."""
-    source, mapped = _eetf_table(peak)
-    brightest = np.max(nits, axis=-1, keepdims=True)
-    target = np.interp(brightest, source, mapped)
-    scale = np.where(brightest > 0, target / np.maximum(brightest, 1e-9), 0)
-    return nits * scale / SDR_PEAK
+    return _scale_brightest(nits, *_eetf_table(peak)) / np.float32(SDR_PEAK)
+
+
+def _scale_brightest(nits: np.ndarray, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Each pixel scaled so that its max(R, G, B) moves from `source` to `target` (a
+    monotonic table); float32, as a 1080p frame is 6 million values."""
+    brightest = nits.max(axis=-1)
+    moved = np.interp(brightest, source, target).astype(np.float32)
+    scale = moved / np.maximum(brightest, np.float32(1e-9))
+    return nits.astype(np.float32, copy=False) * scale[..., None]
 
 
 def inverse_tone_map(relative: np.ndarray, peak: float) -> np.ndarray:
     """`tone_map`'s inverse: SDR-relative linear light -> HDR display light (cd/m2)."""
     source, mapped = _eetf_table(peak)
-    nits = relative * SDR_PEAK
-    brightest = np.max(nits, axis=-1, keepdims=True)
-    original = np.interp(brightest, mapped, source)
-    scale = np.where(brightest > 0, original / np.maximum(brightest, 1e-9), 0)
-    return nits * scale
+    return _scale_brightest(relative * np.float32(SDR_PEAK), mapped, source)
 
 
 @functools.cache
@@ -268,13 +269,13 @@ def sdr_from_hdr(rgb16: np.ndarray, hdr: HdrFormat) -> np.ndarray:
     if hdr.primaries == PRIMARIES_BT2020:
         nits = nits @ BT2020_TO_BT709.T
     relative = np.clip(tone_map(np.maximum(nits, 0), hdr.peak), 0, 1)
-    return np.round(255 * np.power(relative, 1 / SDR_GAMMA)).astype(np.uint8)
+    return np.round(255 * np.power(relative, np.float32(1 / SDR_GAMMA))).astype(np.uint8)
 
 
 def hdr_from_sdr(rgb8: np.ndarray, hdr: HdrFormat) -> np.ndarray:
     """`sdr_from_hdr`'s inverse: SDR BT.709 RGB uint8 -> the input's HDR format as
     non-linear RGB uint16 (full scale), ready for a 10-bit encoder."""
-    relative = np.power(rgb8.astype(np.float32) / 255, SDR_GAMMA)
+    relative = np.power(rgb8.astype(np.float32) / 255, np.float32(SDR_GAMMA))
     nits = inverse_tone_map(relative, hdr.peak)
     if hdr.primaries == PRIMARIES_BT2020:
         nits = np.maximum(nits @ BT709_TO_BT2020.T, 0)
