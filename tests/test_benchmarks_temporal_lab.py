@@ -5,14 +5,19 @@ and at its defaults the lab's flow filter is the product's, to the bit."""
 
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 import pytest
 import torch
 from test_flow import MARGIN, SHIFT, rgb, shifted_photos
-from test_temporal import SIZE, consistent_style, flickering_style, panning_frames, photo, run
+from test_temporal import (
+    SIZE,
+    check_cuts,
+    consistent_style,
+    flickering_style,
+    panning_frames,
+    run,
+)
 
 from benchmarks import temporal_lab as lab
 from benchmarks.temporal_lab import (
@@ -73,21 +78,10 @@ def test_the_product_never_imports_the_lab():
     assert result.stdout.strip() == "False"
 
 
-@pytest.mark.parametrize(("round_trip", "boundary"), [(True, 0.002), (False, 0.002),
-                                                     (False, math.inf)])
-def test_consecutive_real_frames_are_not_a_cut_and_a_real_cut_is(samples, round_trip,
-                                                                 boundary):
-    from helpers import decoded_frames
-
-    frames = [f.to_ndarray(format="rgb24") for f in decoded_frames(samples / "cup.mp4")[:3]]
-    flow_filter = LabFlowFilter(0.8, flow_round_trip=round_trip, boundary_absolute=boundary)
-    for frame in frames:
-        flow_filter(frame, consistent_style(frame))
-    assert flow_filter.cuts == 0
-    assert flow_filter.estimate(frames[1], frames[2]).coverage > 1.2 * flow_filter.cut_coverage
-    other = cv2.resize(photo("baboon.jpg"), frames[0].shape[1::-1])
-    flow_filter(other, consistent_style(other))
-    assert flow_filter.cuts == 1
+@pytest.mark.parametrize(("round_trip", "boundary"), [(True, 0.002), (False, 0.002)])
+def test_each_confidence_has_its_own_cut_threshold(samples, round_trip, boundary):
+    check_cuts(LabFlowFilter(0.8, flow_round_trip=round_trip, boundary_absolute=boundary),
+               samples)
 
 
 def test_gradient_filter_keeps_the_current_frames_fine_texture():

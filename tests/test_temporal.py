@@ -164,10 +164,14 @@ def test_flow_filter_passes_a_scene_cut_through():
 
 
 def test_consecutive_real_frames_are_not_a_cut_and_a_real_cut_is(samples):
+    check_cuts(FlowFilter(0.8), samples)
+
+
+def check_cuts(flow_filter: FlowFilter, samples: Path) -> None:
+    """Three frames of a real clip are no cut; a different photo after them is one."""
     from helpers import decoded_frames
 
     frames = [f.to_ndarray(format="rgb24") for f in decoded_frames(samples / "cup.mp4")[:3]]
-    flow_filter = FlowFilter(0.8)
     for frame in frames:
         flow_filter(frame, consistent_style(frame))
     assert flow_filter.cuts == 0
