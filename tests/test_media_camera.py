@@ -266,3 +266,19 @@ def test_sdr_input_is_left_as_it_was_tagged(tmp_path):
     errors = [np.abs(got[ys, xs] - expected[ys, xs]).mean()
               for ys, xs in patch_centres(*camera.size)]
     assert max(errors) <= SDR_MAX_ERROR
+
+
+def test_resumable_job_keeps_sample_entry_hdr_and_timecode(tmp_path):
+    # Long inputs run as journaled segments whose video is joined by copying packets:
+    # the join keeps what a single pass writes.
+    camera = Camera("mov", "hlg", timecode="01:02:03:04", frames=12)
+    src = make(tmp_path, camera)
+    result = stylize_video(src, tmp_path / "out.mov", Settings(
+        style="identity", resume=True, resume_segment=0.15).replace(output={"hdr": "input"}),
+        network=Identity())
+    out, given = video_facts(result.dst), video_facts(src)
+    assert (out["codec"], out["profile"], out["tag"]) == ("hevc", "Main 10", "hvc1")
+    assert out["tags"] == given["tags"] and out["times"] == given["times"]
+    assert out["side_data"] == given["side_data"]
+    assert probe(result.dst).timecode == "01:02:03:04"
+    assert "HLG BT.2020 kept" in result.streams[0]["why"]

@@ -30,6 +30,7 @@ from vidstyle.media.policy import (
     bit_depth,
     choose_video,
     encoder,
+    sample_entry,
 )
 from vidstyle.media.probe import MediaInfo, error_reason
 from vidstyle.media.report import CHAPTER_TRACK, MuxReport, StreamFate
@@ -183,7 +184,7 @@ class VideoWriter:
                 if info.timecode:  # where a tmcd track or a TIMECODE tag comes from
                     self.video.metadata["timecode"] = info.timecode
                 self.report.record(stream, "stylized" if video_template is None else "copied",
-                                   self._colour_note() if video_template is None else "")
+                                   self._colour_note())
             elif video_only:
                 continue
             elif copy := plan.add(stream, settings):
@@ -217,6 +218,9 @@ class VideoWriter:
     ) -> av.video.stream.VideoStream:
         stream = self.container.add_stream_from_template(template)
         stream.time_base = template.time_base
+        entry = sample_entry(template.codec_context.name, self.format)
+        if entry:  # joined segments keep the sample entry the policy gives their codec
+            stream.codec_context.codec_tag = entry
         if self.info.rotation:
             stream.set_display_rotation(self.info.rotation)
         return stream

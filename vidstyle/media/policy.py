@@ -100,8 +100,14 @@ def writes_playable_ten_bit(codec: av.Codec) -> bool:
 def _choice(codec: av.Codec, format_name: str, input_bits: int, keep_hdr: bool,
             why: str) -> VideoChoice:
     ten_bit = writes_playable_ten_bit(codec) and (input_bits > 8 or keep_hdr)
-    entry = SAMPLE_ENTRIES.get((codec.canonical_name, format_name))
-    return VideoChoice(codec, 10 if ten_bit else 8, entry, why)
+    return VideoChoice(codec, 10 if ten_bit else 8,
+                       sample_entry(codec.canonical_name, format_name), why)
+
+
+def sample_entry(codec: str, format_name: str) -> str | None:
+    """The sample entry (codec tag) a `codec` stream gets in `format_name`, or None for
+    the muxer's own."""
+    return SAMPLE_ENTRIES.get((codec, format_name))
 
 
 def encoder(name: str) -> av.Codec | None:
