@@ -100,7 +100,7 @@ def report_file(display: ProgressDisplay, *, quiet: bool):
         lines = [f"[yellow]warning:[/] {src}: {w}" for w in result.warnings]
         if not quiet:  # what became of the picture (an HDR input tone-mapped...)
             lines += [f"[cyan]note:[/] {src}: {s['why']}" for s in result.streams
-                      if s["fate"] == "stylized" and s["why"]]
+                      if s["kind"] == "video" and s["why"]]
         if not quiet:
             lines.append(
                 f"{result.dst}  ({result.frames} frames, {result.fps:.1f} fps, "
