@@ -313,3 +313,17 @@ def test_camera_hdr_file_is_exit_0_and_says_what_became_of_its_picture(tmp_path)
                                 "--out", str(tmp_path / "out")], env={"COLUMNS": "400"})
     notes = [line for line in _lines(shown.stderr) if "note:" in line]
     assert len(notes) == 1 and "HLG BT.2020 tone-mapped to SDR BT.709" in notes[0], notes
+
+
+def test_camera_data_track_a_format_refuses_exits_3_naming_it(tmp_path):
+    from cameragen import Camera, make_camera_clip
+
+    src = make_camera_clip(tmp_path / "gopro.mp4", Camera("mp4", None, data_track=True,
+                                                          size=(64, 36), frames=3))
+    result = runner.invoke(app, ["apply", str(src), "--style", "scream", "--json", *FAST,
+                                 "-o", str(tmp_path / "out.mkv")])
+    assert result.exit_code == 3, result.output
+    (done,) = json.loads(result.stdout)["results"]
+    assert [s["fate"] for s in done["streams"]] == ["stylized", "copied", "dropped"]
+    assert "GoPro MET" in done["streams"][2]["why"]
+    assert result.stderr.count("GoPro MET") == 1
