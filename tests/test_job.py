@@ -15,8 +15,8 @@ from vidstyle.config import Settings
 from vidstyle.engines.base import Engine, EngineBase
 from vidstyle.errors import StyleError
 from vidstyle.job import VideoResult, stylize_pass
-from vidstyle.media.encode import MuxReport, StreamFate
 from vidstyle.media.probe import probe
+from vidstyle.media.report import MuxReport, StreamFate
 
 CPU = torch.device("cpu")
 

@@ -22,8 +22,9 @@ from vidstyle.engines.base import Engine
 from vidstyle.errors import Cancelled, SettingsError
 from vidstyle.files import atomic_output, check_output_path
 from vidstyle.media.decode import Demuxer
-from vidstyle.media.encode import MuxReport, VideoWriter
+from vidstyle.media.encode import VideoWriter
 from vidstyle.media.probe import MediaInfo
+from vidstyle.media.report import MuxReport
 from vidstyle.pipeline import Pipeline
 from vidstyle.progress import ProgressCallback, ProgressEvent, Throttle
 

@@ -21,8 +21,8 @@ from pathlib import Path
 from vidstyle.config import Settings
 from vidstyle.files import atomic_output
 from vidstyle.job import EngineHolder, VideoResult, stylize_pass
-from vidstyle.media.encode import MuxReport
 from vidstyle.media.probe import MediaInfo
+from vidstyle.media.report import MuxReport
 from vidstyle.media.segments import Segment, join_segments, plan_segments, scan_video
 from vidstyle.progress import ProgressCallback, ProgressEvent
 
