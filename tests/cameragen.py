@@ -131,7 +131,7 @@ def frame_times(camera: Camera) -> list[int]:
 def make_camera_clip(path: Path, camera: Camera) -> Path:
     """Write `camera`'s clip to `path` (its suffix is the container)."""
     # Measured here (x265 4.2 through FFmpeg 8.1): a 2-frame clip with master-display
-    # SEI comes out with garbage decode times (-6585770520982412133), which MOV refuses.
+    # SEI comes out with garbage decode times (-6585770520982412133): not a camera file.
     assert camera.frames >= MIN_FRAMES, f"x265 needs {MIN_FRAMES}+ frames for sane times"
     rate = 240 if camera.slow_motion else camera.rate
     width, height = camera.size
@@ -177,7 +177,9 @@ def make_camera_clip(path: Path, camera: Camera) -> Path:
                 dst_color_range=color.RANGE_LIMITED)
             frame.color_primaries, frame.color_trc = ctx.color_primaries, ctx.color_trc
             frame.pts = tick
-            frame.time_base = video.time_base
+            # Not video.time_base: the muxer changes that at its first packet (MOV's
+            # 1/15360), and later frames would be rescaled to time 0.
+            frame.time_base = fractions.Fraction(1, rate)
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
         if data is not None:  # one sample per frame, as GoPro's cameras write
