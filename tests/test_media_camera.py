@@ -282,3 +282,23 @@ def test_resumable_job_keeps_sample_entry_hdr_and_timecode(tmp_path):
     assert out["side_data"] == given["side_data"]
     assert probe(result.dst).timecode == "01:02:03:04"
     assert "HLG BT.2020 kept" in result.streams[0]["why"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("hdr", ["sdr", "input"])
+def test_phone_clip_at_its_size_through_a_named_style(tmp_path, hdr):
+    # A phone-like clip as the issue tried it (320x180, 30 frames, AAC, timecode), through
+    # the default style network and settings: what a user runs.
+    src = make(tmp_path, Camera("mov", "hlg", timecode="01:02:03:04", size=(320, 180),
+                                frames=30))
+    result = stylize_video(src, tmp_path / "out.mov", Settings().replace(output={"hdr": hdr}))
+    out, given = video_facts(result.dst), video_facts(src)
+    assert (out["codec"], out["profile"], out["tag"]) == ("hevc", "Main 10", "hvc1")
+    assert out["times"] == given["times"] and result.frames == 30
+    expected = given["tags"] if hdr == "input" else (
+        color.PRIMARIES_BT709, color.TRC_BT709, color.MATRIX_BT709)
+    assert out["tags"] == expected
+    assert probe(result.dst).timecode == "01:02:03:04"
+    assert fates(result) == [("video", "stylized"), ("audio", "copied"),
+                             ("data", "regenerated")]
+    assert not result.data_lost and result.warnings == []
