@@ -10,7 +10,8 @@ ablation varies, printing seconds per step and the preset the rows started from.
 
 `score` stylizes every photo in the folder PHOTOS at its own size with each SPEC (any
 ``--style`` spec: a named style, a fitted-style file, a Johnson network file, ``preset:N``;
-``gatys`` for the Gatys engine with N L-BFGS iterations, cached beside the JSON) and
+``gatys`` for the Gatys engine with N L-BFGS iterations on `--gatys-photos`, at the
+meter's 384 px, cached in `--cache`) and
 prints, per spec, the means over the photos of:
 
 * style and content distance: `vidstyle.evaluate.PerceptualMeter` at 384 px with the
@@ -32,15 +33,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.fit_lab import load_result
 from vidstyle.config import GatysSettings
 from vidstyle.engines.fast import FastEngine
 from vidstyle.engines.gatys import stylize_image_gatys
 from vidstyle.evaluate import PerceptualMeter, sharpness
 from vidstyle.files import IMAGE_SUFFIXES, read_image
-from vidstyle.images import to_tensor
+from vidstyle.images import fit_long_side, resize_image, to_tensor
+from vidstyle.styles.lossnet import load_vgg19
 from vidstyle.styles.resolve import load_style
 from vidstyle.styles.targets import style_target
-from vidstyle.styles.weights import load_vgg19
 from vidstyle.train.fit import FitSettings, fit_style
 
 METER_SIZE = 384  # the size the issue's published figures were measured at
@@ -50,12 +52,12 @@ def run(args: argparse.Namespace) -> None:
     overrides = {k: v for k, v in {
         "steps": args.steps, "size": args.size, "style_size": args.style_size,
         "content_weight": args.content_weight, "stability_weight": args.stability_weight,
-        "learning_rate": args.lr, "init": args.init, "threads": args.threads,
+        "learning_rate": args.lr, "threads": args.threads,
     }.items() if v is not None}
     settings = FitSettings(**overrides)
     result = fit_style(args.painting, args.output, settings=settings)
     print(f"{args.output}: {result.steps} steps in {result.seconds:.0f} s "
-          f"({result.seconds / result.steps:.2f} s/step), started from preset {result.init}")
+          f"({result.seconds / result.steps:.2f} s/step)")
 
 
 def photos_in(folder: Path) -> dict[str, np.ndarray]:
@@ -65,8 +67,16 @@ def photos_in(folder: Path) -> dict[str, np.ndarray]:
     return {p.stem: read_image(p) for p in paths}
 
 
+def network_for(spec: str) -> torch.nn.Module:
+    """A --style spec, or ``lab:PARAMS:FILE`` for a `benchmarks.fit_lab` result."""
+    if spec.startswith("lab:"):
+        _, params, path = spec.split(":", 2)
+        return load_result(Path(path), params)
+    return load_style(spec)
+
+
 def stylize(spec: str, photo: np.ndarray, style_scale: float | None) -> np.ndarray:
-    engine = FastEngine(load_style(spec), torch.device("cpu"), style_scale=style_scale)
+    engine = FastEngine(network_for(spec), torch.device("cpu"), style_scale=style_scale)
     return engine.stylize(torch.from_numpy(np.ascontiguousarray(photo))[None])[0].numpy()
 
 
@@ -97,8 +107,10 @@ def score(args: argparse.Namespace) -> None:
                 continue
             started = time.perf_counter()
             if spec == "gatys":
-                out = gatys(args.painting, photo, args.gatys, args.cache, f"{args.painting}_{name}",
-                            vgg)
+                # Minutes a photo on a CPU at full size: run at the meter's size instead.
+                photo = resize_image(photo, fit_long_side(*photo.shape[:2], METER_SIZE))
+                out = gatys(args.painting, photo, args.gatys, args.cache,
+                            f"{args.painting}_{name}_{METER_SIZE}", vgg)
             else:
                 out = stylize(spec, photo, args.style_scale)
             style, content = meter.measure(photo, out)
@@ -132,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     fit.add_argument("output", type=Path)
     for knob, kind in (("steps", int), ("size", int), ("style-size", int),
                        ("content-weight", float), ("stability-weight", float), ("lr", float),
-                       ("init", int), ("threads", int)):
+                       ("threads", int)):
         fit.add_argument(f"--{knob}", type=kind)
     scorer = commands.add_parser("score")
     scorer.add_argument("painting", help="a named painting style (its shipped Gram targets)")

@@ -111,7 +111,7 @@ class TextureMeter:
     def __init__(self, reference: np.ndarray) -> None:
         from vidstyle.config import GatysSettings
         from vidstyle.losses import style_grams
-        from vidstyle.styles.weights import load_vgg19
+        from vidstyle.styles.lossnet import load_vgg19
 
         knobs = GatysSettings()
         self.layers = knobs.style_layers

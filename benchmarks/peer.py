@@ -77,10 +77,10 @@ def peer_command(clip: Path, out: Path, preset: int, max_size: int) -> list[str]
             "--max-size", str(max_size), "--device", "cpu"]
 
 
-def vidstyle_command(clip: Path, out: Path, preset: int, max_size: int,
+def vidstyle_command(clip: Path, out: Path, style: str, max_size: int,
                      *options: str) -> list[str]:
     return [sys.executable, "-m", "vidstyle", "apply", str(clip), "-o", str(out),
-            "--style", f"preset:{preset}", "--max-size", str(max_size), "--device", "cpu",
+            "--style", style, "--max-size", str(max_size), "--device", "cpu",
             *options, "--overwrite", "--quiet"]
 
 
@@ -123,12 +123,13 @@ def compare(clip: Path, folder: Path, cache: Path, args: argparse.Namespace) -> 
     compiled packages come from `cache`, built after an untimed first run if it is empty."""
     env = {k: v for k, v in os.environ.items() if k != "VIDSTYLE_COMPILE"}
     env["VIDSTYLE_COMPILE_CACHE"] = str(cache)
+    style = args.style or f"preset:{args.preset}"
     runs = {
         PEER: (peer_command(clip, folder / "peer.mp4", args.preset, args.max_size), None),
-        DEFAULTS: (vidstyle_command(clip, folder / "default.mp4", args.preset, args.max_size),
+        DEFAULTS: (vidstyle_command(clip, folder / "default.mp4", style, args.max_size),
                    env),
         "vidstyle --compile off": (vidstyle_command(
-            clip, folder / "eager.mp4", args.preset, args.max_size, "--compile", "off"), env),
+            clip, folder / "eager.mp4", style, args.max_size, "--compile", "off"), env),
     }
     cold = build = None
     if not any(cache.glob("*/*.pt2")):
@@ -143,8 +144,9 @@ def compare(clip: Path, folder: Path, cache: Path, args: argparse.Namespace) -> 
             for name, (command, _) in runs.items()}
     source = probe(clip)
     print(f"\nclip {clip.name}: {source.width}x{source.height}, {source.duration:.1f} s, "
-          f"{source.frames} frames, {len(source.audio_streams)} audio stream(s); style preset "
-          f"{args.preset}; network at long side {args.max_size}; CPU; best of {args.repeats}; "
+          f"{source.frames} frames, {len(source.audio_streams)} audio stream(s); peer preset "
+          f"{args.preset}, vidstyle {args.style or 'the same'}; network at long side "
+          f"{args.max_size}; CPU; best of {args.repeats}; "
           f"load average {os.getloadavg()[0]:.1f}")
     print("| tool | wall s | speed vs peer | output | frames | audio streams "
           "| warping error | / original | content distance |")
@@ -164,6 +166,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clip", type=Path, default=ROOT / "samples" / "bigbuckbunny.mp4")
     parser.add_argument("--preset", type=int, default=19, help="style index, 0..25")
+    parser.add_argument("--style", default=None,
+                        help="vidstyle's --style (default: the peer's preset)")
     parser.add_argument("--max-size", type=int, default=640, help="network's long side (px)")
     parser.add_argument("--seconds", default="0", help="clip lengths (looped), 0: as it is")
     parser.add_argument("--repeats", type=int, default=2)
@@ -186,7 +190,8 @@ def main() -> None:
                 clip = scaled_copy(clip, args.max_size, folder / f"input{args.clip.suffix}")
                 compare(clip, folder, Path(cache), args)
     print(f"command: python -m benchmarks.peer --clip {args.clip} --preset {args.preset} "
-          f"--max-size {args.max_size} --seconds {args.seconds} --repeats {args.repeats} "
+          + (f"--style {args.style} " if args.style else "")
+          + f"--max-size {args.max_size} --seconds {args.seconds} --repeats {args.repeats} "
           + (f"--cache {args.cache} " if args.cache else "")
           + ("--skip-eval" if args.skip_eval else f"--eval-size {args.eval_size}"))
 

@@ -32,7 +32,7 @@ from vidstyle.files import IMAGE_SUFFIXES, read_image
 from vidstyle.images import to_tensor
 from vidstyle.losses import gram_matrix, style_loss
 from vidstyle.networks.conditional import MultiStyleNet, one_hot_style
-from vidstyle.styles.weights import load_vgg19
+from vidstyle.styles.lossnet import load_vgg19
 from vidstyle.train.stability import (
     StabilitySettings,
     add_noise,

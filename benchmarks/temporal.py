@@ -129,8 +129,8 @@ def make_filter(config: str):
 def network_outputs(style: str, frames: list[np.ndarray]) -> tuple[list[torch.Tensor], float]:
     """The style network's float output per frame (as the API's engine runs it), and its
     mean milliseconds per frame."""
-    from vidstyle.api import load_network
     from vidstyle.device import resolve_precision
+    from vidstyle.engines.factory import load_network
 
     settings = Settings(style=style, device="cpu")
     device = torch.device("cpu")
@@ -188,7 +188,7 @@ class VggMeter:
                  size: int = VGG_SIZE) -> None:
         from vidstyle.config import GatysSettings
         from vidstyle.losses import style_grams
-        from vidstyle.styles.weights import load_vgg19
+        from vidstyle.styles.lossnet import load_vgg19
 
         knobs = GatysSettings()
         self.style_layers, self.content_layer = knobs.style_layers, knobs.content_layer

@@ -257,8 +257,8 @@ def read_frames(clip: str, count: int, size: tuple[int, int]) -> list[torch.Tens
 
 def johnson(style: str) -> JohnsonNet:
     """The named style's Johnson network (inside its colour and strength wrapper)."""
-    from vidstyle.api import load_network
     from vidstyle.config import Settings
+    from vidstyle.engines.factory import load_network
 
     network = load_network(Settings(style=style, device="cpu"), torch.device("cpu"))
     network = getattr(network, "network", network)

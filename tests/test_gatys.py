@@ -14,8 +14,8 @@ from helpers import photo
 from vidstyle.config import GatysSettings, Settings
 from vidstyle.engines.gatys import GatysEngine, optimize_image
 from vidstyle.losses import style_distance
+from vidstyle.styles.lossnet import load_vgg19
 from vidstyle.styles.targets import StyleTarget, style_target
-from vidstyle.styles.weights import load_vgg19
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 SETTINGS = GatysSettings(iterations=20, frame_iterations=20, tolerance=0.0)

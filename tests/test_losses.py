@@ -14,7 +14,7 @@ from vidstyle.losses import (
     style_loss,
     total_variation,
 )
-from vidstyle.styles.weights import load_vgg19
+from vidstyle.styles.lossnet import load_vgg19
 
 
 def test_gram_matrix_is_normalised_by_channels_and_positions():

@@ -23,7 +23,8 @@ from vidstyle.engines.scheduled import ScheduledEngine, build_scheduled_engine
 from vidstyle.errors import SettingsError, StyleError
 from vidstyle.evaluate import read_frames
 from vidstyle.styles import load_style, style_slug
-from vidstyle.styles.schedule import is_schedule, parse_schedule, parse_time
+from vidstyle.styles.schedule import parse_schedule, parse_time
+from vidstyle.styles.spec import is_schedule
 
 CPU = torch.device("cpu")
 

@@ -19,6 +19,7 @@ from vidstyle.files import read_image
 from vidstyle.images import to_tensor
 from vidstyle.losses import relative_squared_error
 from vidstyle.styles import add_user_style, targets
+from vidstyle.styles.lossnet import load_vgg19
 from vidstyle.styles.targets import (
     load_painting_grams,
     load_style_target,
@@ -26,7 +27,7 @@ from vidstyle.styles.targets import (
     style_target,
     style_target_from_image,
 )
-from vidstyle.styles.weights import WEIGHTS_DIR, load_vgg19
+from vidstyle.styles.weights import WEIGHTS_DIR
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 LAYERS = GatysSettings().style_layers

@@ -1,4 +1,5 @@
-"""Fitting a painting as norm rows of the shipped 26-style network (`vidstyle.train.fit`)."""
+"""Fitting a painting as norm rows of the shipped arbitrary-style network
+(`vidstyle.train.fit`)."""
 
 from __future__ import annotations
 
@@ -12,19 +13,21 @@ from typer.testing import CliRunner
 from vidstyle.cli import app
 from vidstyle.errors import InputError, SettingsError
 from vidstyle.losses import gram_matrix, style_loss
-from vidstyle.networks.conditional import MultiStyleNet, is_style_parameter, style_rows
+from vidstyle.networks.arbitrary import ArbitraryStylizer
 from vidstyle.styles.fitted import read_fitted_style
-from vidstyle.styles.resolve import load_multistyle, load_style
+from vidstyle.styles.lossnet import load_vgg19
+from vidstyle.styles.resolve import load_style
 from vidstyle.styles.targets import style_target_from_image
-from vidstyle.styles.weights import load_vgg19
 from vidstyle.train.data import TrainingData
 from vidstyle.train.fit import (
     FIT_SET_DIR,
     STYLE_LAYERS,
     FitSettings,
+    FittedRows,
     checkpoint_dir_for,
     fit_style,
-    one_style_network,
+    predicted_rows,
+    shipped_transformer,
 )
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -32,7 +35,7 @@ PAINTING = SAMPLES / "paintings" / "scream.png"
 PHOTOS = SAMPLES / "photos"
 # Small and quick, but every term on: 96-px crops, the painting at 128 px.
 TINY = {"size": 96, "batch": 1, "style_size": 128, "device": "cpu", "precision": "fp32",
-        "checkpoint_every": 2, "init": 19}
+        "checkpoint_every": 2}
 
 
 def tiny(**changes) -> FitSettings:
@@ -57,7 +60,8 @@ def test_the_fit_lowers_the_gram_error_to_the_painting(fitted):
     vgg = load_vgg19()
     target = style_target_from_image(PAINTING, vgg, STYLE_LAYERS, TINY["style_size"])
     crops = TrainingData(PHOTOS, TINY["size"], seed=5).batch(2)
-    before = one_style_network(load_multistyle(), 19).eval()
+    transformer = shipped_transformer()
+    before = ArbitraryStylizer(transformer, predicted_rows(transformer, PAINTING)).eval()
     after = load_style(str(output))
     assert style_error_of(after, crops, vgg, target) < 0.9 * style_error_of(before, crops, vgg,
                                                                            target)
@@ -67,26 +71,26 @@ def test_the_fit_lowers_the_gram_error_to_the_painting(fitted):
 def test_the_output_is_the_norm_rows_only_bound_to_the_base_network(fitted):
     output, _ = fitted
     fitted_style = read_fitted_style(output)
-    base = load_multistyle()
-    wanted = style_rows(base, 0)
-    assert set(fitted_style.rows) == set(wanted)
-    assert sum(v.numel() for v in fitted_style.rows.values()) == sum(
-        v.numel() for v in wanted.values())
-    assert fitted_style.base == "multistyle26_stable"
+    transformer = shipped_transformer()
+    start = predicted_rows(transformer, PAINTING)
+    assert set(fitted_style.rows) == set(start)
+    assert {k: v.shape for k, v in fitted_style.rows.items()} == {
+        k: v.shape for k, v in start.items()}
+    assert fitted_style.base == "arbitrary"
     with safe_open(str(output), framework="pt") as file:
         metadata = file.metadata()
     assert metadata["base_sha256"] and metadata["steps"] == "8"
-    assert output.stat().st_size < 16_000  # small data: about a thousand numbers
-    moved = [k for k, v in fitted_style.rows.items() if not torch.allclose(v, style_rows(
-        base, 19)[k])]
-    assert moved, "no norm row moved from the preset the fit started from"
+    assert output.stat().st_size < 16_000  # small data: about 700 numbers
+    moved = [k for k, v in fitted_style.rows.items() if not torch.allclose(v, start[k])]
+    assert len(moved) > len(start) // 2, "the fit left most norm rows where it started"
 
 
-def test_only_the_style_rows_train():
-    network = one_style_network(load_multistyle(), 3)
-    trainable = {name for name, p in network.named_parameters() if p.requires_grad}
-    assert trainable and all(is_style_parameter(name) for name in trainable)
-    assert network.num_styles == 1
+def test_only_the_norm_rows_train():
+    transformer = shipped_transformer()
+    network = FittedRows(transformer, predicted_rows(transformer, PAINTING))
+    trainable = [p for p in network.parameters() if p.requires_grad]
+    assert len(trainable) == 26  # 13 norms, a scale and a shift each
+    assert sum(p.numel() for p in trainable) == 2 * (10 * 32 + 16 + 8 + 3)
 
 
 def test_a_resumed_fit_ends_where_the_whole_run_ends(tmp_path):
@@ -107,7 +111,7 @@ def test_resume_without_a_checkpoint_is_a_user_error(tmp_path):
                   resume=True)
 
 
-@pytest.mark.parametrize("bad", [{"steps": 0}, {"size": 90}, {"size": 32}, {"init": 26},
+@pytest.mark.parametrize("bad", [{"steps": 0}, {"size": 90}, {"size": 32}, {"style_size": 8},
                                  {"learning_rate": 0.0}, {"stability_weight": -1.0}])
 def test_bad_settings_are_refused(bad):
     with pytest.raises(SettingsError):
@@ -134,36 +138,25 @@ def test_cli_fits_by_default_and_the_style_loads_by_name(tmp_path, monkeypatch):
                                  "--size", "64", "--style-size", "96", "--batch", "1",
                                  "--device", "cpu", "--precision", "fp32"])
     assert result.exit_code == 0, result.output
-    assert "started from preset" in result.output
     added = runner.invoke(app, ["styles", "add", "mine", str(output)])
     assert added.exit_code == 0, added.output
     listed = runner.invoke(app, ["styles", "list", "--json"])
-    assert '"base": "multistyle26_stable"' in listed.output
+    assert '"base": "arbitrary"' in listed.output
     frame = torch.rand(1, 3, 32, 48)
     with torch.inference_mode():
         assert load_style("mine")(frame).shape == frame.shape
-        assert load_style("mine:0.5,blue_swirl:0.5")(frame).shape == frame.shape
+        # Fitted rows blend with any painting's predicted style, in norm space.
+        assert load_style("mine:0.5,wave_arbitrary:0.5")(frame).shape == frame.shape
 
 
 @pytest.mark.parametrize("flags, message", [
     (["--teacher", "scream_arbitrary"], "--teacher: only with --method johnson"),
     (["--method", "johnson"], "--method johnson needs --data"),
     (["--method", "gan"], "--method must be one of"),
-    (["--init", "mosaic.pth"], "give a preset number"),
+    (["--init", "mosaic.pth"], "--init: only with --method johnson"),
 ])
 def test_cli_refuses_options_of_the_other_method_in_one_line(tmp_path, flags, message):
     result = CliRunner().invoke(app, ["train", str(PAINTING), "-o", str(tmp_path / "x.st"),
                                       *flags])
     assert result.exit_code != 0
     assert message in result.output and "Traceback" not in result.output
-
-
-def test_multistyle_with_extra_rows_runs_the_preset_it_copies():
-    base = load_multistyle()
-    network = one_style_network(base, 7).eval()
-    frame = torch.rand(1, 3, 40, 56)
-    weights = torch.zeros(26)
-    weights[7] = 1
-    with torch.inference_mode():
-        expected = MultiStyleNet.forward(base.set_style_weights(weights), frame)
-        assert torch.allclose(network(frame), expected, atol=1e-5)

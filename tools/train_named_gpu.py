@@ -37,7 +37,7 @@ import torch
 
 from vidstyle.device import resolve_device, resolve_precision
 from vidstyle.networks.johnson import JohnsonNet
-from vidstyle.styles.weights import load_vgg19
+from vidstyle.styles.lossnet import load_vgg19
 from vidstyle.train import TrainingData, TrainSettings, load_style_image
 from vidstyle.train.checkpoints import write_network
 from vidstyle.train.loop import autocast_for

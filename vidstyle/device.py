@@ -111,13 +111,13 @@ def gather_info() -> dict:
     """What `vidstyle info` reports: versions, and what is usable on this machine."""
     import cv2
 
-    from vidstyle import __version__
     from vidstyle.media.encoders import (
         ffmpeg_release,
         library_versions,
         pyav_version,
         usable_encoders,
     )
+    from vidstyle.version import __version__
 
     return {
         "vidstyle": __version__,

@@ -238,7 +238,7 @@ class PerceptualMeter:
 
     def __init__(self, style: str | None, device: torch.device | str, size: int) -> None:
         from vidstyle.config import GatysSettings
-        from vidstyle.styles.weights import load_vgg19
+        from vidstyle.styles.lossnet import load_vgg19
 
         knobs = GatysSettings()
         self.device = device

@@ -85,7 +85,7 @@ def preview_sheet_command(
     overwrite: knob_option(OVERWRITE) = None,
 ) -> None:
     """A labelled contact sheet of PHOTO in every style."""
-    from vidstyle.styles.preview import contact_sheet, save_picture
+    from vidstyle.preview import contact_sheet, save_picture
 
     started = time.monotonic()
     with user_errors():
@@ -112,8 +112,8 @@ def preview_clip_command(
 ) -> None:
     """A few frames of CLIP, original beside stylized, in seconds; for a style schedule
     ('0:scream, 12.5:wave'), the frames around each change."""
-    from vidstyle.styles.preview import clip_strip, save_picture, schedule_strip
-    from vidstyle.styles.schedule import is_schedule
+    from vidstyle.preview import clip_strip, save_picture, schedule_strip
+    from vidstyle.styles.spec import is_schedule
 
     started = time.monotonic()
     overwrite = settings.output.overwrite

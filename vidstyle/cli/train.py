@@ -63,7 +63,7 @@ def both(field: str, fit_field: str | None = None) -> str:
 def train(
     style_image: Annotated[Path, typer.Argument(help="The painting to learn.")],
     output: Annotated[Path, Opt("--output", "-o", help="Style file to write (.safetensors).")],
-    method: Annotated[str, Opt(help="fit: the painting as norm rows of the shipped 26-style "
+    method: Annotated[str, Opt(help="fit: the painting as norm rows of the shipped arbitrary-style "
                                "network, minutes on a CPU; johnson: a whole network from "
                                "scratch (GPU-days for full quality; needs --data).")] = "fit",
     data: Annotated[Path | None, Opt("--data", show_default="fit: the shipped fit set",
@@ -85,8 +85,7 @@ def train(
     teacher_weight: Annotated[float | None, Opt(show_default=shown("teacher_weight"), help="johnson: weight of the teacher's L1 term.")] = None,
     content_layer: Annotated[str | None, Opt(show_default=shown("content_layer"), help="johnson: VGG-19 layer for content.")] = None,
     learning_rate: Annotated[float | None, Opt("--lr", show_default=both("learning_rate"), help="Adam learning rate.")] = None,
-    init: Annotated[str | None, Opt(show_default="fit: the closest preset; johnson: a new network",
-                                    help="fit: the preset number to start from; johnson: a network file.")] = None,
+    init: Annotated[str | None, Opt(show_default="a new network", help="johnson: start from this network file.")] = None,
     checkpoint_every: Annotated[int | None, Opt(show_default=both("checkpoint_every"), help="Steps between checkpoints.")] = None,
     device: Annotated[str | None, Opt(show_default="auto", help="Where to train: auto, cpu, cuda, cuda:N or mps.")] = None,
     precision: Annotated[str | None, Opt(show_default="auto", help=f"One of: {', '.join(PRECISIONS)}.")] = None,
@@ -108,18 +107,17 @@ def train(
         if method == "fit":
             refused = {"--tv-weight": tv_weight, "--temporal-weight": temporal_weight,
                        "--teacher": teacher, "--teacher-weight": teacher_weight,
-                       "--content-layer": content_layer}
+                       "--content-layer": content_layer, "--init": init}
             given = [flag for flag, value in refused.items() if value is not None]
             if given:
                 raise SettingsError(f"{', '.join(given)}: only with --method johnson")
             settings = replace(FIT_DEFAULTS, **{k: v for k, v in common.items() if v is not None})
-            settings = with_overrides(settings, stability_weight=stability_weight,
-                                      init=parse_preset(init))
+            settings = with_overrides(settings, stability_weight=stability_weight)
             with step_display("fit", settings.steps, checkpoints=True) as show:
                 result = fit_style(style_image, output, settings=settings, data=data,
                                    on_step=show, resume=resume)
-            err_console.print(f"{result.output} ({result.steps} steps, {result.seconds:.0f} s; "
-                              f"started from preset {result.init})", highlight=False)
+            err_console.print(f"{result.output} ({result.steps} steps, {result.seconds:.0f} s)",
+                              highlight=False)
             return
         if data is None:
             raise SettingsError("--method johnson needs --data: a folder of photos and/or videos")
@@ -135,14 +133,6 @@ def train(
                                   resume=resume)
     err_console.print(f"{johnson.output} ({johnson.steps} steps, "
                       f"{johnson.seconds_per_step:.2f} s/step)", highlight=False)
-
-
-def parse_preset(init: str | None) -> int | None:
-    if init is None:
-        return None
-    if not init.isdigit():
-        raise SettingsError(f"--init {init!r}: with --method fit, give a preset number 0-25")
-    return int(init)
 
 
 STABLE_DEFAULTS = StabilitySettings()

@@ -13,7 +13,7 @@ from vidstyle.engines.gatys import GatysEngine
 from vidstyle.engines.scheduled import build_scheduled_engine
 from vidstyle.errors import SettingsError
 from vidstyle.styles import load_style
-from vidstyle.styles.schedule import is_schedule
+from vidstyle.styles.spec import is_schedule
 from vidstyle.temporal import blend
 
 

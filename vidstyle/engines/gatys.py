@@ -44,8 +44,8 @@ from vidstyle.images import (
 )
 from vidstyle.losses import content_loss, gram_matrix, style_loss, total_variation
 from vidstyle.networks.vgg import VGG19
+from vidstyle.styles.lossnet import load_vgg19
 from vidstyle.styles.targets import StyleTarget, style_target
-from vidstyle.styles.weights import load_vgg19
 from vidstyle.temporal.flow import FlowEstimator, flow_with_confidence, warp_backward_tensor
 
 # The smallest side the losses are computed on: VGG-19 pools four times before conv5_1, so

@@ -13,8 +13,8 @@ Two networks (layouts read from the Magenta models' int8 TFLite graphs, as ONNX)
 The released graph fixed the transformer at 384x384; this one is fully convolutional and
 runs at the frame's own size (H and W multiples of `size_multiple`).
 
-`ArbitraryStylizer` binds a style vector (and optionally a strength) to the transformer so
-the module honours the plain network interface.
+`ArbitraryStylizer` binds a style (a vector, or fitted norm rows) and optionally a strength
+to the transformer so the module honours the plain network interface.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from vidstyle.networks.johnson import ReflectConv, UpsampleConv
 from vidstyle.networks.norm import modulated_instance_norm
 
 STYLE_DIM = 100
+# A style in norm space: "<norm's path>.scale" / ".shift" -> N x C rows (see the transformer).
+NormRows = dict[str, torch.Tensor]
 # The predictor was trained on (and the released graph fixes) 256x256 style images.
 STYLE_IMAGE_SIZE = 256
 
@@ -124,15 +126,20 @@ class StyleNorm(nn.Module):
         super().__init__()
         self.to_scale = nn.Linear(style_dim, channels)
         self.to_shift = nn.Linear(style_dim, channels)
+        self.key = ""  # its path in the transformer, set there: how its rows are found
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    def rows(self, style: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``N x 100`` style vectors -> this norm's ``N x C`` scale and shift rows."""
         # In float32 even under autocast: these 100-wide products are negligible work,
         # and bf16 scales would shift every channel's contrast by up to 0.4%.
-        with torch.autocast(x.device.type, enabled=False):
+        with torch.autocast(style.device.type, enabled=False):
             style = style.float()
             scale = F.linear(style, self.to_scale.weight.float(), self.to_scale.bias.float())
             shift = F.linear(style, self.to_shift.weight.float(), self.to_shift.bias.float())
-        return modulated_instance_norm(x, scale, shift)
+        return {f"{self.key}.scale": scale, f"{self.key}.shift": shift}
+
+    def forward(self, x: torch.Tensor, rows: NormRows) -> torch.Tensor:
+        return modulated_instance_norm(x, rows[f"{self.key}.scale"], rows[f"{self.key}.shift"])
 
 
 class StyleResidual(nn.Module):
@@ -143,13 +150,20 @@ class StyleResidual(nn.Module):
         self.conv2 = ReflectConv(channels, channels, 3)
         self.norm2 = StyleNorm(channels)
 
-    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        y = F.relu(self.norm1(self.conv1(x), style))
-        return x + self.norm2(self.conv2(y), style)
+    def forward(self, x: torch.Tensor, rows: NormRows) -> torch.Tensor:
+        y = F.relu(self.norm1(self.conv1(x), rows))
+        return x + self.norm2(self.conv2(y), rows)
 
 
 class ArbitraryTransformer(nn.Module):
-    """Content (``N x 3 x H x W`` in [0, 1]) + style vectors (``N x 100``) -> stylized."""
+    """Content (``N x 3 x H x W`` in [0, 1]) + a style -> stylized.
+
+    A style is either ``N x 100`` style vectors or, in norm space, the scale and shift of
+    every instance norm (`NormRows`, as `style_rows` makes them from vectors). Norm space
+    holds every vector's style and more: a painting fitted there (`vidstyle train`) sets
+    each norm's rows directly, and a weighted sum of rows blends styles exactly as the
+    same sum of vectors would (the maps are affine and the weights sum to one).
+    """
 
     size_multiple = 4  # two stride-2 convolutions, undone by two x2 upsamplings
 
@@ -164,31 +178,51 @@ class ArbitraryTransformer(nn.Module):
             [UpsampleConv(32, 16, 3), UpsampleConv(16, 8, 3), ReflectConv(8, 3, 9)]
         )
         self.expand_norms = nn.ModuleList([StyleNorm(16), StyleNorm(8), StyleNorm(3)])
+        for name, module in self.named_modules():
+            if isinstance(module, StyleNorm):
+                module.key = name
 
-    def forward(self, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    def norms(self) -> list[StyleNorm]:
+        return [m for m in self.modules() if isinstance(m, StyleNorm)]
+
+    def style_rows(self, style: torch.Tensor) -> NormRows:
+        """``N x 100`` style vectors -> every norm's ``N x C`` scale and shift rows."""
+        rows: NormRows = {}
+        for norm in self.norms():
+            rows |= norm.rows(style)
+        return rows
+
+    def forward(self, content: torch.Tensor, style: torch.Tensor | NormRows) -> torch.Tensor:
+        rows = self.style_rows(style) if isinstance(style, torch.Tensor) else style
         y = content
         for conv in self.contract:
             y = F.relu(conv(y))
         for block in self.residual:
-            y = block(y, style)
+            y = block(y, rows)
         for conv, norm in zip(self.expand[:-1], self.expand_norms[:-1], strict=True):
-            y = F.relu(norm(conv(y), style))
-        return torch.sigmoid(self.expand_norms[-1](self.expand[-1](y), style))
+            y = F.relu(norm(conv(y), rows))
+        return torch.sigmoid(self.expand_norms[-1](self.expand[-1](y), rows))
+
+
+def mix_rows(parts: list[tuple[NormRows, float]]) -> NormRows:
+    """The weighted sum of several styles' rows (weights summing to one: a blend)."""
+    keys = parts[0][0].keys()
+    return {key: sum(weight * rows[key].float() for rows, weight in parts) for key in keys}
 
 
 class ArbitraryStylizer(nn.Module):
-    """The transformer with a style vector bound: the plain network interface.
+    """The transformer with a style bound (its norm rows): the plain network interface.
 
-    With ``strength < 1`` and a predictor, each frame's style vector is pulled toward the
-    frame's own: ``s * style + (1 - s) * predict(frame)`` (Ghiasi et al. 2017, sec. 5.2).
-    Interpolating in style space keeps the brush-stroke character, where a pixel blend
-    would show a ghost of the original photo.
+    With ``strength < 1`` and a predictor, each frame's style is pulled toward the frame's
+    own: ``s * style + (1 - s) * predict(frame)``, in norm space (Ghiasi et al. 2017, sec.
+    5.2, there with vectors). Interpolating styles keeps the brush-stroke character, where a
+    pixel blend would show a ghost of the original photo.
     """
 
     def __init__(
         self,
         transformer: ArbitraryTransformer,
-        style_vector: torch.Tensor,
+        style: torch.Tensor | NormRows,
         *,
         strength: float = 1.0,
         predictor: StylePredictor | None = None,
@@ -199,16 +233,28 @@ class ArbitraryStylizer(nn.Module):
         self.transformer = transformer
         self.predictor = predictor if strength < 1.0 else None
         self.strength = float(strength)
-        self.register_buffer("style_vector", style_vector.detach().float().reshape(1, STYLE_DIM))
+        if isinstance(style, torch.Tensor):
+            with torch.no_grad():
+                style = transformer.style_rows(style.detach().float().reshape(1, STYLE_DIM))
+        self.keys = sorted(style)
+        for index, key in enumerate(self.keys):
+            # Buffers, so `.to(device)` and compiling carry them; names cannot hold dots.
+            self.register_buffer(f"row{index}", style[key].detach().float().reshape(1, -1))
         self.size_multiple = transformer.size_multiple
 
+    def rows(self) -> NormRows:
+        """The bound style's rows, ``1 x C`` each."""
+        return {key: getattr(self, f"row{index}") for index, key in enumerate(self.keys)}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        style = self.style_vector.expand(x.shape[0], -1)
+        rows = self.rows()
         if self.predictor is not None:
             # In float32 even under autocast: a 256x256 MobileNet costs little next to the
             # full-frame transformer, and bf16 moved the result by 0.013 on average
             # (measured at 640x360, strength 0.5) against 0.0014 with this.
             with torch.autocast(x.device.type, enabled=False):
-                own = self.predictor(prepare_style_image(x.float())).float()
-            style = self.strength * style + (1.0 - self.strength) * own
-        return self.transformer(x, style)
+                own = self.transformer.style_rows(
+                    self.predictor(prepare_style_image(x.float())).float())
+            rows = {k: self.strength * v + (1.0 - self.strength) * own[k]
+                    for k, v in rows.items()}
+        return self.transformer(x, rows)

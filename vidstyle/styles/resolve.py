@@ -9,20 +9,19 @@ A spec is one style or a comma-separated blend of weighted ones:
                                 (e.g. one `vidstyle stabilize` wrote)
     path/to/painting.jpg        any picture, through the arbitrary network
     path/to/mosaic.pth          a Johnson network file (pytorch/examples or safetensors)
-    path/to/mine.safetensors    a fitted style (`vidstyle train`): norm rows for a 26-style
-                                network
+    path/to/mine.safetensors    a fitted style (`vidstyle train`): norm rows for the
+                                arbitrary-style network
     scream:0.6,wave:0.4         a blend: weights are normalised to sum 1
 
-Blends stay within one network family, where they mean something: weighted style
-vectors (arbitrary), weighted conditional-norm parameters (the 26 presets and every
-style fitted onto the same network, the named paintings among them), or the weighted
-mean of the pictures (separately trained Johnson networks).
+Blends stay within one network family, where they mean something: the weighted norm rows
+of the arbitrary-style network (the named paintings, fitted there, any painting's predicted
+style and every fitted style), weighted conditional-norm parameters (the 26 presets), or
+the weighted mean of the pictures (separately trained Johnson networks).
 """
 
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,9 +29,14 @@ import torch
 from torch import nn
 
 from vidstyle.errors import SettingsError, StyleError
-from vidstyle.networks.arbitrary import ArbitraryStylizer, ArbitraryTransformer
+from vidstyle.networks.arbitrary import (
+    ArbitraryStylizer,
+    ArbitraryTransformer,
+    NormRows,
+    mix_rows,
+)
 from vidstyle.networks.color import StyleFinish
-from vidstyle.networks.conditional import NUM_STYLES, MultiStyleNet, with_styles
+from vidstyle.networks.conditional import NUM_STYLES, MultiStyleNet
 from vidstyle.networks.johnson import JohnsonNet, WeightedOutputs
 from vidstyle.styles.catalogue import (
     StyleInfo,
@@ -42,6 +46,7 @@ from vidstyle.styles.catalogue import (
 )
 from vidstyle.styles.fitted import is_fitted_style_file, read_fitted_style
 from vidstyle.styles.paintings import is_image_path, load_predictor, style_vector_for_image
+from vidstyle.styles.spec import PRESET_PREFIX, parse_spec
 from vidstyle.styles.user import (
     WEIGHTS_SUFFIXES,
     list_user_styles,
@@ -54,7 +59,6 @@ from vidstyle.styles.weights import (
     read_safetensors,
 )
 
-PRESET_PREFIX = "preset:"
 # The 26-style network `preset:N` runs unless the spec names another (`preset:N@NETWORK`).
 PRESET_NETWORK = "multistyle26_stable"
 
@@ -72,41 +76,7 @@ class Component:
     source: str = ""
     trained_size: int | None = None  # training crop size, for --style-scale
     network_file: Path | str | None = None  # presets: a shipped network's name, or a file
-    rows: dict[str, torch.Tensor] | None = None  # a fitted style's own norm rows
-
-
-# --- parsing ---------------------------------------------------------------------------
-
-
-def parse_spec(spec: str) -> list[tuple[str, float]]:
-    """``"scream:0.6,wave:0.4"`` -> ``[("scream", 0.6), ("wave", 0.4)]``; a lone existing
-    file is never split (its name may hold commas or colons)."""
-    spec = spec.strip()
-    if not spec:
-        raise StyleError("empty style: give a name (vidstyle styles list), preset:N or a file")
-    if Path(spec).is_file():
-        return [(spec, 1.0)]
-    parts = []
-    for part in spec.split(","):
-        part = part.strip()
-        name, weight = _split_weight(part)
-        if not name:
-            raise StyleError(f"{spec!r}: empty part in the blend")
-        parts.append((name, weight))
-    weights = [w for _, w in parts]
-    if min(weights) < 0 or sum(weights) <= 0:
-        raise StyleError(f"{spec!r}: blend weights must be non-negative and not all zero")
-    return parts
-
-
-def _split_weight(part: str) -> tuple[str, float]:
-    head, sep, tail = part.rpartition(":")
-    if not sep or head.lower() + ":" == PRESET_PREFIX or Path(part).is_file():
-        return part, 1.0
-    try:
-        return head.strip(), float(tail)
-    except ValueError:
-        return part, 1.0  # e.g. a Windows path C:\...; resolved (or refused) as a name
+    rows: NormRows | None = None  # a fitted style's own norm rows (arbitrary network)
 
 
 # --- resolving ---------------------------------------------------------------------------
@@ -133,7 +103,7 @@ def resolve_component(name: str, weight: float = 1.0) -> Component:
     user = load_user_style(name)
     if user is not None:
         family, tensors, path = user
-        if family == "conditional":
+        if is_fitted_style_file(path):
             return _fitted_component(name, weight, path)
         if family == "arbitrary":
             return Component(name, family, weight, vector=tensors["style"], source=str(path))
@@ -158,8 +128,9 @@ def _preset_component(name: str, weight: float) -> Component:
 def _fitted_component(label: str, weight: float, path: Path, sha256: str | None = None,
                       ) -> Component:
     fitted = read_fitted_style(path, sha256=sha256)
-    return Component(label, "conditional", weight, rows=fitted.rows, source=str(path),
-                     network_file=fitted.base)
+    size = fitted.metadata.get("size", "")
+    return Component(label, "arbitrary", weight, rows=fitted.rows, source=str(path),
+                     trained_size=int(size) if size.isdigit() else None)
 
 
 def _is_preset_network(name: str) -> bool:
@@ -235,21 +206,13 @@ def _weights(components: list[Component]) -> list[float]:
 
 
 def _conditional(components: list[Component], strength: float) -> tuple[nn.Module, float]:
+    mix = torch.zeros(NUM_STYLES)
+    for component, weight in zip(components, _weights(components), strict=True):
+        mix[component.preset] += weight
     files = {c.network_file for c in components}
     if len(files) > 1:
         raise StyleError("cannot blend presets of different 26-style networks")
     network = load_multistyle(files.pop())
-    fitted = [c.rows for c in components if c.rows is not None]
-    if fitted:  # fitted styles run as extra rows after the network's own presets
-        network = with_styles(network, fitted)
-    mix = torch.zeros(network.num_styles)
-    next_row = NUM_STYLES
-    for component, weight in zip(components, _weights(components), strict=True):
-        if component.rows is None:
-            mix[component.preset] += weight
-        else:
-            mix[next_row] += weight
-            next_row += 1
     return network.set_style_weights(mix), strength
 
 
@@ -267,15 +230,22 @@ def load_multistyle(network: Path | str | None = None) -> MultiStyleNet:
 
 
 def _arbitrary(components: list[Component], strength: float) -> tuple[nn.Module, float]:
-    vector = sum(w * c.vector.reshape(1, -1).float()
-                 for c, w in zip(components, _weights(components), strict=True))
     transformer = load_into(
         ArbitraryTransformer(), shipped_tensors("arbitrary", "transformer"),
         _shipped_path("arbitrary", "transformer"),
     )
+    if all(c.rows is None for c in components):  # painting vectors only: blend the vectors
+        style = sum(w * c.vector.reshape(1, -1).float()
+                    for c, w in zip(components, _weights(components), strict=True))
+    else:  # fitted rows among them: blend in norm space, where every style has rows
+        with torch.no_grad():
+            parts = [(c.rows if c.rows is not None
+                      else transformer.style_rows(c.vector.reshape(1, -1).float()), w)
+                     for c, w in zip(components, _weights(components), strict=True)]
+        style = mix_rows(parts)
     predictor = load_predictor() if strength < 1.0 else None
     # Strength is applied in style space here, so the pixel mix afterwards is off (1.0).
-    return ArbitraryStylizer(transformer, vector, strength=strength, predictor=predictor), 1.0
+    return ArbitraryStylizer(transformer, style, strength=strength, predictor=predictor), 1.0
 
 
 def _johnson(components: list[Component], strength: float) -> tuple[nn.Module, float]:
@@ -297,30 +267,3 @@ def list_styles() -> list[StyleInfo]:
     """Every style a name can select: built-ins (catalogue order), then the user's."""
     catalogue = load_catalogue()
     return [catalogue.info(name) for name in catalogue.styles] + list_user_styles()
-
-
-def style_slug(spec: str) -> str:
-    """A short, filename-safe name for a spec: ``scream``, ``scream0.6-wave0.4``,
-    ``preset3``, a painting's file stem; a schedule's styles in order
-    (``scream-wave-udnie``). Parses only; never reads files or weights."""
-    from vidstyle.styles.schedule import is_schedule, schedule_slug
-
-    if is_schedule(spec):
-        return schedule_slug(spec)
-    try:
-        parts = parse_spec(spec)
-    except StyleError:
-        parts = [(spec, 1.0)]
-    slugs = [_name_slug(name) for name, _ in parts]
-    if len(parts) == 1:
-        return slugs[0]
-    return "-".join(f"{slug}{weight:g}" for slug, (_, weight) in zip(slugs, parts, strict=True))
-
-
-def _name_slug(name: str) -> str:
-    if name.lower().startswith(PRESET_PREFIX):
-        index, _, file = name[len(PRESET_PREFIX):].partition("@")
-        tail = "_" + _name_slug(file) if file else ""
-        return "preset" + re.sub(r"[^0-9]", "", index) + tail
-    stem = Path(name).stem if (Path(name).suffix or "/" in name) else name
-    return re.sub(r"[^A-Za-z0-9_]+", "_", stem).strip("_")[:48] or "style"

@@ -21,16 +21,13 @@ mistake is one line (`StyleError`).
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from vidstyle.config import read_toml
 from vidstyle.errors import StyleError
-
-SCHEDULE_SUFFIX = ".toml"
-# A cue: a time (s, m:ss, h:mm:ss, with optional fraction), a colon, a style spec.
-_CUE = re.compile(r"^\s*(\d+(?::\d{1,2}){0,2}(?:\.\d*)?)\s*:\s*(\S.*?)\s*$")
+from vidstyle.styles.resolve import resolve_component
+from vidstyle.styles.spec import CUE, SCHEDULE_SUFFIX, parse_spec
 
 
 @dataclass(frozen=True)
@@ -94,25 +91,6 @@ def smoothstep(x: float) -> float:
     return x * x * (3.0 - 2.0 * x)
 
 
-def is_schedule(spec: str) -> bool:
-    """Whether a --style value is a schedule (time:style cues, or a .toml file)."""
-    spec = spec.strip()
-    if spec.lower().endswith(SCHEDULE_SUFFIX):
-        return True
-    # The first cue decides; a malformed later one is then a schedule error, not a style.
-    return bool(_CUE.match(spec.split(",")[0]))
-
-
-def schedule_slug(spec: str) -> str:
-    """A filename part for a schedule: its styles in order (or the file's stem)."""
-    from vidstyle.styles.resolve import style_slug
-
-    if spec.strip().lower().endswith(SCHEDULE_SUFFIX):
-        return Path(spec.strip()).stem
-    styles = [m.group(2) for m in map(_CUE.match, spec.split(",")) if m is not None]
-    return "-".join(dict.fromkeys(style_slug(s) for s in styles))[:96]
-
-
 def parse_time(text: str) -> float:
     """``12.5`` / ``1:30`` / ``0:01:30.250`` -> seconds; StyleError if malformed."""
     text = str(text).strip()
@@ -144,7 +122,7 @@ def parse_schedule(spec: str, transition: float) -> Schedule:
         return _read_file(Path(spec), transition)
     cues = []
     for part in spec.split(","):
-        match = _CUE.match(part)
+        match = CUE.match(part)
         if match is None:
             raise StyleError(f"style schedule: {part.strip()!r} is not time:style")
         cues.append(Cue(parse_time(match.group(1)), match.group(2)))
@@ -192,8 +170,6 @@ def _checked(cues: list[Cue], transition: float, where: str) -> Schedule:
 def check_styles(schedule: Schedule) -> None:
     """Resolve every style of `schedule` (names, files, presets) without building a
     network: an unknown one is a one-line StyleError before any work."""
-    from vidstyle.styles.resolve import parse_spec, resolve_component
-
     for cue in schedule.cues:
         try:
             for name, weight in parse_spec(cue.style):

@@ -29,7 +29,8 @@ from vidstyle.losses import style_grams
 from vidstyle.networks.vgg import VGG19
 from vidstyle.styles.catalogue import load_catalogue
 from vidstyle.styles.paintings import read_style_image
-from vidstyle.styles.resolve import PRESET_PREFIX, parse_spec
+from vidstyle.styles.resolve import resolve_component
+from vidstyle.styles.spec import PRESET_PREFIX, parse_spec
 from vidstyle.styles.user import WEIGHTS_SUFFIXES, load_user_style
 from vidstyle.styles.weights import WEIGHTS_DIR, read_safetensors, sha256_of
 
@@ -119,8 +120,6 @@ def _part_target(name: str, vgg: VGG19, layers: Sequence[str], size: int | None)
             "needs a painting (a picture file or a named painting style)"
         )
     if not path.is_file():
-        from vidstyle.styles.resolve import resolve_component
-
         resolve_component(name)  # raises the resolver's own "unknown style" message
         raise StyleError(f"{name!r}: no picture to take the style from")
     return style_target_from_image(path, vgg, layers, size or DEFAULT_STYLE_SIZE)

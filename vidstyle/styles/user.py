@@ -1,6 +1,6 @@
 """The user's own styles: one safetensors file per name in the user's data folder.
 
-A user style is a fitted style (`vidstyle train`: norm rows for a shipped 26-style
+A user style is a fitted style (`vidstyle train`: norm rows for the shipped arbitrary-style
 network, kept with its base network's name and checksum), a Johnson network (imported
 from a pytorch/examples `.pth` or a safetensors state dict), or a painting's style vector
 for the arbitrary network, stored with the painting itself (long side at most
@@ -24,7 +24,11 @@ from vidstyle.errors import StyleError, WeightsError
 from vidstyle.images import fit_long_side, resize_image
 from vidstyle.styles.catalogue import StyleInfo, load_catalogue
 from vidstyle.styles.fitted import FAMILY as FITTED_FAMILY
-from vidstyle.styles.fitted import is_fitted_style_file, read_fitted_style, write_fitted_style
+from vidstyle.styles.fitted import (
+    is_fitted_style_file,
+    read_fitted_style,
+    write_fitted_style,
+)
 from vidstyle.styles.paintings import is_image_path, read_style_pixels, style_vector_for_image
 from vidstyle.styles.weights import read_johnson_weights, read_safetensors, write_safetensors
 
@@ -64,8 +68,8 @@ def add_user_style(name: str, file: str | Path, *, overwrite: bool = False) -> S
         raise StyleError(f"{name!r}: a user style of that name exists; remove it first")
     if file.suffix.lower() == ".safetensors" and is_fitted_style_file(file):
         fitted = read_fitted_style(file)  # refuses one fitted to another base network
-        write_fitted_style(destination, fitted.rows, fitted.base,
-                           fitted.metadata | {"source": file.name})
+        write_fitted_style(destination, fitted.rows, fitted.metadata | {"source": file.name},
+                           fitted.base)
         return StyleInfo(name, FITTED_FAMILY, file.name, fitted.metadata.get("licence", ""),
                          "user", base=fitted.base)
     if file.suffix.lower() in WEIGHTS_SUFFIXES:
@@ -121,6 +125,6 @@ def load_user_style(name: str) -> tuple[str, dict[str, torch.Tensor], Path] | No
         return None
     tensors, metadata = read_safetensors(path)
     family = metadata.get("family")
-    if family not in ("johnson", "arbitrary", FITTED_FAMILY):
+    if family not in ("johnson", "arbitrary"):
         raise WeightsError(path, "not a vidstyle user style (no 'family' in its metadata)")
     return family, {k: v.float() for k, v in tensors.items()}, path

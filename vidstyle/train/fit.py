@@ -1,12 +1,14 @@
-"""Fit a painting onto a shipped 26-style network: a new style in minutes on a CPU.
+"""Fit a painting onto the shipped arbitrary-style network: a new style in minutes on a CPU.
 
 Johnson et al. trained each style network for 40,000 steps on a GPU; on a 2-core CPU that
 schedule takes about 40 hours, and a few thousand steps leave the network soft. Dumoulin
 et al. (2017, sec. 3.4, fig. 6) learned a new painting instead by training only its own
 instance-norm scale and shift per layer, the convolutions (trained at scale, on a GPU)
-frozen. So `fit_style` optimises about a thousand numbers on top of the stabilized
-26-style network the presets run (`multistyle26_stable`), and the result is as crisp as
-the presets are.
+frozen. So `fit_style` optimises about 700 numbers, every instance norm's rows of Ghiasi
+et al.'s arbitrary-style transformer (`vidstyle.networks.arbitrary`), starting from the
+rows its style predictor guesses for the painting; the convolutions Magenta trained stay
+as they are, and so does their crispness. (The 26-style network and the style vector
+alone were measured too and lost: docs/training.md.)
 
 Each step, per crop ``x`` of the fit set (photos and video frames the package ships):
 
@@ -22,9 +24,10 @@ the loss; it keeps the new rows as steady under small motions and noise as the r
 network was stabilized with. The rows start from the preset whose output is closest to
 the painting (fewest steps to go).
 
-Checkpoints go to ``OUTPUT.fit/`` (the trainable rows, optimizer state, step and data
-position); `resume=True` continues from there. The output is a fitted-style file
-(`vidstyle.styles.fitted`): ``vidstyle styles add NAME OUTPUT`` takes it.
+Checkpoints go to ``OUTPUT.fit/`` (the trainable rows, optimizer state, step, data
+position and noise stream); `resume=True` continues from there and ends where the
+uninterrupted run would have. The output is a fitted-style file (`vidstyle.styles.fitted`):
+``vidstyle styles add NAME OUTPUT`` takes it.
 """
 
 from __future__ import annotations
@@ -36,21 +39,22 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from vidstyle.device import resolve_device, resolve_precision
 from vidstyle.errors import InputError, SettingsError
 from vidstyle.losses import content_loss, gram_matrix, style_loss
-from vidstyle.networks.conditional import (
-    NUM_STYLES,
-    MultiStyleNet,
-    is_style_parameter,
-    style_rows,
-    with_styles,
+from vidstyle.networks.arbitrary import (
+    ArbitraryTransformer,
+    NormRows,
+    prepare_style_image,
 )
-from vidstyle.styles.fitted import write_fitted_style
-from vidstyle.styles.resolve import PRESET_NETWORK, load_multistyle
+from vidstyle.styles.catalogue import shipped_tensors
+from vidstyle.styles.fitted import BASE_NETWORK, BASE_ROLE, write_fitted_style
+from vidstyle.styles.lossnet import load_vgg19
+from vidstyle.styles.paintings import load_predictor, read_style_image
 from vidstyle.styles.targets import StyleTarget, style_target_from_image
-from vidstyle.styles.weights import load_vgg19
+from vidstyle.styles.weights import WEIGHTS_DIR, load_into
 from vidstyle.train.checkpoints import load_checkpoint, save_checkpoint
 from vidstyle.train.data import TrainingData
 from vidstyle.train.settings import TrainStep
@@ -70,8 +74,6 @@ GENERATOR_FILE = "generator.pt"
 # The Gatys engine's layers (config.GatysSettings): the fit optimises what eval measures.
 STYLE_LAYERS = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 CONTENT_LAYER = "conv4_2"
-# Crop size when the presets are compared to the painting to pick the starting rows.
-PROBE_SIZE = 128
 
 
 @dataclass
@@ -84,13 +86,11 @@ class FitSettings:
     # The painting's long side when its Grams are taken: bigger = bigger strokes.
     style_size: int = 512
     learning_rate: float = 0.02
-    content_weight: float = 0.3
+    content_weight: float = 3.0
     style_weight: float = 1.0
     stability_weight: float = 10.0
     max_noise: float = 0.02  # as `vidstyle stabilize`
     max_shift: float = 2.0
-    base: str = PRESET_NETWORK
-    init: int | None = None  # preset to start from (None: the closest to the painting)
     device: str = "auto"
     precision: str = "auto"
     seed: int = 0
@@ -101,7 +101,7 @@ class FitSettings:
     def validate(self) -> FitSettings:
         if self.steps < 1 or self.batch < 1 or self.checkpoint_every < 1:
             raise SettingsError("steps, batch and checkpoint interval must be at least 1")
-        if self.size < 64 or self.size % MultiStyleNet.size_multiple:
+        if self.size < 64 or self.size % ArbitraryTransformer.size_multiple:
             raise SettingsError(f"size must be a multiple of 4 and at least 64, got {self.size}")
         if self.style_size < 64:
             raise SettingsError(f"style size must be at least 64, got {self.style_size}")
@@ -109,8 +109,6 @@ class FitSettings:
                    self.max_noise, self.max_shift)
         if min(weights) < 0 or self.learning_rate <= 0:
             raise SettingsError("loss weights must be >= 0 and the learning rate > 0")
-        if self.init is not None and not 0 <= self.init < NUM_STYLES:
-            raise SettingsError(f"init must be a preset 0..{NUM_STYLES - 1}")
         return self
 
     def to_json(self) -> dict:
@@ -127,7 +125,6 @@ class FitResult:
     output: Path
     steps: int
     seconds: float
-    init: int
     losses: list[dict[str, float]]
 
 
@@ -135,30 +132,36 @@ def checkpoint_dir_for(output: Path) -> Path:
     return output.with_name(output.name + FIT_SUFFIX)
 
 
-def one_style_network(base: MultiStyleNet, preset: int) -> MultiStyleNet:
-    """`base`'s convolutions, frozen, with one trainable style: a copy of `preset`'s rows."""
-    single = with_styles(base, [style_rows(base, preset)])
-    network = MultiStyleNet(num_styles=1, residual_blocks=len(base.residual))
-    state = single.state_dict()
-    state = {k: (v[-1:] if is_style_parameter(k) else v) for k, v in state.items()}
-    state["style_weights"] = torch.ones(1)
-    network.load_state_dict(state)
-    for name, parameter in network.named_parameters():
-        parameter.requires_grad_(is_style_parameter(name))
-    return network
+class FittedRows(nn.Module):
+    """The arbitrary-style transformer, frozen, with one style's norm rows to train."""
+
+    size_multiple = ArbitraryTransformer.size_multiple
+
+    def __init__(self, transformer: ArbitraryTransformer, rows: NormRows) -> None:
+        super().__init__()
+        self.transformer = transformer.requires_grad_(False)
+        self.keys = sorted(rows)
+        # Parameter names cannot hold dots: the rows are indexed, `rows()` names them.
+        self.values = nn.ParameterList(
+            nn.Parameter(rows[key].detach().float().reshape(1, -1).clone()) for key in self.keys)
+
+    def rows(self) -> NormRows:
+        return dict(zip(self.keys, self.values, strict=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.transformer(x, self.rows())
+
+
+def shipped_transformer() -> ArbitraryTransformer:
+    file_name = WEIGHTS_DIR / "arbitrary_transform.safetensors"
+    return load_into(ArbitraryTransformer(), shipped_tensors(BASE_NETWORK, BASE_ROLE), file_name)
 
 
 @torch.no_grad()
-def closest_preset(base: MultiStyleNet, crops: torch.Tensor, vgg, target: StyleTarget) -> int:
-    """The preset whose output on `crops` has the smallest Gram error to the painting."""
-    errors = []
-    for preset in range(base.num_styles):
-        weights = torch.zeros(base.num_styles)
-        weights[preset] = 1.0
-        output = base.set_style_weights(weights)(crops)
-        grams = {k: gram_matrix(v) for k, v in vgg.features(output, STYLE_LAYERS).items()}
-        errors.append(float(style_loss(grams, target.grams)))
-    return min(range(len(errors)), key=errors.__getitem__)
+def predicted_rows(transformer: ArbitraryTransformer, painting: Path) -> NormRows:
+    """Where the fit starts: the rows of the style vector the predictor guesses."""
+    vector = load_predictor()(prepare_style_image(read_style_image(painting)))
+    return {k: v[0] for k, v in transformer.style_rows(vector).items()}
 
 
 class FitLoss:
@@ -170,7 +173,7 @@ class FitLoss:
         self.settings = settings
         self.motion = StabilitySettings(max_shift=settings.max_shift)
 
-    def __call__(self, network: MultiStyleNet, crops: torch.Tensor,
+    def __call__(self, network: nn.Module, crops: torch.Tensor,
                  generator: torch.Generator) -> dict[str, torch.Tensor]:
         s = self.settings
         motion = random_motion(crops.shape[0], crops.shape[-1], self.motion, generator)
@@ -200,7 +203,7 @@ def fit_style(
     on_step: Callable[[TrainStep], None] | None = None,
     resume: bool = False,
 ) -> FitResult:
-    """Fit `painting` as a new style of the shipped 26-style network `settings.base`.
+    """Fit `painting` as a new style of the shipped arbitrary-style network.
 
     Writes the fitted style to `output` (see `vidstyle.styles.fitted`) at every checkpoint
     and at the end; `data` is a folder of photos/videos (default: the shipped fit set).
@@ -219,15 +222,9 @@ def fit_style(
     vgg = load_vgg19(device=device)
     target = style_target_from_image(painting, vgg, STYLE_LAYERS, settings.style_size)
     dataset = TrainingData(data or FIT_SET_DIR, settings.size, seed=settings.seed)
-    base = load_multistyle(settings.base).to(device)
-    init = settings.init
-    if init is None:
-        probe = torch.nn.functional.interpolate(dataset.batch(2), size=(PROBE_SIZE,) * 2,
-                                                mode="area").to(device)
-        init = closest_preset(base, probe, vgg, target)
-    network = one_style_network(base, init).to(device)
-    rows = [p for name, p in network.named_parameters() if is_style_parameter(name)]
-    optimizer = torch.optim.Adam(rows, lr=settings.learning_rate)
+    transformer = shipped_transformer()
+    network = FittedRows(transformer, predicted_rows(transformer, painting)).to(device)
+    optimizer = torch.optim.Adam(network.values.parameters(), lr=settings.learning_rate)
     loss = FitLoss(vgg, target, settings)
 
     folder = checkpoint_dir_for(output)
@@ -237,7 +234,7 @@ def fit_style(
         dataset.restore(position)
         generator.set_state(load_generator_state(folder))
     run_history: list[dict[str, float]] = []
-    metadata = fit_metadata(painting, settings, init, output)
+    metadata = fit_metadata(painting, settings, output)
     started = time.perf_counter()
     step = start
     for step in range(start + 1, settings.steps + 1):
@@ -257,17 +254,14 @@ def fit_style(
             save_checkpoint(folder, network, optimizer, step, settings, painting,
                             history + run_history, dataset.position())
             save_generator_state(folder, generator)
-            write_fitted_style(output, style_rows(network, 0), settings.base,
-                               metadata | {"steps": str(step)})
+            write_fitted_style(output, network.rows(), metadata | {"steps": str(step)})
             written = folder
         if on_step is not None:
             on_step(TrainStep(step, settings.steps, values, time.perf_counter() - started,
                               written))
     if start >= settings.steps:  # nothing left to do; make sure the output exists
-        write_fitted_style(output, style_rows(network, 0), settings.base,
-                           metadata | {"steps": str(start)})
-    return FitResult(output, max(step, start), time.perf_counter() - started, init,
-                     run_history)
+        write_fitted_style(output, network.rows(), metadata | {"steps": str(start)})
+    return FitResult(output, max(step, start), time.perf_counter() - started, run_history)
 
 
 def save_generator_state(folder: Path, generator: torch.Generator) -> None:
@@ -284,13 +278,12 @@ def load_generator_state(folder: Path) -> torch.Tensor:
         raise InputError(folder, f"cannot resume from this checkpoint ({exc})") from None
 
 
-def fit_metadata(painting: Path, settings: FitSettings, init: int, output: Path) -> dict:
+def fit_metadata(painting: Path, settings: FitSettings, output: Path) -> dict:
     return {
         "style": settings.style_name or output.stem.removeprefix("style_"),
         "style_image": painting.name,
         "source": f"fitted by vidstyle train from {painting.name}",
         "licence": "user-supplied",
-        "init_preset": str(init),
         "size": str(settings.size),
         "style_size": str(settings.style_size),
         "weights": (f"content {settings.content_weight:g}, style {settings.style_weight:g}, "

@@ -55,7 +55,8 @@ from vidstyle.device import resolve_device, resolve_precision
 from vidstyle.errors import SettingsError
 from vidstyle.images import to_tensor
 from vidstyle.networks.johnson import JohnsonNet
-from vidstyle.styles.weights import load_vgg19, read_johnson_weights
+from vidstyle.styles.lossnet import load_vgg19
+from vidstyle.styles.weights import read_johnson_weights
 from vidstyle.train.checkpoints import (
     checkpoint_dir_for,
     load_checkpoint,

@@ -51,8 +51,9 @@ from vidstyle.errors import OutputError, SettingsError, StyleError, WeightsError
 from vidstyle.losses import gram_matrix, style_loss
 from vidstyle.networks.conditional import NUM_STYLES, MultiStyleNet, one_hot_style
 from vidstyle.networks.johnson import JohnsonNet
+from vidstyle.styles.lossnet import load_vgg19
 from vidstyle.styles.resolve import load_multistyle
-from vidstyle.styles.weights import load_into, load_vgg19, read_safetensors, write_safetensors
+from vidstyle.styles.weights import load_into, read_safetensors, write_safetensors
 from vidstyle.train.data import TrainingData
 from vidstyle.train.objective import UnclampedOutput
 from vidstyle.train.settings import TrainStep

@@ -18,7 +18,9 @@ import cv2
 import numpy as np
 import torch
 
+from vidstyle.config import Settings
 from vidstyle.engines.fast import FastEngine
+from vidstyle.engines.scheduled import build_scheduled_engine
 from vidstyle.errors import InputError, OutputError
 from vidstyle.files import atomic_output
 from vidstyle.media.decode import frame_to_rgb
@@ -150,8 +152,6 @@ def schedule_strip(clip: str | Path, spec: str, *, transition: float = 1.0,
                    preserve_color: bool = False) -> np.ndarray:
     """One row per style change of schedule `spec` on `clip`: the frames at 5 moments
     around it, each labelled with its time and mix, through the scheduled engine."""
-    from vidstyle.config import Settings
-    from vidstyle.engines.scheduled import build_scheduled_engine
 
     settings = Settings(style=spec, transition=transition, temporal="off",
                         strength=strength, preserve_color=preserve_color)
