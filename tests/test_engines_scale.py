@@ -9,6 +9,7 @@ from vidstyle.engines.fast import FastEngine
 from vidstyle.engines.scale import (
     MAX_WORKING_SIDE,
     TRAINING_SCENE_FACTOR,
+    default_style_scale,
     resize_to_working,
     trained_size_of,
     working_size,
@@ -75,4 +76,23 @@ def test_style_scale_reaches_the_engine_and_the_shipped_training_size():
 
     with Stylizer(Settings(style="scream", style_scale=0.5, device="cpu")) as stylizer:
         engine = stylizer.engine
-        assert engine.style_scale == 0.5 and engine.trained_size == 128
+        assert engine.style_scale == 0.5 and engine.trained_size == 192  # the fit's crops
+
+
+def test_a_fitted_style_paints_at_its_working_size_unless_told_otherwise():
+    """The named styles keep one stroke size at every resolution: by default the network
+    runs with its short side at `WORKING_SIDE`, and the picture is brought back."""
+    from vidstyle.styles import load_style
+    from vidstyle.styles.fitted import WORKING_SIDE
+
+    network = load_style("scream")
+    assert network.working_side == WORKING_SIDE
+    assert default_style_scale(network) == pytest.approx(192 * 1.25 / WORKING_SIDE)
+    recorder = SizeRecorder()
+    recorder.working_side = 80
+    frames = torch.randint(0, 255, (1, 120, 200, 3), dtype=torch.uint8)
+    assert FastEngine(recorder, torch.device("cpu")).stylize(frames).shape == frames.shape
+    assert recorder.seen == [(80, 136)]  # short side 80, the aspect kept, padded to 4s
+    FastEngine(recorder, torch.device("cpu"), style_scale=0.5).stylize(frames)
+    assert recorder.seen[-1] == (160, 268)  # an explicit --style-scale wins
+    assert default_style_scale(load_style("blue_swirl")) is None  # presets: frame size

@@ -19,7 +19,7 @@ from torch import nn
 
 from vidstyle.engines.base import EngineBase
 from vidstyle.engines.compiled import CompiledNetwork, bucket_size
-from vidstyle.engines.scale import resize_to_working, trained_size_of
+from vidstyle.engines.scale import default_style_scale, resize_to_working, trained_size_of
 from vidstyle.images import enlarge_to_min_side
 
 # Cores kept back from the network for decode, encode and the flow estimate: none, since
@@ -57,7 +57,9 @@ class FastEngine(EngineBase):
         self.dtype = dtype
         self.max_size = max_size
         self.temporal_filter = temporal_filter
-        # --style-scale (vidstyle.engines.scale): None runs the network at the frame size.
+        # --style-scale (vidstyle.engines.scale): None runs the network at the network's
+        # default (`default_style_scale`: a fitted style's working size, else the frame's).
+        self.requested_scale = style_scale
         self.style_scale = style_scale
         if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
             # Only ever fewer: a caller that chose a count (Ray's per-task CPUs) keeps it.
@@ -89,6 +91,8 @@ class FastEngine(EngineBase):
         self.compiled = None  # a compiled package belongs to the network it was built from
         self.multiple = int(getattr(network, "size_multiple", 1))
         self.trained_size = trained_size_of(network)
+        self.style_scale = (self.requested_scale if self.requested_scale is not None
+                            else default_style_scale(network))
         self.network = network.to(self.device).eval()
         if self.device.type in ("cpu", "cuda"):
             # NHWC lets oneDNN/cuDNN pick their fastest convolution kernels.

@@ -61,3 +61,14 @@ def trained_size_of(network: torch.nn.Module) -> int:
     """The crop size `network` was trained at (its ``trained_size`` attribute, set by the
     loader from the file's ``size`` metadata), else `DEFAULT_TRAINED_SIZE`."""
     return int(getattr(network, "trained_size", None) or DEFAULT_TRAINED_SIZE)
+
+
+def default_style_scale(network: torch.nn.Module) -> float | None:
+    """The style scale a network runs at when the user sets none: the one that puts its
+    working short side at the network's ``working_side`` attribute (fitted styles: their
+    brush strokes keep one size relative to the frame, 480p or 4K), or None (the frame's
+    own size) for a network without one."""
+    side = getattr(network, "working_side", None)
+    if side is None:
+        return None
+    return trained_size_of(network) * TRAINING_SCENE_FACTOR / side

@@ -44,7 +44,7 @@ from vidstyle.styles.catalogue import (
     shipped_tensors,
     shipped_vector,
 )
-from vidstyle.styles.fitted import is_fitted_style_file, read_fitted_style
+from vidstyle.styles.fitted import WORKING_SIDE, is_fitted_style_file, read_fitted_style
 from vidstyle.styles.paintings import is_image_path, load_predictor, style_vector_for_image
 from vidstyle.styles.spec import PRESET_PREFIX, parse_spec
 from vidstyle.styles.user import (
@@ -195,6 +195,8 @@ def load_style(
     sizes = {c.trained_size for c in components}
     if len(sizes) == 1 and None not in sizes:
         module.trained_size = sizes.pop()  # what --style-scale 1 reproduces (engines/scale.py)
+        if any(c.rows is not None for c in components):
+            module.working_side = WORKING_SIDE  # one stroke size at every resolution
     module = module.to(device).eval()
     module.requires_grad_(False)
     return module
