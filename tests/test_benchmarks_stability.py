@@ -45,14 +45,23 @@ def test_contact_sheet_has_a_row_per_photo_and_preset(tmp_path):
     assert (height, width) == (2 * photo.shape[2], 2 * photo.shape[3])
 
 
-def test_johnson_networks_by_style_name_go_through_the_same_measures():
-    from benchmarks.stability import OneStyle
+def test_johnson_network_files_go_through_the_same_measures(tmp_path):
+    import torch
 
+    from benchmarks.stability import OneStyle
+    from vidstyle.networks.johnson import JohnsonNet
+    from vidstyle.styles.weights import write_safetensors
+
+    # The former named style's network, and an untrained one: two different pictures.
+    files = {"wreck": Path(__file__).resolve().parent / "data" / "johnson_scream.safetensors",
+             "scream": tmp_path / "untrained.safetensors"}
+    torch.manual_seed(0)
+    write_safetensors(files["scream"], JohnsonNet().state_dict(), {})
     photo = read_photo(PHOTOS / "fruits.jpg", 64)
-    wreck, scream = network_named("wreck"), network_named("scream")
+    wreck, scream = network_named(str(files["wreck"])), network_named(str(files["scream"]))
     assert isinstance(wreck, OneStyle)
-    rows = measure({"wreck": wreck, "again": network_named("wreck"), "scream": scream},
-                   [photo], [0])
+    rows = measure({"wreck": wreck, "again": network_named(str(files["wreck"])),
+                    "scream": scream}, [photo], [0])
     assert rows[1]["l1"] == 0 and rows[2]["l1"] > 0.05
     assert all(r["motion"] > 0 for r in rows)
 

@@ -25,6 +25,10 @@ from vidstyle.styles.weights import load_into, read_johnson_weights, write_safet
 PHOTOS = Path(__file__).resolve().parent.parent / "samples" / "photos"
 PHOTO_NAMES = ("baboon", "fruits", "building", "butterfly")
 
+# The named styles' former Johnson network (vidstyle/weights/ until 2026-12-07): the tests of
+# what only a Johnson network has load it by path, as users of old files do.
+JOHNSON_FILE = Path(__file__).resolve().parent / "data" / "johnson_scream.safetensors"
+
 
 def photo(name: str, width: int, height: int) -> np.ndarray:
     """A real photo as H x W x 3 float32 RGB in [0, 1]."""
@@ -303,7 +307,7 @@ def test_johnson_transform_with_its_own_statistics_is_forward_and_names_each_nor
     """`JohnsonNet.transform` lets a caller do the instance norms (benchmarks/tiling.py
     normalizes tiles with a whole frame's statistics); `norm_layers` is the order it
     calls them in."""
-    network = load_style("scream").network.eval()
+    network = load_style(str(JOHNSON_FILE)).network.eval()
     x = as_batch(photo("fruits", 96, 64))
     called = []
 

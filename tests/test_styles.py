@@ -71,6 +71,11 @@ def test_every_built_in_feed_forward_style_runs_a_stabilized_network():
     catalogue = load_catalogue()
     checked, fitted = set(), set()
     for name, style in catalogue.styles.items():
+        if style.norms is not None:
+            _, metadata = read_safetensors(WEIGHTS_DIR / style.norms[0])
+            assert float(metadata["weights"].split("stability ")[1]) > 0, name
+            fitted.add(name)
+            continue
         network = catalogue.networks[style.network]
         if network.family == "arbitrary":
             continue
@@ -78,11 +83,6 @@ def test_every_built_in_feed_forward_style_runs_a_stabilized_network():
         record = metadata.get("stabilized", "") or metadata.get("objective", "")
         assert "stabilize" in record or record.startswith("stability"), (name, style.network)
         checked.add(style.network)
-        if style.norms is not None:
-            _, rows = read_safetensors(WEIGHTS_DIR / style.norms[0])
-            stability = float(rows["weights"].split("stability ")[1])
-            assert stability > 0, name
-            fitted.add(name)
     assert checked == {"multistyle26_stable"}
     assert fitted == {"scream", "wave", "wreck", "udnie", "starry_night"}
 
@@ -104,8 +104,8 @@ def test_preset_names_and_indices_agree(frame):
 
 def test_list_styles_reports_attribution():
     infos = {info.name: info for info in list_styles()}
-    assert infos["scream"].family == "conditional" and "Munch" in infos["scream"].source
-    assert infos["scream"].base == "multistyle26_stable"
+    assert infos["scream"].family == "arbitrary" and "Munch" in infos["scream"].source
+    assert infos["scream"].base == "arbitrary"  # a fitted style: norm rows of that network
     assert "public domain" in infos["scream"].licence and "Apache" in infos["scream"].licence
     assert infos["scream_arbitrary"].family == "arbitrary"
     assert "Munch" in infos["scream_arbitrary"].source
@@ -140,9 +140,10 @@ def test_blend_weights_mix_the_style_space(frame):
     assert torch.equal(run("scream_arbitrary:1,wave_arbitrary:0", frame),
                        run("scream_arbitrary", frame))
     assert torch.equal(run("preset:3:1,preset:7:0", frame), run("preset:3", frame))
-    blended = load_style("scream_arbitrary:0.6,wave_arbitrary:0.4").network.style_vector
+    network = load_style("scream_arbitrary:0.6,wave_arbitrary:0.4").network
     expected = 0.6 * shipped_vector("scream") + 0.4 * shipped_vector("wave")
-    assert torch.allclose(blended, expected.reshape(1, -1), atol=1e-6)
+    wanted = network.transformer.style_rows(expected.reshape(1, -1))
+    assert all(torch.allclose(network.rows()[k], wanted[k], atol=1e-5) for k in wanted)
     weights = load_style("golden_haze:1,preset:5:3").network.style_weights
     assert weights[0] == pytest.approx(0.25) and weights[5] == pytest.approx(0.75)
 
@@ -158,17 +159,19 @@ def test_blend_of_trained_networks_mixes_their_pictures(frame, tmp_path):
                           0.6 * first + 0.4 * second, atol=1e-5)
 
 
-def test_named_paintings_and_presets_blend_in_norm_space(frame):
-    """The named paintings are fitted rows of the presets' network: one blend space."""
-    network = load_style("scream:0.5,blue_swirl:0.25,wave:0.25").network
-    weights = network.style_weights
-    assert len(weights) == 28  # the 26 presets, then scream and wave as extra rows
-    assert weights[19] == pytest.approx(0.25)
-    assert weights[26] == pytest.approx(0.5) and weights[27] == pytest.approx(0.25)
-    assert torch.equal(run("scream:1,blue_swirl:0", frame), run("scream", frame))
-    mixed = run("scream:0.5,blue_swirl:0.5", frame)
+def test_named_paintings_blend_with_any_painting_in_norm_space(frame):
+    """The named paintings are fitted rows of the arbitrary network: they blend with the
+    stored painting vectors and with any picture, as the weighted sum of their rows."""
+    network = load_style("scream:0.5,wave_arbitrary:0.25,wave:0.25").network
+    parts = [(load_style(spec).network.rows(), weight)
+             for spec, weight in (("scream", 0.5), ("wave_arbitrary", 0.25), ("wave", 0.25))]
+    for key, value in network.rows().items():
+        assert torch.allclose(value, sum(w * rows[key] for rows, w in parts), atol=1e-5)
+    assert torch.equal(run("scream:1,wave:0", frame), run("scream", frame))
+    mixed = run(f"scream:0.5,{PAINTING}:0.5", frame)
     assert (mixed - run("scream", frame)).abs().mean() > 0.01
-    assert (mixed - run("blue_swirl", frame)).abs().mean() > 0.01
+    with pytest.raises(StyleError, match="cannot blend styles of different networks"):
+        load_style("scream:0.5,blue_swirl:0.5")  # the presets run another network
 
 
 def test_blend_across_networks_is_refused():
@@ -177,8 +180,9 @@ def test_blend_across_networks_is_refused():
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"base_sha256": "0" * 64}, "fitted to another version of network 'multistyle26_stable'"),
-    ({"base": "arbitrary"}, "fitted to network 'arbitrary', which is not a 26-style network"),
+    ({"base_sha256": "0" * 64}, "fitted to another version of network 'arbitrary'"),
+    ({"base": "multistyle26_stable"},
+     "fitted to network 'multistyle26_stable', which is not an arbitrary-style network"),
     ({"base": "mine"}, "fitted to network 'mine'"),
 ])
 def test_a_fitted_style_on_the_wrong_base_network_is_refused(tmp_path, change, message):
@@ -194,7 +198,7 @@ def test_a_fitted_style_on_the_wrong_base_network_is_refused(tmp_path, change, m
     with pytest.raises(StyleError, match=message):
         add_user_style("moved", moved)
     write_safetensors(moved, tensors, metadata)  # the file itself is fine
-    assert read_fitted_style(moved).base == "multistyle26_stable"
+    assert read_fitted_style(moved).base == "arbitrary"
 
 
 # --- strength and colour -----------------------------------------------------------------

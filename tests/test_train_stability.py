@@ -187,11 +187,17 @@ def test_a_johnson_style_is_stabilized_into_a_style_file(tmp_path):
     out = tmp_path / "scream_stable.safetensors"
     settings = StabilitySettings(steps=3, size=64, batch=1, texture_weight=0.0,
                                  learning_rate=1e-3)
-    stabilize(PHOTOS, out, settings=settings, network="scream")
+    johnson = Path(__file__).resolve().parent / "data" / "johnson_scream.safetensors"
+    stabilize(PHOTOS, out, settings=settings, network=str(johnson))
     frame = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
-        tuned, shipped = load_style(str(out))(frame), load_style("scream")(frame)
+        tuned, shipped = load_style(str(out))(frame), load_style(str(johnson))(frame)
     assert tuned.shape == shipped.shape and not torch.equal(tuned, shipped)
+
+
+def test_a_fitted_style_is_refused_by_name(tmp_path):
+    with pytest.raises(StyleError, match="a fitted style is fitted steady"):
+        stabilize(PHOTOS, tmp_path / "x.safetensors", network="scream")
 
 
 def test_an_unknown_network_is_a_style_error(tmp_path):

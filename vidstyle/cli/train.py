@@ -142,8 +142,8 @@ def stabilize(
     data: Annotated[Path, Opt("--data", help="Folder of photos and/or video frames.")],
     output: Annotated[Path, Opt("--output", "-o", help="Network to write (.safetensors).")],
     network: Annotated[str, typer.Argument(help="What to stabilize: a 26-style network "
-                                           "(multistyle26) or its file, a built-in Johnson "
-                                           "style (scream) or a Johnson file.")] = SOURCE_NETWORK,
+                                           "(multistyle26) or its file, or a Johnson "
+                                           "network file.")] = SOURCE_NETWORK,
     steps: Annotated[int, Opt(help="Optimisation steps.")] = STABLE_DEFAULTS.steps,
     size: Annotated[int, Opt(help="Training crop size (pixels, multiple of 4).")] = STABLE_DEFAULTS.size,
     batch: Annotated[int, Opt(help="Crops per step.")] = STABLE_DEFAULTS.batch,

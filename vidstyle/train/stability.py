@@ -300,7 +300,8 @@ def candidate_for(network: str | Path, start: str | Path | None = None) -> Candi
         return load_into(JohnsonNet(), state, source)
 
     if family != "johnson":
-        raise StyleError(f"{network}: only Johnson and 26-style networks can be stabilized")
+        raise StyleError(f"{network}: only Johnson and 26-style networks can be stabilized "
+                         "(a fitted style is fitted steady: vidstyle train --stability-weight)")
     return JohnsonCandidate(johnson(network), johnson(Path(start) if start else network))
 
 
