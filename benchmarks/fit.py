@@ -4,6 +4,7 @@
         [--style-size Z] [--content-weight W] [--stability-weight K] [--lr L] [--init P]
     python -m benchmarks.fit score PAINTING PHOTOS SPEC [SPEC ...] [--gatys N] [--json F]
         [--style-scale X]
+    python -m benchmarks.fit sheet PHOTOS OUT.jpg SPEC [SPEC ...] [--clips CLIP@N ...]
 
 `run` is `vidstyle train`'s fit (`vidstyle.train.fit.fit_style`) with the knobs the
 ablation varies, printing seconds per step and the preset the rows started from.
@@ -37,9 +38,10 @@ from benchmarks.fit_lab import load_result
 from vidstyle.config import GatysSettings
 from vidstyle.engines.fast import FastEngine
 from vidstyle.engines.gatys import stylize_image_gatys
-from vidstyle.evaluate import PerceptualMeter, sharpness
+from vidstyle.evaluate import PerceptualMeter, read_frames, sharpness
 from vidstyle.files import IMAGE_SUFFIXES, read_image
 from vidstyle.images import fit_long_side, resize_image, to_tensor
+from vidstyle.preview import fit_within, grid, labelled, write_image
 from vidstyle.styles.lossnet import load_vgg19
 from vidstyle.styles.resolve import load_style
 from vidstyle.styles.targets import style_target
@@ -136,6 +138,33 @@ def table(results: dict[str, dict[str, dict[str, float]]], photo_sharpness: dict
     return "\n".join(lines)
 
 
+def sheet(args: argparse.Namespace) -> None:
+    """One row per photo (and per video frame): the original, then each style at its
+    default settings, as `vidstyle image` would make it; labelled tiles."""
+    rows = list(photos_in(args.photos).items())
+    for clip in args.clips:
+        path, _, index = clip.partition("@")
+        rows.append((f"{Path(path).stem} #{index}", frame_at(Path(path), int(index))))
+    tiles = []
+    for name, photo in rows:
+        outputs = [photo] + [stylize(spec, photo, None) for spec in args.specs]
+        labels = [name] + [Path(spec).stem if Path(spec).suffix else spec for spec in args.specs]
+        tiles += [labelled(fit_within(pixels, args.tile), label)
+                  for pixels, label in zip(outputs, labels, strict=True)]
+    height = max(t.shape[0] for t in tiles)
+    tiles = [np.pad(t, ((0, height - t.shape[0]), (0, args.tile - t.shape[1]), (0, 0)),
+                    constant_values=255) for t in tiles]
+    write_image(args.output, grid(tiles, columns=len(args.specs) + 1))
+    print(f"{args.output}: {len(rows)} rows")
+
+
+def frame_at(path: Path, wanted: int) -> np.ndarray:
+    for index, frame in enumerate(read_frames(path)):
+        if index == wanted:
+            return frame
+    raise SystemExit(f"{path}: fewer than {wanted + 1} frames")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -155,9 +184,15 @@ def main(argv: list[str] | None = None) -> None:
     scorer.add_argument("--cache", type=Path, default=Path("out/gatys-cache"))
     scorer.add_argument("--style-scale", type=float)
     scorer.add_argument("--json", type=Path)
+    sheets = commands.add_parser("sheet")
+    sheets.add_argument("photos", type=Path)
+    sheets.add_argument("output", type=Path)
+    sheets.add_argument("specs", nargs="+")
+    sheets.add_argument("--clips", nargs="*", default=[], help="CLIP@N: frame N of a clip")
+    sheets.add_argument("--tile", type=int, default=150)
     args = parser.parse_args(argv)
     torch.set_grad_enabled(args.command == "run")
-    (run if args.command == "run" else score)(args)
+    {"run": run, "score": score, "sheet": sheet}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Render the README's pictures as small JPEGs in docs/gallery/.
 
-* The gallery strip: one frame of a sample clip, as it is and in each named style.
+* The gallery strips: one frame of a sample clip, and one photo no style was fitted or
+  tuned on (samples/heldout/), as they are and in each named style.
 * The styles table's thumbnails: one sample photo in each kind of style (the five named
   styles, a preset of the 26-style network, and a painting file through the
   arbitrary-style network).
@@ -68,7 +69,7 @@ def save_jpeg(pixels, name: str) -> Path:
     return path
 
 
-def render(clip: Path, frame: int, photo: Path) -> list[Path]:
+def render(clip: Path, frame: int, photo: Path, heldout: Path) -> list[Path]:
     OUT.mkdir(parents=True, exist_ok=True)
     written = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -76,6 +77,9 @@ def render(clip: Path, frame: int, photo: Path) -> list[Path]:
         original = video_frame(clip, frame)
         jobs = [(original, "frame", None, GALLERY_WIDTH)]
         jobs += [(original, f"frame.{style}", style, GALLERY_WIDTH) for style in NAMED_STYLES]
+        unseen = read_image(heldout)
+        jobs.append((unseen, "heldout", None, GALLERY_WIDTH))
+        jobs += [(unseen, f"heldout.{style}", style, GALLERY_WIDTH) for style in NAMED_STYLES]
         picture = read_image(photo)
         jobs.append((picture, "thumb.original", None, THUMBNAIL_SIDE))
         jobs += [(picture, f"thumb.{name}", style, THUMBNAIL_SIDE)
@@ -95,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clip", type=Path, default=ROOT / "samples" / "bigbuckbunny.mp4")
     parser.add_argument("--frame", type=int, default=70, help="frame index (default 70: 2.8 s)")
     parser.add_argument("--photo", type=Path, default=ROOT / "samples" / "photos" / "building.jpg")
+    parser.add_argument("--heldout", type=Path, default=ROOT / "samples" / "heldout" / "castle.jpg")
     args = parser.parse_args(argv)
     try:
-        render(args.clip, args.frame, args.photo)
+        render(args.clip, args.frame, args.photo, args.heldout)
     except vidstyle.VidstyleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
