@@ -44,10 +44,10 @@ from vidstyle.engines.gatys import stylize_image_gatys
 from vidstyle.engines.scale import DEFAULT_TRAINED_SIZE
 from vidstyle.evaluate import PerceptualMeter, mean_error, read_frames, warping_errors
 from vidstyle.losses import content_distance, style_distance, style_grams
+from vidstyle.preview import fit_within, grid, labelled, stylize_pixels, write_image
 from vidstyle.styles.catalogue import load_catalogue
 from vidstyle.styles.lossnet import load_vgg19
 from vidstyle.styles.paintings import read_style_image
-from vidstyle.preview import fit_within, grid, labelled, stylize_pixels, write_image
 from vidstyle.styles.resolve import load_style
 from vidstyle.styles.targets import style_target_from_image
 from vidstyle.styles.weights import read_safetensors

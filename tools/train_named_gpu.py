@@ -40,8 +40,8 @@ from vidstyle.networks.johnson import JohnsonNet
 from vidstyle.styles.lossnet import load_vgg19
 from vidstyle.train import TrainingData, TrainSettings, load_style_image
 from vidstyle.train.checkpoints import write_network
-from vidstyle.train.loop import autocast_for
 from vidstyle.train.objective import PerceptualLoss, UnclampedOutput
+from vidstyle.train.step import autocast_for
 
 REPO = Path(__file__).resolve().parent.parent
 PAINTINGS = REPO / "samples" / "paintings"

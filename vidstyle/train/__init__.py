@@ -1,6 +1,9 @@
-"""Train a Johnson transform network for a new style (`train_style`); see `loop` for the
-objective and its terms, docs/training.md for the recipe and its measurements.
+"""A new style from a painting: fitted onto the shipped arbitrary-style network
+(`fit_style`, the default of `vidstyle train`), or a whole Johnson transform network
+trained from scratch (`train_style`); docs/training.md has the recipes and measurements.
 
+    fit.py          the fit: one painting as the norm rows of the arbitrary network
+    step.py         one optimisation step from weighted loss terms; autocast
     settings.py     TrainSettings, TrainStep, TrainResult
     data.py         crops of photos and video frames; frame pairs with flow
     objective.py    perceptual + temporal loss, straight-through clamp, the style target

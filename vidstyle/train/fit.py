@@ -32,7 +32,6 @@ uninterrupted run would have. The output is a fitted-style file (`vidstyle.style
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -65,6 +64,7 @@ from vidstyle.train.stability import (
     random_motion,
     valid_mask,
 )
+from vidstyle.train.step import autocast_for, take_step
 
 # The fit set the package ships (tools/build_fit_set.py): crops of photos and video
 # frames, none of them from the held-out pictures quality is measured on.
@@ -239,15 +239,9 @@ def fit_style(
     step = start
     for step in range(start + 1, settings.steps + 1):
         crops = dataset.batch(settings.batch).to(device)
-        with _autocast(device, dtype):
+        with autocast_for(device, dtype):
             terms = loss(network, crops, generator)
-        total = sum(terms.values())
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
-        values = {k: float(v.detach()) for k, v in terms.items()} | {"total": float(total.detach())}
-        if not math.isfinite(values["total"]):
-            raise SettingsError(f"the fit diverged at step {step}; lower the learning rate")
+        values = take_step(optimizer, terms, step, "the fit")
         run_history.append(values)
         written = None
         if step % settings.checkpoint_every == 0 or step == settings.steps:
@@ -289,9 +283,3 @@ def fit_metadata(painting: Path, settings: FitSettings, output: Path) -> dict:
         "weights": (f"content {settings.content_weight:g}, style {settings.style_weight:g}, "
                     f"stability {settings.stability_weight:g}"),
     }
-
-
-def _autocast(device: torch.device, dtype: torch.dtype):
-    if dtype == torch.float32:
-        return torch.autocast(device.type, enabled=False)
-    return torch.autocast(device.type, dtype=dtype)

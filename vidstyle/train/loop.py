@@ -72,12 +72,7 @@ from vidstyle.train.objective import (
     temporal_loss,
 )
 from vidstyle.train.settings import TrainResult, TrainSettings, TrainStep
-
-
-def autocast_for(device: torch.device, dtype: torch.dtype):
-    if dtype == torch.float32:
-        return torch.autocast(device.type, enabled=False)
-    return torch.autocast(device.type, dtype=dtype)
+from vidstyle.train.step import autocast_for
 
 
 def train_style(

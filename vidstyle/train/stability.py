@@ -57,6 +57,7 @@ from vidstyle.styles.weights import load_into, read_safetensors, write_safetenso
 from vidstyle.train.data import TrainingData
 from vidstyle.train.objective import UnclampedOutput
 from vidstyle.train.settings import TrainStep
+from vidstyle.train.step import take_step
 
 FORMAT_NAMES = {"conditional": "vidstyle-multistyle26", "johnson": "vidstyle-johnson"}
 # What is stabilized unless told otherwise: Magenta's 26-style network as ported, not
@@ -350,13 +351,7 @@ def stabilize(
         candidate.before_step(choose, settings)
         terms = loss(candidate.forward, candidate.teacher, dataset.batch(settings.batch),
                      generator)
-        total = sum(terms.values())
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
-        values = {k: float(v.detach()) for k, v in terms.items()} | {"total": float(total.detach())}
-        if not math.isfinite(values["total"]):
-            raise SettingsError(f"fine-tuning diverged at step {step}; lower the learning rate")
+        values = take_step(optimizer, terms, step, "fine-tuning")
         history.append(values)
         written = None
         if step % settings.checkpoint_every == 0 or step == settings.steps:
