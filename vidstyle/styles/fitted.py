@@ -4,8 +4,8 @@ Dumoulin et al. (2017, sec. 3.4) showed that a new painting needs only its own
 instance-norm scale and shift per layer on top of convolutions trained at scale: the
 convolutions stay frozen. Ghiasi et al.'s arbitrary-style transformer is built the same
 way (its style vector only sets those rows, through one linear map per norm), so a
-painting fitted there is small data (about 700 numbers, 3 KB), and it means something only
-on the network it was fitted to. The file says which:
+painting fitted there is small data (694 numbers, 5 KB with metadata), and it means
+something only on the network it was fitted to. The file says which:
 
     safetensors, one C-vector per norm: "<norm's path>.scale" / ".shift" (`NormRows` keys)
     metadata:  format = "vidstyle-norms", base = catalogue name of the network,
