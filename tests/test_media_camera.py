@@ -71,7 +71,8 @@ def video_facts(path: Path) -> dict:
                 "pix_fmt": ctx.pix_fmt, "tags": (ctx.color_primaries, ctx.color_trc,
                                                  ctx.colorspace),
                 "times": [f.time for f in frames], "frame": frames[0],
-                "side_data": {sd.type.name: bytes(sd) for sd in frames[0].side_data
+                "side_data": {sd.type.name: bytes(sd)
+                              for sd in color.side_data_items(frames[0].side_data)
                               if sd.type.name in ("MASTERING_DISPLAY_METADATA",
                                                   "CONTENT_LIGHT_LEVEL")},
                 "rotation": int(round(frames[0].rotation or 0))}

@@ -100,7 +100,7 @@ def hdr_format(trc: int, primaries: int, matrix: int,
         return None
     mastering = light = None
     dolby = codec_tag in ("dvh1", "dvhe", "dav1")
-    for item in side_data:
+    for item in side_data_items(side_data):
         kind = item.type.name
         if kind == "MASTERING_DISPLAY_METADATA":
             mastering = parse_mastering_display(bytes(item))
@@ -110,6 +110,13 @@ def hdr_format(trc: int, primaries: int, matrix: int,
             dolby = True
     return HdrFormat(trc, primaries or PRIMARIES_BT2020, matrix or MATRIX_BT2020_NCL,
                      mastering, light, dolby)
+
+
+def side_data_items(side_data: object) -> list:
+    """A frame's side-data entries. PyAV 18.1.1 made the container a mapping (iterating it
+    gives the types, `.values()` the entries); 18.1.0 iterated the entries."""
+    values = getattr(side_data, "values", None)
+    return list(values()) if callable(values) else list(side_data)
 
 
 def parse_mastering_display(data: bytes) -> tuple[tuple[float, float], ...] | None:
