@@ -113,10 +113,10 @@ def hdr_format(trc: int, primaries: int, matrix: int,
 
 
 def side_data_items(side_data: object) -> list:
-    """A frame's side-data entries. PyAV 18.1.1 made the container a mapping (iterating it
-    gives the types, `.values()` the entries); 18.1.0 iterated the entries."""
-    values = getattr(side_data, "values", None)
-    return list(values()) if callable(values) else list(side_data)
+    """A frame's side-data entries, whatever PyAV version: iterating the container gives
+    the entries in PyAV 18.1.0 (whose `.values()` then fails) and their types, the mapping's
+    keys, in 18.1.1."""
+    return [item if hasattr(item, "type") else side_data[item] for item in side_data]
 
 
 def parse_mastering_display(data: bytes) -> tuple[tuple[float, float], ...] | None:
