@@ -47,6 +47,7 @@ from benchmarks.temporal_lab import (
     affine_field,
     affine_fit,
     flow_estimator,
+    has_contrib,
     with_global_motion,
 )
 from vidstyle.evaluate import read_frames
@@ -200,7 +201,8 @@ def round8_candidates() -> dict:
 
 def round10_candidates() -> dict:
     """OpenCV contrib's edge-aware flows of (current, previous) (docs/temporal.md)."""
-    import cv2.ximgproc  # noqa: F401  (contrib build: a clear ImportError without it)
+    if not has_contrib():
+        raise ImportError("round 10 needs OpenCV's contrib modules: pip install -e '.[lab]'")
 
     medium = FlowEstimator("dis", "medium")
 

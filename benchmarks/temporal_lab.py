@@ -104,14 +104,16 @@ def warp_error(source: np.ndarray, target: np.ndarray, flow: np.ndarray) -> np.n
 
 
 def has_edge_aware_smoothing() -> bool:
-    """Whether this OpenCV build has the contrib module the "edge" preset needs."""
-    return hasattr(cv2, "ximgproc")
+    """Whether this OpenCV build has the contrib filter the "edge" preset needs. The function
+    is looked up, not the module: some builds without contrib carry an empty `cv2.ximgproc`."""
+    return hasattr(getattr(cv2, "ximgproc", None), "fastGlobalSmootherFilter")
 
 
 def has_contrib() -> bool:
     """Whether this OpenCV build has every contrib module the lab uses (the "lab" extra):
     `ximgproc` (edge-aware smoothing) and `optflow` (sparse-to-dense flow)."""
-    return has_edge_aware_smoothing() and hasattr(cv2, "optflow")
+    return (has_edge_aware_smoothing()
+            and hasattr(getattr(cv2, "optflow", None), "calcOpticalFlowSparseToDense"))
 
 
 def edge_aware_smooth(guide: np.ndarray, flow: np.ndarray) -> np.ndarray:
