@@ -1,7 +1,7 @@
 """Fitted styles: fit with chosen settings, and score any style on a folder of photos.
 
     python -m benchmarks.fit run PAINTING OUT.safetensors [--steps N] [--size S]
-        [--style-size Z] [--content-weight W] [--stability-weight K] [--lr L] [--init P]
+        [--style-size Z] [--content-weight W] [--stability-weight K] [--lr L] [--darken D]
     python -m benchmarks.fit score PAINTING PHOTOS SPEC [SPEC ...] [--gatys N] [--json F]
         [--style-scale X]
     python -m benchmarks.fit sheet PHOTOS OUT.jpg SPEC [SPEC ...] [--clips CLIP@N ...]
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> None:
     overrides = {k: v for k, v in {
         "steps": args.steps, "size": args.size, "style_size": args.style_size,
         "content_weight": args.content_weight, "stability_weight": args.stability_weight,
-        "learning_rate": args.lr, "threads": args.threads,
+        "learning_rate": args.lr, "threads": args.threads, "max_darken": args.darken,
     }.items() if v is not None}
     settings = FitSettings(**overrides)
     result = fit_style(args.painting, args.output, settings=settings)
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     fit.add_argument("output", type=Path)
     for knob, kind in (("steps", int), ("size", int), ("style-size", int),
                        ("content-weight", float), ("stability-weight", float), ("lr", float),
-                       ("threads", int)):
+                       ("threads", int), ("darken", float)):
         fit.add_argument(f"--{knob}", type=kind)
     scorer = commands.add_parser("score")
     scorer.add_argument("painting", help="a named painting style (its shipped Gram targets)")

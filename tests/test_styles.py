@@ -64,8 +64,8 @@ def test_every_built_in_name_loads():
 def test_every_built_in_feed_forward_style_runs_a_stabilized_network():
     """Policy: a named style or preset ships only on a network `vidstyle stabilize` made
     steady by itself (docs/flicker.md), and a fitted painting's rows were fitted with the
-    stability term on. The arbitrary-style network (any painting) is not trained per style,
-    so it is not one of them. A file's metadata records its fine-tune."""
+    stability term on and on dimmed crops. The arbitrary-style network (any painting) is
+    not trained per style, so it is not one of them. A file's metadata records its fine-tune."""
     from vidstyle.styles.weights import WEIGHTS_DIR, read_safetensors
 
     catalogue = load_catalogue()
@@ -73,7 +73,8 @@ def test_every_built_in_feed_forward_style_runs_a_stabilized_network():
     for name, style in catalogue.styles.items():
         if style.norms is not None:
             _, metadata = read_safetensors(WEIGHTS_DIR / style.norms[0])
-            assert float(metadata["weights"].split("stability ")[1]) > 0, name
+            terms = dict(term.rsplit(" ", 1) for term in metadata["weights"].split(", "))
+            assert float(terms["stability"]) > 0 and float(terms["darken"]) > 0, name
             fitted.add(name)
             continue
         network = catalogue.networks[style.network]

@@ -22,6 +22,7 @@ from vidstyle.train.data import TrainingData
 from vidstyle.train.fit import (
     FIT_SET_DIR,
     STYLE_LAYERS,
+    FitLoss,
     FitSettings,
     FittedRows,
     checkpoint_dir_for,
@@ -93,6 +94,27 @@ def test_only_the_norm_rows_train():
     assert sum(p.numel() for p in trainable) == 2 * (10 * 32 + 16 + 8 + 3)
 
 
+def test_dimmed_crops_reach_every_term_of_the_loss():
+    """`max_darken` dims the crops before anything sees them: through a network that passes
+    its input on, the output's Grams shrink with the light, and the content term still
+    compares the output with the crop it was given (zero)."""
+    vgg = load_vgg19(device="cpu")
+    target = style_target_from_image(PAINTING, vgg, STYLE_LAYERS, 128)
+    crops = TrainingData(PHOTOS, 96, seed=0).batch(2)
+    still = {"max_noise": 0.0, "max_shift": 0.0, "stability_weight": 0.0}
+
+    def terms(darken: float) -> dict[str, float]:
+        loss = FitLoss(vgg, target, tiny(max_darken=darken, **still))
+        with torch.no_grad():
+            values = loss(torch.nn.Identity(), crops, torch.Generator().manual_seed(3))
+        return {name: float(value) for name, value in values.items()}
+
+    bright, dim = terms(0.0), terms(0.9)
+    assert bright["content"] == pytest.approx(0.0, abs=1e-6)
+    assert dim["content"] == pytest.approx(0.0, abs=1e-6)
+    assert dim["style"] != pytest.approx(bright["style"], rel=0.01)
+
+
 def test_a_resumed_fit_ends_where_the_whole_run_ends(tmp_path):
     whole = tmp_path / "whole.safetensors"
     fit_style(PAINTING, whole, settings=tiny(steps=4), data=PHOTOS)
@@ -112,7 +134,8 @@ def test_resume_without_a_checkpoint_is_a_user_error(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [{"steps": 0}, {"size": 90}, {"size": 32}, {"style_size": 8},
-                                 {"learning_rate": 0.0}, {"stability_weight": -1.0}])
+                                 {"learning_rate": 0.0}, {"stability_weight": -1.0},
+                                 {"max_darken": 1.0}, {"max_darken": -0.1}])
 def test_bad_settings_are_refused(bad):
     with pytest.raises(SettingsError):
         FitSettings(**bad).validate()
@@ -154,6 +177,8 @@ def test_cli_fits_by_default_and_the_style_loads_by_name(tmp_path, monkeypatch):
     (["--method", "johnson"], "--method johnson needs --data"),
     (["--method", "gan"], "--method must be one of"),
     (["--init", "mosaic.pth"], "--init: only with --method johnson"),
+    (["--method", "johnson", "--data", "samples", "--darken", "0.5"],
+     "--darken: only with --method fit"),
 ])
 def test_cli_refuses_options_of_the_other_method_in_one_line(tmp_path, flags, message):
     result = CliRunner().invoke(app, ["train", str(PAINTING), "-o", str(tmp_path / "x.st"),

@@ -77,6 +77,8 @@ def train(
     style_weight: Annotated[float | None, Opt(show_default=both("style_weight"), help="Style loss weight.")] = None,
     stability_weight: Annotated[float | None, Opt(show_default=f"fit {FIT_DEFAULTS.stability_weight}", help="fit: weight of the "
                                                   "move-with-the-input term (less flicker).")] = None,
+    darken: Annotated[float | None, Opt(show_default=f"fit {FIT_DEFAULTS.max_darken}", help="fit: also fit on dimmed crops, "
+                                        "brightness scaled by down to 1 - DARKEN (steadier on dark footage).")] = None,
     tv_weight: Annotated[float | None, Opt(show_default=f"johnson {shown('tv_weight')}", help="Total-variation weight.")] = None,
     temporal_weight: Annotated[float | None, Opt(show_default=f"johnson {shown('temporal_weight')}", help="Temporal loss on video frame pairs "
                                                "(0 = off; needs videos in --data).")] = None,
@@ -112,7 +114,8 @@ def train(
             if given:
                 raise SettingsError(f"{', '.join(given)}: only with --method johnson")
             settings = replace(FIT_DEFAULTS, **{k: v for k, v in common.items() if v is not None})
-            settings = with_overrides(settings, stability_weight=stability_weight)
+            settings = with_overrides(settings, stability_weight=stability_weight,
+                                      max_darken=darken)
             with step_display("fit", settings.steps, checkpoints=True) as show:
                 result = fit_style(style_image, output, settings=settings, data=data,
                                    on_step=show, resume=resume)
@@ -121,8 +124,10 @@ def train(
             return
         if data is None:
             raise SettingsError("--method johnson needs --data: a folder of photos and/or videos")
-        if stability_weight is not None:
-            raise SettingsError("--stability-weight: only with --method fit")
+        fit_only = {"--stability-weight": stability_weight, "--darken": darken}
+        given = [flag for flag, value in fit_only.items() if value is not None]
+        if given:
+            raise SettingsError(f"{', '.join(given)}: only with --method fit")
         settings = with_overrides(
             TrainSettings(), **common, tv_weight=tv_weight, temporal_weight=temporal_weight,
             teacher=teacher, teacher_weight=teacher_weight, content_layer=content_layer,

@@ -10,7 +10,8 @@ rows its style predictor guesses for the painting; the convolutions Magenta trai
 as they are, and so does their crispness. (The 26-style network and the style vector
 alone were measured too and lost: docs/training.md.)
 
-Each step, per crop ``x`` of the fit set (photos and video frames the package ships):
+Each step, per crop ``x`` of the fit set (photos and video frames the package ships),
+dimmed by a random gain down to ``1 - max_darken`` (dark footage flickers worst):
 
     a = x + noise                    b = move(x) + noise'      (a small known motion)
     loss = content_weight   * content(VGG conv4_2 of S(a), of x)
@@ -60,6 +61,7 @@ from vidstyle.train.settings import TrainStep
 from vidstyle.train.stability import (
     StabilitySettings,
     add_noise,
+    darken,
     move,
     random_motion,
     valid_mask,
@@ -88,9 +90,12 @@ class FitSettings:
     learning_rate: float = 0.02
     content_weight: float = 3.0
     style_weight: float = 1.0
-    stability_weight: float = 10.0
+    stability_weight: float = 100.0
     max_noise: float = 0.02  # as `vidstyle stabilize`
     max_shift: float = 2.0
+    # Each crop's brightness scaled by a gain drawn from [1 - max_darken, 1], as
+    # `vidstyle stabilize --darken`: dim footage is where flicker is worst (docs/temporal.md).
+    max_darken: float = 0.7
     device: str = "auto"
     precision: str = "auto"
     seed: int = 0
@@ -109,6 +114,8 @@ class FitSettings:
                    self.max_noise, self.max_shift)
         if min(weights) < 0 or self.learning_rate <= 0:
             raise SettingsError("loss weights must be >= 0 and the learning rate > 0")
+        if not 0 <= self.max_darken < 1:
+            raise SettingsError(f"darken must lie in [0, 1), got {self.max_darken}")
         return self
 
     def to_json(self) -> dict:
@@ -176,6 +183,7 @@ class FitLoss:
     def __call__(self, network: nn.Module, crops: torch.Tensor,
                  generator: torch.Generator) -> dict[str, torch.Tensor]:
         s = self.settings
+        crops = darken(crops, s.max_darken, generator)
         motion = random_motion(crops.shape[0], crops.shape[-1], self.motion, generator)
         first = add_noise(crops, s.max_noise, generator)
         second = add_noise(move(crops, motion), s.max_noise, generator)
@@ -281,5 +289,5 @@ def fit_metadata(painting: Path, settings: FitSettings, output: Path) -> dict:
         "size": str(settings.size),
         "style_size": str(settings.style_size),
         "weights": (f"content {settings.content_weight:g}, style {settings.style_weight:g}, "
-                    f"stability {settings.stability_weight:g}"),
+                    f"stability {settings.stability_weight:g}, darken {settings.max_darken:g}"),
     }
